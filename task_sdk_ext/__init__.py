@@ -1,0 +1,20 @@
+"""Task SDK extension: ``ti.trigger_dag_run()``, the trigger half that partners ``ti.get_dagrun_state()``."""
+
+from __future__ import annotations
+
+from task_sdk_ext.accessor import generate_manual_run_id, trigger_dag_run
+from task_sdk_ext.exceptions import (
+    DagNotFound,
+    DagRunAlreadyExists,
+    DagRunTriggerRejected,
+    TriggerDagRunError,
+)
+
+__all__ = [
+    "DagNotFound",
+    "DagRunAlreadyExists",
+    "DagRunTriggerRejected",
+    "TriggerDagRunError",
+    "generate_manual_run_id",
+    "trigger_dag_run",
+]

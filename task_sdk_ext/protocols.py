@@ -1,0 +1,30 @@
+"""The typed view of a task instance that has ``trigger_dag_run()`` installed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+
+class TriggeringTaskInstance(Protocol):
+    """What the operator uses of ``ti``: the trigger accessor and its poll partner."""
+
+    def trigger_dag_run(
+        self,
+        dag_id: str,
+        run_id: str | None = None,
+        *,
+        conf: dict[str, Any] | None = None,
+        logical_date: datetime | None = None,
+        run_after: datetime | None = None,
+        reset_dag_run: bool = False,
+        note: str | None = None,
+    ) -> str:
+        """Trigger a Dag run and return its id."""
+        ...
+
+    def get_dagrun_state(self, dag_id: str, run_id: str) -> str:
+        """Return a Dag run's state."""
+        ...

@@ -1,0 +1,211 @@
+"""Hand-written fakes: a supervisor that answers by message type, a task state store and a task instance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.api.datamodels._generated import DagRunState
+from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+from airflow.sdk.execution_time.comms import (
+    DagResult,
+    DagRunStateResult,
+    ErrorResponse,
+    GetDag,
+    GetDagRunState,
+    OKResponse,
+    TriggerDagRun,
+)
+from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+from task_sdk_ext import trigger_dag_run
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+
+def now() -> datetime:
+    # datetime.now is what time-machine moves, so fake children age with the test's clock.
+    return datetime.now(tz=timezone.utc)
+
+
+def api_error(status_code: int, reason: str, message: str) -> AirflowRuntimeError:
+    """The error a task sees when the execution API answers ``status_code`` (as the supervisor forwards it)."""
+    return AirflowRuntimeError(
+        ErrorResponse(
+            error=ErrorType.API_SERVER_ERROR,
+            detail={
+                "status_code": status_code,
+                "message": f"Server returned error {status_code}",
+                "detail": {"detail": {"reason": reason, "message": message}},
+            },
+        )
+    )
+
+
+@dataclass
+class FakeDag:
+    dag_id: str
+    is_paused: bool = False
+    import_errors: bool = False
+    denies_operator_runs: bool = False
+    # How long each new run takes, and how it ends.
+    run_seconds: float = 5.0
+    outcome: str = "success"
+
+
+@dataclass
+class FakeRun:
+    dag_id: str
+    run_id: str
+    created_at: datetime
+    seconds: float
+    outcome: str
+    conf: dict[str, Any] | None = None
+    resets: int = 0
+
+    def state(self) -> str:
+        return self.outcome if now() >= self.created_at + timedelta(seconds=self.seconds) else "running"
+
+
+@dataclass
+class FakeSupervisor:
+    """Stands in for ``SUPERVISOR_COMMS`` and the API server behind it; records every message sent."""
+
+    dags: dict[str, FakeDag] = field(default_factory=dict)
+    runs: dict[tuple[str, str], FakeRun] = field(default_factory=dict)
+    sent: list[BaseModel] = field(default_factory=list)
+    # The next N triggers create their run but the answer is lost; the client's retry then sees a 409.
+    lose_trigger_responses: int = 0
+
+    def add_dag(self, dag_id: str, **kwargs: Any) -> FakeDag:
+        self.dags[dag_id] = FakeDag(dag_id=dag_id, **kwargs)
+        return self.dags[dag_id]
+
+    def add_run(self, dag_id: str, run_id: str, *, seconds: float = 0.0, outcome: str = "success") -> FakeRun:
+        run = FakeRun(dag_id=dag_id, run_id=run_id, created_at=now(), seconds=seconds, outcome=outcome)
+        self.runs[(dag_id, run_id)] = run
+        return run
+
+    def runs_of(self, dag_id: str) -> list[FakeRun]:
+        return [run for (d, _), run in self.runs.items() if d == dag_id]
+
+    def sent_of(self, kind: type[BaseModel]) -> list[Any]:
+        return [m for m in self.sent if isinstance(m, kind)]
+
+    def send(self, msg: BaseModel) -> BaseModel | None:
+        self.sent.append(msg)
+        handler = getattr(self, f"_on_{type(msg).__name__}", None)
+        if handler is None:
+            raise AssertionError(f"The fake supervisor has no answer for {type(msg).__name__}: {msg!r}")
+        answer: BaseModel | None = handler(msg)
+        return answer
+
+    def _dag(self, dag_id: str) -> FakeDag:
+        if dag_id not in self.dags:
+            raise api_error(404, "not_found", f"Dag with dag_id: '{dag_id}' not found")
+        return self.dags[dag_id]
+
+    def _on_TriggerDagRun(self, msg: TriggerDagRun) -> BaseModel:
+        dag = self._dag(msg.dag_id)
+        if dag.import_errors:
+            raise api_error(400, "import_errors", f"Dag with dag_id '{dag.dag_id}' has import errors")
+        if dag.denies_operator_runs:
+            raise api_error(400, "denied_run_type", f"Dag with dag_id '{dag.dag_id}' denies operator runs")
+        existing = self.runs.get((msg.dag_id, msg.run_id))
+        if existing is not None:
+            if msg.reset_dag_run:
+                existing.created_at, existing.resets = now(), existing.resets + 1
+                existing.seconds, existing.outcome = dag.run_seconds, dag.outcome
+                return OKResponse(ok=True)
+            return ErrorResponse(error=ErrorType.DAGRUN_ALREADY_EXISTS)
+        run = self.add_run(msg.dag_id, msg.run_id, seconds=dag.run_seconds, outcome=dag.outcome)
+        run.conf = msg.conf
+        if self.lose_trigger_responses:
+            self.lose_trigger_responses -= 1
+            return ErrorResponse(error=ErrorType.DAGRUN_ALREADY_EXISTS)
+        return OKResponse(ok=True)
+
+    def _on_GetDagRunState(self, msg: GetDagRunState) -> BaseModel:
+        run = self.runs.get((msg.dag_id, msg.run_id))
+        if run is None:
+            raise api_error(
+                404,
+                "not_found",
+                f"Dag run with dag_id '{msg.dag_id}' and run_id '{msg.run_id}' was not found",
+            )
+        return DagRunStateResult(state=DagRunState(run.state()))
+
+    def _on_GetDag(self, msg: GetDag) -> BaseModel:
+        dag = self._dag(msg.dag_id)
+        return DagResult(
+            dag_id=dag.dag_id,
+            is_paused=dag.is_paused,
+            bundle_name="dags-folder",
+            bundle_version=None,
+            relative_fileloc=f"{dag.dag_id}.py",
+            owners="airflow",
+            tags=[],
+            next_dagrun=None,
+        )
+
+
+class FakeTaskStateStore:
+    """A dict-backed ``task_state_store``; it survives "retries" because tests keep one per task instance."""
+
+    def __init__(self, values: dict[str, Any] | None = None) -> None:
+        self.values: dict[str, Any] = dict(values or {})
+        self.writes: list[tuple[str, Any]] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, *, retention: timedelta | None = None) -> None:
+        if value is None:
+            raise ValueError("Cannot set value as None")
+        self.writes.append((key, value))
+        self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
+    def clear(self) -> None:
+        self.values.clear()
+
+
+@dataclass
+class FakeTaskInstance:
+    """
+    The parts of ``RuntimeTaskInstance`` the operator uses.
+
+    The Dag-run accessors are the real ones, so every call reaches the fake supervisor as a message.
+    """
+
+    dag_id: str = "parent"
+    run_id: str = "manual__parent"
+    task_id: str = "trigger"
+    map_index: int = -1
+    try_number: int = 1
+    retries: int = 0
+    max_tries: int = 0
+    xcoms: dict[str, Any] = field(default_factory=dict)
+    stats_tags: dict[str, str] = field(default_factory=dict)
+
+    trigger_dag_run = staticmethod(trigger_dag_run)
+    get_dagrun_state = staticmethod(RuntimeTaskInstance.get_dagrun_state)
+    get_dag = staticmethod(RuntimeTaskInstance.get_dag)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+    def retry(self) -> None:
+        """What the scheduler does on an automatic retry: the try number grows, max_tries does not."""
+        self.try_number += 1
+        self.xcoms.clear()
+
+    def clear(self) -> None:
+        """What a person's clear does (``clear_task_instances``): max_tries is raised past the last try."""
+        self.max_tries = self.try_number + self.retries
+        self.try_number += 1
+        self.xcoms.clear()
