@@ -1,0 +1,105 @@
+"""The durable decision: what a task does with the child run an earlier try saved, as pure functions."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+# Dag run states in which the run may still change; any other state is final.
+ACTIVE_STATES = frozenset({"queued", "running"})
+
+
+class Decision(str, enum.Enum):
+    """What to do about the child run, given what an earlier try saved."""
+
+    #: Nothing usable was saved (first try, stale record, or a re-run after a clear): trigger a new run.
+    TRIGGER = "trigger"
+    #: The saved run was never created (the worker died between saving and triggering): trigger that id.
+    TRIGGER_SAVED = "trigger_saved"
+    #: The saved run is still queued or running: wait on it.
+    RECONNECT = "reconnect"
+    #: The saved run already ended in an allowed state (or, without waiting, exists): finish.
+    ALREADY_FINISHED = "already_finished"
+    #: The saved run ended in a state that is not allowed: trigger a fresh run.
+    RESUBMIT = "resubmit"
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """
+    The record written to ``task_state_store`` before the trigger is sent.
+
+    ``max_tries`` tells a retry from a re-run: Airflow raises a task instance's ``max_tries`` when a
+    person clears it, and leaves it alone on an automatic retry.
+    """
+
+    dag_id: str
+    run_id: str
+    max_tries: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the record as stored."""
+        return {"dag_id": self.dag_id, "run_id": self.run_id, "max_tries": self.max_tries}
+
+
+def parse_saved_run(value: object, *, dag_id: str) -> tuple[SavedRun | None, str | None]:
+    """
+    Read a stored record back.
+
+    :param value: what ``task_state_store`` holds under the operator's key (``None`` if nothing).
+    :param dag_id: the Dag this task triggers now; a record for another one is stale.
+    :return: ``(record, None)`` when it is usable, else ``(None, why)``; ``why`` is ``None`` when there
+        was simply nothing stored.
+    """
+    if value is None:
+        return None, None
+    if not isinstance(value, dict):
+        return None, f"the stored value is a {type(value).__name__}, not a record"
+    run_id, stored_dag_id, max_tries = value.get("run_id"), value.get("dag_id"), value.get("max_tries")
+    if not isinstance(run_id, str) or not run_id or not isinstance(stored_dag_id, str):
+        return None, "the stored record has no run_id or dag_id"
+    if not isinstance(max_tries, int) or isinstance(max_tries, bool):
+        return None, "the stored record has no max_tries"
+    if stored_dag_id != dag_id:
+        return None, f"the stored record is for Dag {stored_dag_id!r}, not {dag_id!r}"
+    return SavedRun(dag_id=stored_dag_id, run_id=run_id, max_tries=max_tries), None
+
+
+def is_rerun(saved: SavedRun, *, max_tries: int) -> bool:
+    """Whether this try comes from a person clearing the task, not from an automatic retry."""
+    return saved.max_tries != max_tries
+
+
+def decide(
+    *,
+    saved: SavedRun | None,
+    rerun: bool,
+    child_state: str | None,
+    wait_for_completion: bool,
+    allowed_states: Collection[str],
+) -> Decision:
+    """
+    Decide what to do about the child run.
+
+    :param saved: the record an earlier try saved, if usable.
+    :param rerun: whether this try is a re-run after a clear (see :func:`is_rerun`).
+    :param child_state: the saved run's state; ``None`` if the server has no such run.
+    :param wait_for_completion: whether the task waits for the child.
+    :param allowed_states: the states in which the child counts as done.
+    """
+    if saved is None or rerun:
+        return Decision.TRIGGER
+    if child_state is None:
+        return Decision.TRIGGER_SAVED
+    if not wait_for_completion:
+        # The task's job was to trigger, and the run exists: that job is done, whatever the run did since.
+        return Decision.ALREADY_FINISHED
+    if child_state in allowed_states:
+        return Decision.ALREADY_FINISHED
+    if child_state in ACTIVE_STATES:
+        return Decision.RECONNECT
+    return Decision.RESUBMIT

@@ -1,0 +1,371 @@
+"""``TriggerDagRunOperator`` that triggers and waits on its own, with a crash-safe ``durable`` mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, cast
+
+from airflow.providers.common.compat.sdk import DagRunTriggerException
+from airflow.providers.standard.operators.trigger_dagrun import (
+    XCOM_RUN_ID,
+    TriggerDagRunLink,
+)
+from airflow.providers.standard.operators.trigger_dagrun import (
+    TriggerDagRunOperator as StockTriggerDagRunOperator,
+)
+from airflow.sdk import ResumableJobMixin
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowRuntimeError,
+    AirflowSkipException,
+)
+
+from standard_ext import durable
+from standard_ext.durable import Decision, SavedRun
+from standard_ext.polling import _sleep, poll_delays
+from task_sdk_ext import DagRunAlreadyExists
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from airflow.sdk.definitions.context import Context
+    from pydantic import JsonValue
+
+    from task_sdk_ext.protocols import TriggeringTaskInstance
+
+XCOM_DAG_ID = "trigger_dag_id"
+
+# Dag run states that never change again.
+FINAL_STATES = frozenset({"success", "failed"})
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The run to trigger, as the stock operator prepared it (conf, dates, note), and its run id."""
+
+    dag_id: str
+    run_id: str
+    conf: dict[str, Any] | None
+    logical_date: datetime | None
+    run_after: datetime | None
+    note: str | None
+    # Whether the user chose the run id (``trigger_run_id``) or it was generated in this try.
+    fixed_run_id: bool
+
+
+class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
+    """
+    Trigger a Dag run and, if asked, wait for it, from inside the task; with ``durable=True``, crash-safely.
+
+    **Purpose:** a drop-in for the standard provider's ``TriggerDagRunOperator`` (every parameter, the
+    "Triggered DAG" link and XComs are the same) whose trigger-and-wait contract lives in one place, the
+    operator, so it can survive a worker crash: with ``durable=True`` a retried task reconnects to the
+    child run its earlier try triggered instead of triggering a second one.
+
+    **How it works:** the stock operator prepares the run (run id, conf with OpenLineage parent info,
+    dates, paused check); this one then triggers it with ``ti.trigger_dag_run()`` and polls it with
+    ``ti.get_dagrun_state()`` instead of handing both to the task runner. When durable, the planned run
+    id is saved to ``task_state_store`` *before* the trigger is sent, so no crash leaves a child run the
+    retry cannot find. On a later try the saved run decides (see :mod:`standard_ext.durable`): still
+    active, reconnect; ended in an allowed state, succeed without triggering; ended otherwise, trigger a
+    fresh run; never created, trigger that same id. A conflict on a run id this task planned means the
+    first answer was lost after the run was created: the run is ours and the task carries on with it.
+    A try that comes from a person clearing the task (Airflow raises ``max_tries`` then) is a re-run and
+    triggers a new child run.
+
+    **What it does not do:** it holds its worker slot while waiting (``deferrable=True`` still takes the
+    stock path and cannot be combined with ``durable`` yet), and it does not cancel the child run when
+    the parent is stopped.
+
+    All stock parameters apply; these are added:
+
+    :param durable: save the child run in ``task_state_store`` and reconnect to it on retry (default
+        ``False``).
+    :param fast_poll_window: for this many seconds after triggering or reconnecting, the child's state
+        is checked every second; after it the wait doubles up to ``poke_interval``. Default 5.
+
+    Example::
+
+        from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+
+        TriggerDagRunOperator(
+            task_id="run_child",
+            trigger_dag_id="child",
+            conf={"rows": 100},
+            wait_for_completion=True,
+            durable=True,
+            retries=3,
+        )
+    """
+
+    # Renaming this on a deployed operator breaks in-flight retries: the old key is already stored.
+    external_id_key = "triggered_dag_run"
+
+    def __init__(self, *, durable: bool = False, fast_poll_window: float = 5.0, **kwargs: Any) -> None:
+        super().__init__(durable=durable, **kwargs)
+        if fast_poll_window < 0:
+            raise ValueError(f"fast_poll_window must be >= 0, got {fast_poll_window} (task {self.task_id!r})")
+        if self.durable and self.deferrable and self.wait_for_completion:
+            raise ValueError(
+                f"Task {self.task_id!r}: durable=True cannot be combined with deferrable=True yet; "
+                "set one of them to False"
+            )
+        self.fast_poll_window = fast_poll_window
+        self._plan: _Plan | None = None
+
+    def execute(self, context: Context) -> Any:
+        """Trigger the child run (or find the one an earlier try saved) and wait for it if asked."""
+        if self.deferrable and self.wait_for_completion:
+            # The triggerer hand-off still goes through the task runner.
+            return super().execute(context)
+        fixed_run_id = bool(self.trigger_run_id)
+        try:
+            super().execute(context)
+        except DagRunTriggerException as prepared:
+            self._plan = _Plan(
+                dag_id=prepared.trigger_dag_id,
+                run_id=prepared.dag_run_id,
+                conf=prepared.conf,
+                logical_date=prepared.logical_date,
+                run_after=prepared.run_after,
+                note=prepared.note,
+                fixed_run_id=fixed_run_id,
+            )
+        else:  # pragma: no cover - the stock operator always raises on Airflow 3
+            raise AirflowException("The stock TriggerDagRunOperator returned without preparing a run")
+        if self.durable:
+            return self._execute_durable(context, self._plan)
+        return self.execute_resumable(context)
+
+    # -- ResumableJobMixin ----------------------------------------------------------------------------
+
+    def submit_job(self, context: Context) -> JsonValue:
+        """Trigger the planned run; return ``{"dag_id", "run_id"}``."""
+        if self._plan is None:
+            raise AirflowException("submit_job() was called before execute() planned a run")
+        plan = self._check_not_taken(context, self._plan)
+        self._trigger(context, plan, decision=Decision.TRIGGER)
+        return {"dag_id": plan.dag_id, "run_id": plan.run_id}
+
+    def get_job_status(self, external_id: JsonValue, context: Context) -> str:
+        """Return the child run's state, or ``"not_found"`` when the server has no such run."""
+        dag_id, run_id = _ids(external_id)
+        return self._child_state(context, dag_id, run_id) or "not_found"
+
+    def is_job_active(self, status: str) -> bool:
+        """Whether the child run is queued or running."""
+        return status in durable.ACTIVE_STATES
+
+    def is_job_succeeded(self, status: str) -> bool:
+        """Whether the child run ended in one of ``allowed_states``."""
+        return status in self.allowed_states
+
+    def poll_until_complete(self, external_id: JsonValue, context: Context) -> None:
+        """Wait for the child run unless ``wait_for_completion`` is off; raise if it ends badly."""
+        if not self.wait_for_completion:
+            return
+        dag_id, run_id = _ids(external_id)
+        ti = _ti(context)
+        self.log.info(
+            "Waiting for Dag run", dag_id=dag_id, run_id=run_id, allowed_states=list(self.allowed_states)
+        )
+        for delay in poll_delays(poke_interval=self.poke_interval, fast_poll_window=self.fast_poll_window):
+            state = ti.get_dagrun_state(dag_id, run_id)
+            if state in self.failed_states:
+                # A plain AirflowException, so the task's retries (or retry policy) apply.
+                raise AirflowException(f"Dag {dag_id!r} run {run_id!r} ended in failed state {state!r}")
+            if state in self.allowed_states:
+                self.log.info(
+                    "Dag run finished in an allowed state", dag_id=dag_id, run_id=run_id, state=state
+                )
+                return
+            if state in FINAL_STATES:
+                raise AirflowException(
+                    f"Dag {dag_id!r} run {run_id!r} ended in state {state!r}, which is in neither "
+                    f"allowed_states {list(self.allowed_states)} nor failed_states {list(self.failed_states)}"
+                )
+            self.log.debug("Dag run not finished yet", dag_id=dag_id, run_id=run_id, state=state)
+            _sleep(delay)
+
+    def get_job_result(self, external_id: JsonValue, context: Context) -> Any:
+        """Return nothing, as the stock operator does."""
+        return None
+
+    # -- durable mode ---------------------------------------------------------------------------------
+
+    def _execute_durable(self, context: Context, plan: _Plan) -> Any:
+        ti = context["ti"]
+        store = context["task_state_store"]
+        saved, why_ignored = durable.parse_saved_run(store.get(self.external_id_key), dag_id=plan.dag_id)
+        if why_ignored:
+            self.log.warning(
+                "Ignoring the stored child run record", reason=why_ignored, try_number=ti.try_number
+            )
+        rerun = saved is not None and durable.is_rerun(saved, max_tries=ti.max_tries)
+        child_state = (
+            self._child_state(context, saved.dag_id, saved.run_id)
+            if saved is not None and not rerun
+            else None
+        )
+        decision = durable.decide(
+            saved=saved,
+            rerun=rerun,
+            child_state=child_state,
+            wait_for_completion=self.wait_for_completion,
+            allowed_states=self.allowed_states,
+        )
+        log_fields = {"decision": decision.value, "try_number": ti.try_number, "state": child_state}
+        if rerun:
+            self.log.info("The task was cleared; triggering a new Dag run", **log_fields)
+        if saved is not None and decision in (Decision.RECONNECT, Decision.ALREADY_FINISHED):
+            return self._resume(context, saved, decision, log_fields)
+
+        plan, reset = self._plan_for(context, plan, saved, decision, log_fields)
+        # Write-ahead: once the trigger is sent the run may exist, so its id must already be saved.
+        store.set(
+            self.external_id_key,
+            SavedRun(dag_id=plan.dag_id, run_id=plan.run_id, max_tries=ti.max_tries).to_json(),
+        )
+        return self._trigger_and_wait(context, plan, decision, reset=reset)
+
+    def _resume(
+        self, context: Context, saved: SavedRun, decision: Decision, log_fields: dict[str, Any]
+    ) -> Any:
+        """Carry on with the run an earlier try triggered: wait on it, or finish if it already did."""
+        event = (
+            "Reconnecting to the Dag run saved by an earlier try"
+            if decision is Decision.RECONNECT
+            else "The Dag run saved by an earlier try already finished; not triggering another"
+        )
+        self.log.info(event, dag_id=saved.dag_id, run_id=saved.run_id, **log_fields)
+        self._publish(context, saved.dag_id, saved.run_id)
+        external_id: JsonValue = {"dag_id": saved.dag_id, "run_id": saved.run_id}
+        if decision is Decision.RECONNECT:
+            self.poll_until_complete(external_id, context)
+        return self.get_job_result(external_id, context)
+
+    def _plan_for(
+        self,
+        context: Context,
+        plan: _Plan,
+        saved: SavedRun | None,
+        decision: Decision,
+        log_fields: dict[str, Any],
+    ) -> tuple[_Plan, bool]:
+        """Return the run to trigger in this try, and whether to reset it because it exists and is ours."""
+        if saved is not None and decision is Decision.TRIGGER_SAVED:
+            # Saved but never created: the earlier try died between the save and the trigger.
+            return replace(plan, run_id=saved.run_id, fixed_run_id=False), False
+        if saved is not None and decision is Decision.RESUBMIT:
+            self.log.warning(
+                "The Dag run saved by an earlier try ended badly; triggering a fresh one",
+                dag_id=saved.dag_id,
+                run_id=saved.run_id,
+                **log_fields,
+            )
+            if plan.fixed_run_id and plan.run_id == saved.run_id:
+                # The user fixed the run id and the run under it is ours: run it again rather than fail.
+                return replace(plan, fixed_run_id=False), True
+        return self._check_not_taken(context, plan), False
+
+    def _trigger_and_wait(
+        self, context: Context, plan: _Plan, decision: Decision, *, reset: bool = False
+    ) -> Any:
+        self._trigger(context, plan, decision=decision, reset=reset)
+        external_id: JsonValue = {"dag_id": plan.dag_id, "run_id": plan.run_id}
+        self.poll_until_complete(external_id, context)
+        return self.get_job_result(external_id, context)
+
+    # -- shared by both modes -------------------------------------------------------------------------
+
+    def _check_not_taken(self, context: Context, plan: _Plan) -> _Plan:
+        """
+        Make sure a user-chosen run id is free before triggering it, so that a later conflict is ours.
+
+        Generated run ids are new in this try and need no check. Returns the plan with its run id now
+        known to be this task's (``fixed_run_id`` off).
+        """
+        if not plan.fixed_run_id or self.reset_dag_run:
+            return plan
+        if self._child_state(context, plan.dag_id, plan.run_id) is not None:
+            self._conflict(plan)
+        return replace(plan, fixed_run_id=False)
+
+    def _trigger(self, context: Context, plan: _Plan, *, decision: Decision, reset: bool = False) -> None:
+        ti = _ti(context)
+        try_number = context["ti"].try_number
+        try:
+            ti.trigger_dag_run(
+                plan.dag_id,
+                plan.run_id,
+                conf=plan.conf,
+                logical_date=plan.logical_date,
+                run_after=plan.run_after,
+                reset_dag_run=reset or self.reset_dag_run,
+                note=plan.note,
+            )
+        except DagRunAlreadyExists:
+            if plan.fixed_run_id:
+                self._conflict(plan)
+            # This task planned the id, in this try or an earlier one: the run was created by our own
+            # request, whose answer was lost and retried by the client.
+            self.log.warning(
+                "The trigger answered 'already exists' for the run this task planned; it is ours",
+                dag_id=plan.dag_id,
+                run_id=plan.run_id,
+                decision=decision.value,
+                try_number=try_number,
+            )
+        else:
+            self.log.info(
+                "Triggered Dag run",
+                dag_id=plan.dag_id,
+                run_id=plan.run_id,
+                decision=decision.value,
+                try_number=try_number,
+            )
+        self._publish(context, plan.dag_id, plan.run_id)
+
+    def _conflict(self, plan: _Plan) -> None:
+        if self.skip_when_already_exists:
+            raise AirflowSkipException(
+                f"Dag {plan.dag_id!r} already has a run {plan.run_id!r}; skipping (skip_when_already_exists)"
+            )
+        # Retrying cannot make someone else's run ours, so fail without retries.
+        raise AirflowFailException(
+            f"Dag {plan.dag_id!r} already has a run {plan.run_id!r} that this task did not trigger; "
+            "set reset_dag_run=True to run it again or skip_when_already_exists=True to skip"
+        )
+
+    def _child_state(self, context: Context, dag_id: str, run_id: str) -> str | None:
+        try:
+            return _ti(context).get_dagrun_state(dag_id, run_id)
+        except AirflowRuntimeError as e:
+            detail = e.error.detail or {}
+            if detail.get("status_code") == 404:
+                return None
+            raise
+
+    def _publish(self, context: Context, dag_id: str, run_id: str) -> None:
+        """Push the XComs the "Triggered DAG" link and downstream tasks read; again after a reconnect."""
+        from airflow.utils.helpers import build_airflow_dagrun_url
+
+        self.trigger_run_id = run_id  # as the stock operator does, for listeners
+        ti = context["ti"]
+        ti.xcom_push(key=XCOM_RUN_ID, value=run_id)
+        ti.xcom_push(key=XCOM_DAG_ID, value=dag_id)
+        ti.xcom_push(
+            key=TriggerDagRunLink().xcom_key, value=build_airflow_dagrun_url(dag_id=dag_id, run_id=run_id)
+        )
+
+
+def _ti(context: Context) -> TriggeringTaskInstance:
+    # ti.trigger_dag_run is installed by the task_sdk_ext plugin, which the type checker cannot see.
+    return cast("TriggeringTaskInstance", context["ti"])
+
+
+def _ids(external_id: JsonValue) -> tuple[str, str]:
+    if not isinstance(external_id, dict):
+        raise AirflowException(f"Expected a {{'dag_id', 'run_id'}} record, got {external_id!r}")
+    return str(external_id["dag_id"]), str(external_id["run_id"])
