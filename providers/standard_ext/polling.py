@@ -35,6 +35,7 @@ def poll_delays(*, poke_interval: float, fast_poll_window: float) -> Iterator[fl
         yield delay
 
 
-def _sleep(seconds: float) -> None:
+def wait(seconds: float) -> None:
+    """Sleep between two checks."""
     # One place to stand in for the clock: unit tests replace it with time-machine's shift.
     time.sleep(seconds)

@@ -21,9 +21,8 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
-from standard_ext import durable
+from standard_ext import durable, polling
 from standard_ext.durable import Decision, SavedRun
-from standard_ext.polling import _sleep, poll_delays
 from task_sdk_ext import DagRunAlreadyExists
 
 if TYPE_CHECKING:
@@ -170,8 +169,10 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         self.log.info(
             "Waiting for Dag run", dag_id=dag_id, run_id=run_id, allowed_states=list(self.allowed_states)
         )
-        for delay in poll_delays(poke_interval=self.poke_interval, fast_poll_window=self.fast_poll_window):
-            state = ti.get_dagrun_state(dag_id, run_id)
+        for delay in polling.poll_delays(
+            poke_interval=self.poke_interval, fast_poll_window=self.fast_poll_window
+        ):
+            state = _state_name(ti.get_dagrun_state(dag_id, run_id))
             if state in self.failed_states:
                 # A plain AirflowException, so the task's retries (or retry policy) apply.
                 raise AirflowException(f"Dag {dag_id!r} run {run_id!r} ended in failed state {state!r}")
@@ -186,7 +187,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
                     f"allowed_states {list(self.allowed_states)} nor failed_states {list(self.failed_states)}"
                 )
             self.log.debug("Dag run not finished yet", dag_id=dag_id, run_id=run_id, state=state)
-            _sleep(delay)
+            polling.wait(delay)
 
     def get_job_result(self, external_id: JsonValue, context: Context) -> Any:
         """Return nothing, as the stock operator does."""
@@ -319,7 +320,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
             )
         else:
             self.log.info(
-                "Triggered Dag run",
+                "Triggered child Dag run",
                 dag_id=plan.dag_id,
                 run_id=plan.run_id,
                 decision=decision.value,
@@ -340,7 +341,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
     def _child_state(self, context: Context, dag_id: str, run_id: str) -> str | None:
         try:
-            return _ti(context).get_dagrun_state(dag_id, run_id)
+            return _state_name(_ti(context).get_dagrun_state(dag_id, run_id))
         except AirflowRuntimeError as e:
             detail = e.error.detail or {}
             if detail.get("status_code") == 404:
@@ -363,6 +364,11 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 def _ti(context: Context) -> TriggeringTaskInstance:
     # ti.trigger_dag_run is installed by the task_sdk_ext plugin, which the type checker cannot see.
     return cast("TriggeringTaskInstance", context["ti"])
+
+
+def _state_name(state: object) -> str:
+    # The accessor's answer is typed str but arrives as the execution API's DagRunState enum.
+    return str(getattr(state, "value", state))
 
 
 def _ids(external_id: JsonValue) -> tuple[str, str]:

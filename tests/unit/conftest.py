@@ -1,0 +1,87 @@
+"""Fixtures for the operator tests: a test clock and one parent task that can be run, retried and cleared."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import time_machine
+from airflow.sdk.bases.operator import ExecutorSafeguard
+
+from standard_ext import polling
+from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+from tests.fakes import FakeSupervisor, FakeTaskInstance, FakeTaskStateStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+START = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
+
+
+@dataclass
+class Clock:
+    traveller: time_machine.Traveller
+    waits: list[float] = field(default_factory=list)
+
+    def elapsed(self) -> float:
+        return (datetime.now(tz=timezone.utc) - START).total_seconds()
+
+
+@pytest.fixture(autouse=True)
+def _as_if_in_the_task_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests call execute() directly; this is the switch Airflow's own tests use to allow that quietly.
+    monkeypatch.setattr(ExecutorSafeguard, "test_mode", True)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
+    """Frozen time that moves only when the operator waits between two checks."""
+    with time_machine.travel(START, tick=False) as traveller:
+        test_clock = Clock(traveller)
+
+        def wait(seconds: float) -> None:
+            test_clock.waits.append(seconds)
+            traveller.shift(seconds)
+
+        monkeypatch.setattr(polling, "wait", wait)
+        yield test_clock
+
+
+class WorkerKilled(BaseException):
+    """Stands for SIGKILL: nothing in the task catches it, as nothing survives the real one."""
+
+
+@dataclass
+class Parent:
+    """
+    One parent task instance across its tries: the same task_state_store, a growing try number.
+
+    Each try gets a fresh operator, as each real try deserializes its own in a new process.
+    """
+
+    supervisor: FakeSupervisor
+    operator_kwargs: dict[str, Any]
+    ti: FakeTaskInstance
+    store: FakeTaskStateStore = field(default_factory=FakeTaskStateStore)
+
+    def run(self) -> Any:
+        operator = TriggerDagRunOperator(task_id=self.ti.task_id, **self.operator_kwargs)
+        context: dict[str, Any] = {"ti": self.ti, "task_instance": self.ti, "task_state_store": self.store}
+        return operator.execute(context)  # type: ignore[arg-type]
+
+    def run_until_killed(self) -> None:
+        with pytest.raises(WorkerKilled):
+            self.run()
+
+
+@pytest.fixture
+def make_parent(supervisor: FakeSupervisor, clock: Clock) -> Any:
+    def make(*, retries: int = 2, **kwargs: Any) -> Parent:
+        kwargs.setdefault("trigger_dag_id", "child")
+        return Parent(
+            supervisor, {"retries": retries, **kwargs}, FakeTaskInstance(retries=retries, max_tries=retries)
+        )
+
+    return make

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import pytest
+
+from standard_ext.durable import Decision, SavedRun, decide, is_rerun, parse_saved_run
+
+SAVED = SavedRun(dag_id="child", run_id="r1", max_tries=2)
+ALLOWED = ["success"]
+
+
+class TestDecisionTable:
+    @pytest.mark.parametrize(
+        ("child_state", "expected"),
+        [
+            pytest.param(None, Decision.TRIGGER_SAVED, id="never-created"),
+            pytest.param("queued", Decision.RECONNECT, id="queued"),
+            pytest.param("running", Decision.RECONNECT, id="running"),
+            pytest.param("success", Decision.ALREADY_FINISHED, id="succeeded"),
+            pytest.param("failed", Decision.RESUBMIT, id="failed"),
+        ],
+    )
+    def test_waiting_retry(self, child_state: str | None, expected: Decision) -> None:
+        assert (
+            decide(
+                saved=SAVED,
+                rerun=False,
+                child_state=child_state,
+                wait_for_completion=True,
+                allowed_states=ALLOWED,
+            )
+            is expected
+        )
+
+    @pytest.mark.parametrize(
+        ("child_state", "expected"),
+        [
+            pytest.param(None, Decision.TRIGGER_SAVED, id="never-created"),
+            pytest.param("running", Decision.ALREADY_FINISHED, id="running"),
+            pytest.param("failed", Decision.ALREADY_FINISHED, id="failed"),
+        ],
+    )
+    def test_fire_and_forget_retry_only_needs_the_run_to_exist(
+        self, child_state: str | None, expected: Decision
+    ) -> None:
+        assert (
+            decide(
+                saved=SAVED,
+                rerun=False,
+                child_state=child_state,
+                wait_for_completion=False,
+                allowed_states=ALLOWED,
+            )
+            is expected
+        )
+
+    def test_nothing_saved_triggers(self) -> None:
+        assert (
+            decide(
+                saved=None, rerun=False, child_state=None, wait_for_completion=True, allowed_states=ALLOWED
+            )
+            is Decision.TRIGGER
+        )
+
+    def test_rerun_triggers_whatever_the_saved_run_did(self) -> None:
+        assert (
+            decide(
+                saved=SAVED,
+                rerun=True,
+                child_state="running",
+                wait_for_completion=True,
+                allowed_states=ALLOWED,
+            )
+            is Decision.TRIGGER
+        )
+
+    def test_custom_allowed_state_counts_as_finished(self) -> None:
+        assert (
+            decide(
+                saved=SAVED,
+                rerun=False,
+                child_state="failed",
+                wait_for_completion=True,
+                allowed_states=["failed"],
+            )
+            is Decision.ALREADY_FINISHED
+        )
+
+
+class TestRetryVersusRerun:
+    def test_same_max_tries_is_a_retry(self) -> None:
+        assert is_rerun(SAVED, max_tries=2) is False
+
+    def test_raised_max_tries_is_a_rerun(self) -> None:
+        assert is_rerun(SAVED, max_tries=4) is True
+
+
+class TestParseSavedRun:
+    def test_round_trip(self) -> None:
+        assert parse_saved_run(SAVED.to_json(), dag_id="child") == (SAVED, None)
+
+    def test_nothing_stored_is_not_a_warning(self) -> None:
+        assert parse_saved_run(None, dag_id="child") == (None, None)
+
+    @pytest.mark.parametrize(
+        ("value", "why"),
+        [
+            pytest.param("manual__x", "not a record", id="bare-string"),
+            pytest.param({"run_id": "r1"}, "no run_id or dag_id", id="no-dag-id"),
+            pytest.param({"dag_id": "child", "run_id": 3, "max_tries": 0}, "no run_id", id="run-id-not-str"),
+            pytest.param({"dag_id": "child", "run_id": "r1"}, "no max_tries", id="no-max-tries"),
+            pytest.param({"dag_id": "other", "run_id": "r1", "max_tries": 0}, "'other'", id="other-dag"),
+        ],
+    )
+    def test_unusable_records_are_ignored_with_a_reason(self, value: object, why: str) -> None:
+        saved, reason = parse_saved_run(value, dag_id="child")
+
+        assert saved is None
+        assert reason is not None
+        assert why in reason

@@ -1,0 +1,592 @@
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import structlog
+from airflow.providers.common.compat.sdk import DagRunTriggerException
+from airflow.providers.standard.operators import trigger_dagrun as stock_module
+from airflow.providers.standard.operators.trigger_dagrun import DagIsPaused
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from airflow.sdk.execution_time.comms import GetDag, GetDagRunState, TriggerDagRun
+
+from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+from task_sdk_ext import DagNotFound
+from tests.unit.conftest import START, WorkerKilled
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.fakes import FakeSupervisor
+    from tests.unit.conftest import Clock, Parent
+
+    MakeParent = Callable[..., Parent]
+
+KEY = TriggerDagRunOperator.external_id_key
+LINK_KEY = "_link_TriggerDagRunLink"
+
+
+def kill_run(parent: Parent, message: str, *, nth: int = 1) -> None:
+    """Run the parent until the worker dies sending its ``nth`` message of this kind (unseen by the server)."""
+    supervisor = parent.supervisor
+    handler = getattr(supervisor, f"_on_{message}")
+    calls = {"n": 0}
+
+    def dying(msg: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == nth:
+            raise WorkerKilled(message)
+        return handler(msg)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(supervisor, f"_on_{message}", dying)
+        parent.run_until_killed()
+
+
+def sent_kinds(supervisor: FakeSupervisor) -> list[str]:
+    return [type(m).__name__ for m in supervisor.sent]
+
+
+class TestFireAndForget:
+    def test_triggers_once_and_does_not_poll(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(conf={"n": 1})
+
+        parent.run()
+
+        (run,) = supervisor.runs_of("child")
+        assert sent_kinds(supervisor) == ["TriggerDagRun"]
+        assert run.conf == {"n": 1}
+
+    def test_pushes_the_xcoms_the_link_reads(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent()
+
+        parent.run()
+
+        (run,) = supervisor.runs_of("child")
+        assert parent.ti.xcoms["trigger_run_id"] == run.run_id
+        assert parent.ti.xcoms["trigger_dag_id"] == "child"
+        assert parent.ti.xcoms[LINK_KEY].endswith(f"/dags/child/runs/{run.run_id}")
+
+    def test_never_hands_the_trigger_to_the_task_runner(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+
+        try:
+            make_parent(wait_for_completion=True).run()
+        except DagRunTriggerException:  # pragma: no cover - the failure this test exists for
+            pytest.fail("the operator raised DagRunTriggerException")
+
+    def test_durable_retry_after_a_crash_finishes_without_a_second_trigger(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(durable=True)
+        # The run is created, then the worker dies before the task can report success.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(parent.ti, "xcom_push", lambda key, value: (_ for _ in ()).throw(WorkerKilled()))
+            parent.run_until_killed()
+
+        parent.ti.retry()
+        parent.run()
+
+        assert len(supervisor.runs_of("child")) == 1
+        assert len(supervisor.sent_of(TriggerDagRun)) == 1
+
+
+class TestWaitSuccess:
+    def test_first_check_right_after_triggering_and_notices_the_end_within_a_second(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=5)
+        parent = make_parent(wait_for_completion=True)  # stock default poke_interval=60
+
+        parent.run()
+
+        assert sent_kinds(supervisor) == ["TriggerDagRun"] + ["GetDagRunState"] * 6
+        assert clock.waits == [1, 1, 1, 1, 1]
+        assert clock.elapsed() - 5 <= 1
+
+    def test_logs_the_trigger_with_run_id_decision_and_try_number(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(wait_for_completion=True, durable=True)
+
+        with structlog.testing.capture_logs() as logs:
+            parent.run()
+
+        (triggered,) = [e for e in logs if e["event"] == "Triggered child Dag run"]
+        (run,) = supervisor.runs_of("child")
+        assert triggered["run_id"] == run.run_id
+        assert triggered["decision"] == "trigger"
+        assert triggered["try_number"] == 1
+
+
+class TestWaitFailure:
+    def test_failed_child_raises_a_retryable_error_naming_dag_and_run(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", outcome="failed")
+        parent = make_parent(wait_for_completion=True)
+
+        with pytest.raises(
+            AirflowException, match=r"Dag 'child' run '.+' ended in failed state 'failed'"
+        ) as info:
+            parent.run()
+
+        # The task runner retries an AirflowException while tries are left, never an AirflowFailException.
+        assert not isinstance(info.value, AirflowFailException)
+
+    def test_with_retries_left_each_retry_triggers_exactly_one_new_child(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", outcome="failed")
+        parent = make_parent(wait_for_completion=True, durable=True, retries=2)
+
+        for _ in range(3):
+            with pytest.raises(AirflowException):
+                parent.run()
+            parent.ti.retry()
+
+        runs = supervisor.runs_of("child")
+        assert len(runs) == 3
+        assert len({r.run_id for r in runs}) == 3
+
+    def test_without_retries_left_the_failure_is_the_same_error(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", outcome="failed")
+        parent = make_parent(wait_for_completion=True, durable=True, retries=0)
+
+        with pytest.raises(AirflowException, match="ended in failed state"):
+            parent.run()
+        assert len(supervisor.runs_of("child")) == 1
+
+    def test_final_state_outside_both_lists_raises_instead_of_waiting_forever(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", outcome="failed")
+        parent = make_parent(wait_for_completion=True, failed_states=[])
+
+        with pytest.raises(AirflowException, match="neither allowed_states"):
+            parent.run()
+
+    def test_custom_states_make_a_failed_child_the_goal(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", outcome="failed")
+        parent = make_parent(wait_for_completion=True, allowed_states=["failed"], failed_states=["success"])
+
+        parent.run()
+
+        assert len(supervisor.runs_of("child")) == 1
+
+
+class TestDurableDecisions:
+    def test_active_child_reconnects_and_keeps_waiting(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=30)
+        parent = make_parent(wait_for_completion=True, durable=True)
+        kill_run(parent, "GetDagRunState", nth=3)
+        supervisor.sent.clear()
+
+        parent.ti.retry()
+        with structlog.testing.capture_logs() as logs:
+            parent.run()
+
+        (run,) = supervisor.runs_of("child")
+        assert supervisor.sent_of(TriggerDagRun) == []
+        assert {m.run_id for m in supervisor.sent_of(GetDagRunState)} == {run.run_id}
+        (reconnect,) = [e for e in logs if e["event"].startswith("Reconnecting")]
+        assert (reconnect["run_id"], reconnect["decision"], reconnect["try_number"]) == (
+            run.run_id,
+            "reconnect",
+            2,
+        )
+        assert parent.ti.xcoms["trigger_run_id"] == run.run_id
+
+    def test_child_that_already_succeeded_finishes_without_triggering(
+        self,
+        supervisor: FakeSupervisor,
+        make_parent: MakeParent,
+        monkeypatch: pytest.MonkeyPatch,
+        clock: Clock,
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=5)
+        parent = make_parent(wait_for_completion=True, durable=True)
+        kill_run(parent, "GetDagRunState", nth=2)
+        clock.traveller.shift(60)  # the retry comes after the child ended
+        supervisor.sent.clear()
+
+        parent.ti.retry()
+        with structlog.testing.capture_logs() as logs:
+            parent.run()
+
+        assert sent_kinds(supervisor) == ["GetDagRunState"]
+        assert [e["decision"] for e in logs if "already finished" in e["event"]] == ["already_finished"]
+        assert parent.ti.xcoms["trigger_run_id"] == supervisor.runs_of("child")[0].run_id
+
+    def test_child_that_failed_is_resubmitted_once_under_a_new_run_id(
+        self,
+        supervisor: FakeSupervisor,
+        make_parent: MakeParent,
+        monkeypatch: pytest.MonkeyPatch,
+        clock: Clock,
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=5, outcome="failed")
+        parent = make_parent(wait_for_completion=True, durable=True)
+        kill_run(parent, "GetDagRunState", nth=2)
+        clock.traveller.shift(60)
+        supervisor.dags["child"].outcome = "success"
+
+        parent.ti.retry()
+        with structlog.testing.capture_logs() as logs:
+            parent.run()
+
+        first, second = supervisor.runs_of("child")
+        assert (first.state(), second.state()) == ("failed", "success")
+        assert parent.store.values[KEY]["run_id"] == second.run_id
+        assert [e["decision"] for e in logs if "ended badly" in e["event"]] == ["resubmit"]
+
+    def test_failed_child_under_a_fixed_run_id_is_reset_not_refused(
+        self,
+        supervisor: FakeSupervisor,
+        make_parent: MakeParent,
+        monkeypatch: pytest.MonkeyPatch,
+        clock: Clock,
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=5, outcome="failed")
+        parent = make_parent(wait_for_completion=True, durable=True, trigger_run_id="nightly")
+        kill_run(parent, "GetDagRunState", nth=3)
+        clock.traveller.shift(60)
+        supervisor.dags["child"].outcome = "success"
+
+        parent.ti.retry()
+        parent.run()
+
+        (run,) = supervisor.runs_of("child")
+        assert (run.run_id, run.resets, run.state()) == ("nightly", 1, "success")
+        assert supervisor.sent_of(TriggerDagRun)[-1].reset_dag_run is True
+
+
+class TestCrashWindows:
+    def test_killed_after_the_save_before_the_trigger_retry_triggers_the_saved_id(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(wait_for_completion=True, durable=True)
+        kill_run(parent, "TriggerDagRun")
+        saved_run_id = parent.store.values[KEY]["run_id"]
+        assert supervisor.runs == {}
+
+        parent.ti.retry()
+        parent.run()
+
+        (run,) = supervisor.runs_of("child")
+        assert run.run_id == saved_run_id
+
+    def test_saved_before_the_trigger_is_sent(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(durable=True)
+        seen: list[Any] = []
+        handler = supervisor._on_TriggerDagRun
+
+        def check_store_first(msg: TriggerDagRun) -> Any:
+            seen.append(parent.store.get(KEY))
+            return handler(msg)
+
+        monkeypatch.setattr(supervisor, "_on_TriggerDagRun", check_store_first)
+
+        parent.run()
+
+        (msg,) = supervisor.sent_of(TriggerDagRun)
+        assert seen == [{"dag_id": "child", "run_id": msg.run_id, "max_tries": 2}]
+
+    def test_killed_after_the_trigger_before_the_first_poll_retry_reconnects(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=20)
+        parent = make_parent(wait_for_completion=True, durable=True)
+        kill_run(parent, "GetDagRunState", nth=1)
+
+        parent.ti.retry()
+        parent.run()
+
+        assert len(supervisor.runs_of("child")) == 1
+        assert len(supervisor.sent_of(TriggerDagRun)) == 1
+
+    def test_without_durable_the_retry_triggers_a_duplicate(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=20)
+        parent = make_parent(wait_for_completion=True)
+        kill_run(parent, "GetDagRunState", nth=2)
+
+        parent.ti.retry()
+        parent.run()
+
+        assert len(supervisor.runs_of("child")) == 2
+
+
+class TestLostResponse:
+    @pytest.mark.parametrize("durable", [True, False])
+    def test_conflict_on_the_id_we_planned_is_ours(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, durable: bool
+    ) -> None:
+        supervisor.add_dag("child")
+        supervisor.lose_trigger_responses = 1
+        parent = make_parent(wait_for_completion=True, durable=durable)
+
+        with structlog.testing.capture_logs() as logs:
+            parent.run()
+
+        (run,) = supervisor.runs_of("child")
+        assert parent.ti.xcoms["trigger_run_id"] == run.run_id
+        assert [e["run_id"] for e in logs if "it is ours" in e["event"]] == [run.run_id]
+
+    def test_conflict_on_a_fixed_run_id_that_was_free_before_is_ours(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        supervisor.lose_trigger_responses = 1
+        parent = make_parent(wait_for_completion=True, durable=True, trigger_run_id="fixed")
+
+        parent.run()
+
+        assert [r.run_id for r in supervisor.runs_of("child")] == ["fixed"]
+        assert sent_kinds(supervisor)[:2] == ["GetDagRunState", "TriggerDagRun"]
+
+    def test_retry_of_the_saved_id_that_answers_conflict_reconnects(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(wait_for_completion=True, durable=True)
+        kill_run(parent, "TriggerDagRun")
+        supervisor.lose_trigger_responses = 1
+
+        parent.ti.retry()
+        parent.run()
+
+        assert len(supervisor.runs_of("child")) == 1
+
+
+class TestStaleState:
+    @pytest.mark.parametrize(
+        "stored",
+        [
+            pytest.param({"dag_id": "other_child", "run_id": "r9", "max_tries": 2}, id="other-dag"),
+            pytest.param("manual__garbage", id="not-a-record"),
+            pytest.param({"run_id": 42}, id="malformed"),
+        ],
+    )
+    def test_is_ignored_with_a_warning_and_a_fresh_run_triggered(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, stored: Any
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(wait_for_completion=True, durable=True)
+        parent.store.values[KEY] = stored
+
+        with structlog.testing.capture_logs() as logs:
+            parent.run()
+
+        (run,) = supervisor.runs_of("child")
+        assert parent.store.values[KEY]["run_id"] == run.run_id
+        assert [e["event"] for e in logs if e["log_level"] == "warning"] == [
+            "Ignoring the stored child run record"
+        ]
+
+
+class TestClearVersusRetry:
+    def test_clearing_a_finished_parent_triggers_a_new_child(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(wait_for_completion=True, durable=True)
+        parent.run()
+
+        parent.ti.clear()
+        with structlog.testing.capture_logs() as logs:
+            parent.run()
+
+        assert len(supervisor.runs_of("child")) == 2
+        assert "The task was cleared; triggering a new Dag run" in [e["event"] for e in logs]
+
+    def test_a_retry_of_the_same_parent_reconnects(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=20)
+        parent = make_parent(wait_for_completion=True, durable=True)
+        kill_run(parent, "GetDagRunState", nth=2)
+
+        parent.ti.retry()
+        parent.run()
+
+        assert len(supervisor.runs_of("child")) == 1
+
+
+class TestSkip:
+    def test_existing_fixed_run_skips_before_anything_is_triggered(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        supervisor.add_run("child", "fixed")
+        parent = make_parent(durable=True, trigger_run_id="fixed", skip_when_already_exists=True)
+
+        with pytest.raises(AirflowSkipException, match="'child'.*'fixed'"):
+            parent.run()
+
+        assert supervisor.sent_of(TriggerDagRun) == []
+        assert KEY not in parent.store.values
+
+
+class TestConflictThatIsNotOurs:
+    @pytest.mark.parametrize("durable", [True, False])
+    def test_fails_without_retrying(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, durable: bool
+    ) -> None:
+        supervisor.add_dag("child")
+        supervisor.add_run("child", "fixed")
+        parent = make_parent(durable=durable, trigger_run_id="fixed")
+
+        with pytest.raises(AirflowFailException, match="Dag 'child' already has a run 'fixed'"):
+            parent.run()
+
+        assert supervisor.sent_of(TriggerDagRun) == []
+        assert KEY not in parent.store.values
+
+
+class TestReset:
+    def test_existing_run_is_reset(self, supervisor: FakeSupervisor, make_parent: MakeParent) -> None:
+        supervisor.add_dag("child")
+        run = supervisor.add_run("child", "fixed", outcome="failed")
+        parent = make_parent(wait_for_completion=True, trigger_run_id="fixed", reset_dag_run=True)
+
+        parent.run()
+
+        assert (run.resets, run.state()) == (1, "success")
+        assert supervisor.sent_of(TriggerDagRun)[0].reset_dag_run is True
+
+
+class TestPaused:
+    def test_paused_dag_fails_before_anything_is_triggered(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", is_paused=True)
+        parent = make_parent(durable=True, fail_when_dag_is_paused=True)
+
+        with pytest.raises(DagIsPaused, match="child"):
+            parent.run()
+
+        assert sent_kinds(supervisor) == ["GetDag"]
+        assert supervisor.sent_of(GetDag)[0].dag_id == "child"
+        assert parent.store.values == {}
+
+
+class TestBadInput:
+    def test_non_json_conf_is_refused_before_anything_is_sent(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(durable=True, conf={"when": object()})
+
+        with pytest.raises(ValueError, match="conf parameter should be JSON Serializable"):
+            parent.run()
+
+        assert supervisor.sent == []
+        assert parent.store.values == {}
+
+    def test_unknown_dag_names_it_and_triggers_nothing(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        parent = make_parent(trigger_dag_id="no_such_dag", wait_for_completion=True)
+
+        with pytest.raises(DagNotFound, match="'no_such_dag'"):
+            parent.run()
+
+        assert supervisor.runs == {}
+        assert supervisor.sent_of(GetDagRunState) == []
+
+    def test_durable_with_deferrable_is_refused_at_construction(self) -> None:
+        with pytest.raises(ValueError, match=r"'wait'.*durable=True cannot be combined with deferrable=True"):
+            TriggerDagRunOperator(
+                task_id="wait",
+                trigger_dag_id="child",
+                wait_for_completion=True,
+                durable=True,
+                deferrable=True,
+            )
+
+    def test_negative_fast_poll_window_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="fast_poll_window"):
+            TriggerDagRunOperator(task_id="t", trigger_dag_id="child", fast_poll_window=-1)
+
+
+class TestStockParity:
+    def test_note_dates_and_conf_reach_the_trigger_message(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        logical = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        after = datetime(2026, 1, 2, tzinfo=timezone.utc)
+        parent = make_parent(conf={"a": 1}, note="why", logical_date=logical, run_after=after)
+
+        parent.run()
+
+        (msg,) = supervisor.sent_of(TriggerDagRun)
+        assert (msg.conf, msg.note, msg.logical_date, msg.run_after) == ({"a": 1}, "why", logical, after)
+        assert msg.run_id == "manual__2026-01-02T00:00:00+00:00"
+
+    def test_logical_date_defaults_to_now_as_stock(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+
+        make_parent().run()
+
+        (msg,) = supervisor.sent_of(TriggerDagRun)
+        assert msg.logical_date == START
+        assert re.fullmatch(r"manual__2026-11-21T12:00:00\+00:00", msg.run_id)
+
+    def test_openlineage_parent_info_is_injected_with_the_providers_helper(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def inject(*, dr_conf: dict[str, Any] | None, ti: Any) -> dict[str, Any]:
+            return {**(dr_conf or {}), "openlineage": {"parentRunId": "abc"}}
+
+        monkeypatch.setattr(stock_module, "safe_inject_openlineage_properties_into_dagrun_conf", inject)
+        supervisor.add_dag("child")
+
+        make_parent(conf={"a": 1}).run()
+
+        assert supervisor.sent_of(TriggerDagRun)[0].conf == {"a": 1, "openlineage": {"parentRunId": "abc"}}
+
+    def test_deferrable_wait_keeps_the_stock_path(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(wait_for_completion=True, deferrable=True)
+
+        with pytest.raises(DagRunTriggerException):
+            parent.run()
+        assert supervisor.sent == []
+
+    def test_durable_reaches_mapped_and_default_args_construction(self) -> None:
+        from airflow.sdk import DAG
+
+        with DAG("p", schedule=None, default_args={"durable": True}):
+            op = TriggerDagRunOperator(task_id="t", trigger_dag_id="child")
+
+        assert op.durable is True
+        assert TriggerDagRunOperator(task_id="u", trigger_dag_id="child").durable is False
