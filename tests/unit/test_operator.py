@@ -590,3 +590,16 @@ class TestStockParity:
 
         assert op.durable is True
         assert TriggerDagRunOperator(task_id="u", trigger_dag_id="child").durable is False
+
+
+class TestMapped:
+    def test_durable_reaches_partial(self) -> None:
+        from airflow.sdk import DAG
+
+        with DAG("p", schedule=None):
+            mapped = TriggerDagRunOperator.partial(
+                task_id="fan", trigger_dag_id="child", durable=True, fast_poll_window=2
+            ).expand(conf=[{"i": 1}, {"i": 2}])
+
+        assert mapped.partial_kwargs["durable"] is True
+        assert mapped.partial_kwargs["fast_poll_window"] == 2
