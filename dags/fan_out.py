@@ -1,0 +1,50 @@
+"""Example Dag ``fan_out``: our durable TriggerDagRunOperator mapped over a list of child confs.
+
+``build_confs`` makes ``count`` confs (default 10) and the operator is expanded over them, so one
+``child`` run starts per item; each mapped task instance keeps its own child run id in its own state
+store (the store is per map index), so killing any of them mid-wait reconnects only that one. Run conf
+/ params: ``count``, ``sleep`` (each child's), ``tag`` (copied into every child's conf).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import dag, get_current_context, task
+
+from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+
+
+# [START fan_out]
+@dag(
+    dag_id="fan_out",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    is_paused_upon_creation=False,
+    params={"count": 10, "sleep": 5, "tag": "example"},
+    tags=["durable-trigger-example"],
+)
+def fan_out() -> None:
+    @task
+    def build_confs() -> list[dict[str, Any]]:
+        params = get_current_context()["params"]
+        return [
+            {"sleep": params["sleep"], "tag": params["tag"], "item": item, "value": item}
+            for item in range(int(params["count"]))
+        ]
+
+    TriggerDagRunOperator.partial(
+        task_id="trigger_children",
+        trigger_dag_id="child",
+        wait_for_completion=True,
+        durable=True,
+        poke_interval=1,
+        retries=2,
+        retry_delay=timedelta(seconds=2),
+    ).expand(conf=build_confs())
+
+
+fan_out()
+# [END fan_out]

@@ -1,0 +1,172 @@
+"""A small client for the parts of Airflow's public REST API (``/api/v2``) the end-to-end tests use."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+Json = dict[str, Any]
+
+# The list endpoints cap a page at 100 entries (``[api] maximum_page_limit``).
+_PAGE = 100
+
+
+class AirflowClient:
+    """
+    Purpose: trigger Dags and read back what Airflow recorded, as a test would through the UI.
+
+    How it works: logs in as ``admin`` with the password ``airflow standalone`` generated, and sends the
+    bearer token with every request; a 401 (expired token) logs in again once.
+
+    What it does not do: retry on errors. A non-2xx answer raises ``httpx.HTTPStatusError`` carrying the
+    server's reason, so a test failure shows why the API refused.
+    """
+
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30.0) -> None:
+        self._http = httpx.Client(base_url=base_url, timeout=timeout)
+        self._username = username
+        self._password = password
+        self._token: str | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- plumbing ------------------------------------------------------------------------------------
+
+    def _login(self) -> str:
+        resp = self._http.post("/auth/token", json={"username": self._username, "password": self._password})
+        _raise_for_status(resp)
+        token: str = resp.json()["access_token"]
+        return token
+
+    def _request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        for attempt in range(2):
+            if self._token is None:
+                self._token = self._login()
+            auth = {"Authorization": f"Bearer {self._token}"}
+            resp = self._http.request(method, path, headers={**(headers or {}), **auth}, **kwargs)
+            if resp.status_code == 401 and attempt == 0:
+                # The token expired (they last a day by default): log in again, once.
+                self._token = None
+                continue
+            _raise_for_status(resp)
+            return resp
+        raise AssertionError("unreachable: the second attempt either returned or raised")
+
+    def _get(self, path: str, **params: Any) -> Any:
+        return self._request("GET", path, params=params).json()
+
+    def _list(self, path: str, key: str, **params: Any) -> list[Json]:
+        """Read every page of a list endpoint."""
+        items: list[Json] = []
+        while True:
+            page = self._get(path, limit=_PAGE, offset=len(items), **params)
+            items.extend(page[key])
+            if not page[key] or len(items) >= page["total_entries"]:
+                return items
+
+    # -- monitor and Dags ----------------------------------------------------------------------------
+
+    def health(self) -> Json:
+        """The components' health; needs no token, so it also tells whether the api-server is up."""
+        resp = self._http.get("/api/v2/monitor/health")
+        _raise_for_status(resp)
+        result: Json = resp.json()
+        return result
+
+    def dags(self) -> list[Json]:
+        return self._list("/api/v2/dags", "dags")
+
+    def import_errors(self) -> list[Json]:
+        return self._list("/api/v2/importErrors", "import_errors")
+
+    # -- Dag runs ------------------------------------------------------------------------------------
+
+    def trigger_dag_run(self, dag_id: str, conf: Json) -> Json:
+        """Start a manual run now (no logical date, like a trigger from the UI) and return it."""
+        body = {"logical_date": None, "conf": conf}
+        result: Json = self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body).json()
+        return result
+
+    def dag_run(self, dag_id: str, run_id: str) -> Json:
+        result: Json = self._get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+        return result
+
+    def dag_runs(self, dag_id: str, conf_contains: str | None = None) -> list[Json]:
+        """All runs of ``dag_id``, oldest first; ``conf_contains`` narrows to runs whose conf has the text."""
+        params: Json = {"order_by": "run_after"}
+        if conf_contains is not None:
+            params["conf_contains"] = conf_contains
+        return self._list(f"/api/v2/dags/{dag_id}/dagRuns", "dag_runs", **params)
+
+    # -- task instances ------------------------------------------------------------------------------
+
+    def task_instance(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Json:
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        result: Json = self._get(path if map_index < 0 else f"{path}/{map_index}")
+        return result
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[Json]:
+        """Every task instance of a run, mapped ones expanded (one entry per map index)."""
+        return self._list(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances")
+
+    def task_tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[Json]:
+        """One record per try of a task instance: the history plus the current try."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        return self._list(f"{path}/tries" if map_index < 0 else f"{path}/{map_index}/tries", "task_instances")
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
+        """The full log of one try as text, one line per structured log event."""
+        resp = self._request(
+            "GET",
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"full_content": True, "map_index": map_index},
+            headers={"Accept": "application/json"},
+        )
+        return _log_text(resp.json()["content"])
+
+    def state_store(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[Json]:
+        """The task instance's ``task_state_store`` entries (they outlive its tries)."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/state-store"
+        return self._list(path, "task_state_store", map_index=map_index)
+
+
+def _log_text(content: Any) -> str:
+    """Render the log endpoint's JSON content, a list of structured events (or older plain strings)."""
+    if isinstance(content, str):
+        return content
+    lines = []
+    for entry in content:
+        if not isinstance(entry, dict):
+            lines.append(str(entry))
+            continue
+        fields = {k: v for k, v in entry.items() if k not in ("timestamp", "event", "level", "logger")}
+        extra = " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in fields.items())
+        lines.append(
+            " ".join(
+                part
+                for part in (
+                    str(entry.get("timestamp", "")),
+                    str(entry.get("level", "")),
+                    entry["event"],
+                    extra,
+                )
+                if part
+            )
+        )
+    return "\n".join(lines)
+
+
+def _raise_for_status(resp: httpx.Response) -> None:
+    """Like ``resp.raise_for_status()`` but with the server's explanation in the message."""
+    if resp.is_success:
+        return
+    raise httpx.HTTPStatusError(
+        f"{resp.request.method} {resp.request.url} -> {resp.status_code}: {resp.text[:2000]}",
+        request=resp.request,
+        response=resp,
+    )

@@ -1,0 +1,106 @@
+"""The crash-mid-wait flow that several scenarios and the demo share: trigger, kill, watch the retry."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tests.e2e.kill import kill_task_process, kill_worker
+from tests.e2e.polling import wait_for
+from tests.e2e.scenario import FINISHED
+
+if TYPE_CHECKING:
+    from tests.e2e.client import Json
+    from tests.e2e.kill import KilledWorker
+    from tests.e2e.scenario import Scenario
+
+CHILD_DAG = "child"
+CHILD_TASK = "work"
+PARENT_TASK = "trigger_child"
+
+
+@dataclass(frozen=True)
+class KillOutcome:
+    """What Airflow reported once a parent whose worker was killed mid-wait had finished."""
+
+    run_id: str
+    parent_run: Json
+    task_instance: Json
+    child_runs: list[Json]
+    killed: KilledWorker
+    # Seconds from the SIGKILL until Airflow gave try 1 up (up_for_retry, or try 2 already under way).
+    given_up_after: float
+    seconds: float
+
+
+def kill_parent_mid_wait(
+    scenario: Scenario, dag_id: str, child_sleep: float, whole_worker: bool = False, timeout: float = 180.0
+) -> KillOutcome:
+    """
+    Trigger ``dag_id`` (a parent of ``child``), SIGKILL its task once the child works, and wait it out.
+
+    ``whole_worker`` kills the supervisor as well, so the failure is only noticed by the heartbeat
+    timeout. ``child_sleep`` must outlast the kill and the retry's start for the retry to find the child
+    still running. Returns when the parent run and all child runs it caused have finished.
+    """
+    started = time.monotonic()
+    client = scenario.client
+    run_id = scenario.trigger(dag_id, sleep=child_sleep)
+    scenario.wait_task_running(dag_id, run_id, PARENT_TASK, 1, timeout)
+    scenario.note("try 1 running")
+    wait_for(lambda: scenario.runs_of(CHILD_DAG), timeout, f"a {CHILD_DAG} run tagged {scenario.tag}")
+    scenario.note("child run created")
+    scenario.wait_child_working(CHILD_DAG, CHILD_TASK, 1, timeout)
+    ti = client.task_instance(dag_id, run_id, PARENT_TASK)
+    killed = (kill_worker if whole_worker else kill_task_process)(ti["pid"], ti["id"])
+    killed_at = time.monotonic()
+    scenario.note(
+        f"SIGKILL {'supervisor and ' if whole_worker else ''}task process of try 1 (pid {ti['pid']})"
+    )
+    ended = scenario.wait_task(
+        dag_id,
+        run_id,
+        PARENT_TASK,
+        lambda ti: ti["state"] == "up_for_retry" or ti["try_number"] >= 2,
+        "try 1 to be given up on",
+        timeout,
+    )
+    given_up_after = time.monotonic() - killed_at
+    scenario.note(f"try 1 ended: {ended['state'] if ended['try_number'] == 1 else 'retried'}")
+    scenario.wait_task_running(dag_id, run_id, PARENT_TASK, 2, timeout)
+    scenario.note("try 2 running")
+    parent_run = _wait_finished_noting_children(scenario, dag_id, run_id, timeout)
+    # The parent has finished, so every child run it will ever trigger exists; wait for them to end.
+    child_runs = scenario.wait_runs_finished(CHILD_DAG, 1, timeout)
+    return KillOutcome(
+        run_id=run_id,
+        parent_run=parent_run,
+        task_instance=client.task_instance(dag_id, run_id, PARENT_TASK),
+        child_runs=child_runs,
+        killed=killed,
+        given_up_after=given_up_after,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _wait_finished_noting_children(scenario: Scenario, dag_id: str, run_id: str, timeout: float) -> Json:
+    """Wait for the parent run to finish, noting each further child run it triggers on the way."""
+    seen = len(scenario.runs_of(CHILD_DAG))
+
+    def finished() -> Json | None:
+        nonlocal seen
+        if (count := len(scenario.runs_of(CHILD_DAG))) > seen:
+            seen = count
+            scenario.note(f"child run #{count} created")
+        run = scenario.client.dag_run(dag_id, run_id)
+        return run if run["state"] in FINISHED else None
+
+    run = wait_for(finished, timeout, f"{dag_id} run {run_id} to finish")
+    scenario.note(f"{dag_id} run finished: {run['state']}")
+    return run
+
+
+def lines_with(log: str, text: str) -> list[str]:
+    """The log lines that contain ``text``."""
+    return [line for line in log.splitlines() if text in line]

@@ -1,0 +1,70 @@
+"""The environment an embedded ``airflow standalone`` runs with: isolated, quick to react, sized for the tests."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# Short enough that a killed supervisor is noticed within seconds, long enough that a busy 2-core
+# machine never misses a heartbeat by accident (the supervisor beats every MIN_HEARTBEAT_INTERVAL).
+HEARTBEAT_TIMEOUT = 20
+MIN_HEARTBEAT_INTERVAL = 3
+
+# Every waiting parent holds an executor slot while its child needs another, so the fan-out's 10 mapped
+# parents + 10 children, plus other scenarios' parents and children running at the same time, must fit.
+# With all slots held by waiting parents, no child can start: the known deadlock.
+PARALLELISM = 40
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The three ports an Airflow serves on; all must differ between Airflows on one machine."""
+
+    api: int
+    worker_log: int
+    trigger_log: int
+
+
+def airflow_env(home: Path, dags_folder: Path, ports: Ports, venv_bin: Path) -> dict[str, str]:
+    """The environment for ``airflow standalone``; every component and task process inherits it."""
+    base_url = f"http://localhost:{ports.api}"
+    settings = {
+        "AIRFLOW_HOME": str(home),
+        # standalone starts its components as plain ``airflow``, so the virtualenv must come first.
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # LocalExecutor starts exactly ``parallelism`` worker processes; each runs one task at a time.
+        "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(PARALLELISM),
+        "AIRFLOW__CORE__MAX_ACTIVE_RUNS_PER_DAG": str(PARALLELISM),
+        "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "0",
+        "AIRFLOW__API__PORT": str(ports.api),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__BASE_URL": base_url,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports.worker_log),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports.trigger_log),
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": str(MIN_HEARTBEAT_INTERVAL),
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": str(MIN_HEARTBEAT_INTERVAL),
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+        # Parse the (unchanging) example Dags once at start; look for new files now and then.
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",
+        "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "0",
+        "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "5",
+        # Plain text in standalone.log; colours would only make the printed tail harder to read.
+        "NO_COLOR": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    # Settings of an Airflow this process may itself be configured for must not leak into the test one.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    return {**inherited, **settings}

@@ -1,0 +1,42 @@
+"""Scenario 6: the durable operator mapped over 10 confs, 3 mapped parents killed mid-wait: 10 children."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.e2e.flows import CHILD_DAG, CHILD_TASK
+from tests.e2e.kill import kill_task_process
+
+if TYPE_CHECKING:
+    from tests.e2e.scenario import Scenario
+
+TASK = "trigger_children"
+COUNT = 10
+KILLED = 3
+
+
+@pytest.mark.timeout(480, method="signal")
+def test_mapped_parents_killed_mid_wait_reconnect_each_to_its_own_child(scenario: Scenario) -> None:
+    client = scenario.client
+    run_id = scenario.trigger("fan_out", count=COUNT, sleep=30)
+
+    # The child's conf carries its item, which is also the map index of the parent that triggered it.
+    working = scenario.wait_child_working(CHILD_DAG, CHILD_TASK, KILLED, timeout=180)
+    victims = sorted(run["conf"]["item"] for run in working)[:KILLED]
+    for map_index in victims:
+        ti = scenario.wait_task_running("fan_out", run_id, TASK, 1, timeout=30, map_index=map_index)
+        kill_task_process(ti["pid"], ti["id"])
+        scenario.note(f"SIGKILL task process of {TASK}[{map_index}] try 1 (pid {ti['pid']})")
+
+    parent_run = scenario.wait_run_finished("fan_out", run_id, timeout=300)
+    child_runs = scenario.wait_runs_finished(CHILD_DAG, COUNT, timeout=60)
+
+    mapped = {ti["map_index"]: ti for ti in client.task_instances("fan_out", run_id) if ti["task_id"] == TASK}
+    assert parent_run["state"] == "success"
+    assert {i: ti["state"] for i, ti in mapped.items()} == {i: "success" for i in range(COUNT)}
+    assert {i for i, ti in mapped.items() if ti["try_number"] == 2} == set(victims)
+    assert len(child_runs) == COUNT, sorted(run["conf"]["item"] for run in child_runs)
+    assert sorted(run["conf"]["item"] for run in child_runs) == list(range(COUNT))
+    assert {run["state"] for run in child_runs} == {"success"}
