@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from tests.e2e.flows import PARENT_TASK, kill_parent_mid_wait, lines_with
+from tests.e2e.flows import PARENT_TASK, RECONNECT_EVENT, kill_parent_mid_wait, lines_with
 from tests.e2e.harness import PROJECT_ROOT, EmbeddedAirflow, exit_on_sigterm
 from tests.e2e.scenario import Scenario
 
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 PARENTS = {"stock": "parent_stock", "durable": "parent_durable"}
 # Long enough that the child is still running when try 2 starts, so the durable retry reconnects.
 CHILD_SLEEP = 20
-RECONNECT_EVENT = "Reconnecting to the Dag run saved by an earlier try"
 
 
 def run_side_by_side(airflow: EmbeddedAirflow) -> dict[str, tuple[Scenario, KillOutcome]]:

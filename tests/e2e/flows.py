@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 CHILD_DAG = "child"
 CHILD_TASK = "work"
 PARENT_TASK = "trigger_child"
+# What our operator logs when a retry finds the child run its earlier try saved still running
+# (``standard_ext/operators/trigger_dagrun.py``, ``_resume``).
+RECONNECT_EVENT = "Reconnecting to the Dag run saved by an earlier try"
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ def kill_parent_mid_wait(
     scenario.note("try 1 running")
     wait_for(lambda: scenario.runs_of(CHILD_DAG), timeout, f"a {CHILD_DAG} run tagged {scenario.tag}")
     scenario.note("child run created")
-    scenario.wait_child_working(CHILD_DAG, CHILD_TASK, 1, timeout)
+    known_children = len(scenario.wait_child_working(CHILD_DAG, CHILD_TASK, 1, timeout))
     ti = client.task_instance(dag_id, run_id, PARENT_TASK)
     killed = (kill_worker if whole_worker else kill_task_process)(ti["pid"], ti["id"])
     killed_at = time.monotonic()
@@ -70,7 +73,7 @@ def kill_parent_mid_wait(
     scenario.note(f"try 1 ended: {ended['state'] if ended['try_number'] == 1 else 'retried'}")
     scenario.wait_task_running(dag_id, run_id, PARENT_TASK, 2, timeout)
     scenario.note("try 2 running")
-    parent_run = _wait_finished_noting_children(scenario, dag_id, run_id, timeout)
+    parent_run = _wait_finished_noting_children(scenario, dag_id, run_id, known_children, timeout)
     # The parent has finished, so every child run it will ever trigger exists; wait for them to end.
     child_runs = scenario.wait_runs_finished(CHILD_DAG, 1, timeout)
     return KillOutcome(
@@ -84,9 +87,10 @@ def kill_parent_mid_wait(
     )
 
 
-def _wait_finished_noting_children(scenario: Scenario, dag_id: str, run_id: str, timeout: float) -> Json:
-    """Wait for the parent run to finish, noting each further child run it triggers on the way."""
-    seen = len(scenario.runs_of(CHILD_DAG))
+def _wait_finished_noting_children(
+    scenario: Scenario, dag_id: str, run_id: str, seen: int, timeout: float
+) -> Json:
+    """Wait for the parent run to finish, noting each child run beyond the ``seen`` ones it triggers."""
 
     def finished() -> Json | None:
         nonlocal seen

@@ -48,11 +48,11 @@ class EmbeddedAirflow:
     Purpose: one real Airflow (api-server, scheduler, dag-processor, triggerer; SQLite, LocalExecutor)
     for end-to-end tests and the demo, isolated from any other Airflow on the machine.
 
-    How it works: ``start()`` picks free ports, runs ``airflow standalone`` in a new session (so its
-    components share one process group) with a temporary AIRFLOW_HOME, and polls until every
-    component reports healthy and the dag-processor has parsed every file of ``dags_folder``.
-    ``stop()`` stops every process of this Airflow (see ``tests.e2e.processes``) and copies the logs to
-    ``keep_logs_in`` before deleting the home.
+    How it works: ``start()`` picks free ports, runs ``airflow standalone`` in a new session with a
+    temporary AIRFLOW_HOME, and polls until every component reports healthy and the dag-processor has
+    parsed every file of ``dags_folder``. ``stop()`` stops every process of this Airflow, found by its
+    session even when re-parented or in a process group of its own (see ``tests.e2e.processes``), and
+    copies the logs to ``keep_logs_in`` before deleting the home.
 
     What it does not do: share state with another instance, or survive a restart (the database lives
     in the temporary home).
@@ -111,7 +111,8 @@ class EmbeddedAirflow:
             self._client = None
         try:
             if self._process is not None:
-                stop_all(str(self.home), self._process.pid)
+                # start_new_session made standalone the leader of a session whose id is its pid.
+                stop_all(self._process.pid, str(self.home))
                 # Reap standalone itself (it is our child); stop_all saw it exit already.
                 self._process.wait(timeout=10)
                 self._process = None
@@ -151,8 +152,9 @@ class EmbeddedAirflow:
 
     def pids(self) -> list[int]:
         """Pids of every live process of this Airflow (for leak checks)."""
-        root = self._process.pid if self._process is not None else None
-        return [proc.pid for proc in processes_of(str(self.home), root)]
+        if self._process is None:
+            return []
+        return [proc.pid for proc in processes_of(self._process.pid, str(self.home))]
 
     def require_dags(self, *dag_ids: str) -> None:
         """Fail with the import errors if any of ``dag_ids`` is not loaded."""

@@ -1,4 +1,4 @@
-"""The environment an embedded ``airflow standalone`` runs with: isolated, quick to react, sized for the tests."""
+"""Settings for an embedded ``airflow standalone``: isolated, quick to react, sized for the tests."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.e2e.flows import RECONNECT_EVENT, lines_with
 from tests.e2e.kill import kill_task_process
 from tests.e2e.polling import wait_for
 
@@ -36,6 +37,9 @@ def test_killing_the_middle_link_triggers_each_link_once(scenario: Scenario) -> 
     assert [run["state"] for run in chain_c_runs] == ["success"]
     assert client.task_instance("chain_a", run_id, TASK)["try_number"] == 1
     assert client.task_instance("chain_b", chain_b_run, TASK)["try_number"] == 2
+    reconnects = lines_with(scenario.log("chain_b", chain_b_run, TASK, 2), RECONNECT_EVENT)
+    assert reconnects, "chain_b's retry did not reconnect to its chain_c run"
+    assert chain_c_runs[0]["dag_run_id"] in reconnects[0]
     # The conf travelled down the chain, each link adding itself to the path.
     assert chain_c_runs[0]["conf"]["path"] == ["chain_a", "chain_b"]
     assert chain_c_runs[0]["conf"]["value"] == "end of chain"

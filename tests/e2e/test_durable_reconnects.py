@@ -6,15 +6,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.flows import PARENT_TASK, kill_parent_mid_wait, lines_with
+from tests.e2e.flows import PARENT_TASK, RECONNECT_EVENT, kill_parent_mid_wait, lines_with
 from tests.e2e.settings import HEARTBEAT_TIMEOUT, MIN_HEARTBEAT_INTERVAL
 
 if TYPE_CHECKING:
     from tests.e2e.flows import KillOutcome
     from tests.e2e.scenario import Scenario
-
-# What the operator logs when a retry finds the child run its earlier try saved still running.
-RECONNECT_EVENT = "Reconnecting to the Dag run saved by an earlier try"
 
 
 def assert_reconnected_once(scenario: Scenario, outcome: KillOutcome) -> None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.flows import CHILD_DAG, CHILD_TASK
+from tests.e2e.flows import CHILD_DAG, CHILD_TASK, RECONNECT_EVENT, lines_with
 from tests.e2e.kill import kill_task_process
 
 if TYPE_CHECKING:
@@ -40,3 +40,10 @@ def test_mapped_parents_killed_mid_wait_reconnect_each_to_its_own_child(scenario
     assert len(child_runs) == COUNT, sorted(run["conf"]["item"] for run in child_runs)
     assert sorted(run["conf"]["item"] for run in child_runs) == list(range(COUNT))
     assert {run["state"] for run in child_runs} == {"success"}
+    # Each killed parent's retry reconnected to its own child (the store is per map index).
+    child_of = {run["conf"]["item"]: run["dag_run_id"] for run in child_runs}
+    for map_index in victims:
+        log = scenario.log("fan_out", run_id, TASK, 2, map_index)
+        reconnects = lines_with(log, RECONNECT_EVENT)
+        assert reconnects, f"{TASK}[{map_index}] try 2 did not reconnect; its log:\n{log}"
+        assert child_of[map_index] in reconnects[0]
