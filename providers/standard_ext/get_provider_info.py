@@ -13,7 +13,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-durable-trigger",
         "name": "Standard (durable trigger)",
         "description": "A TriggerDagRunOperator that triggers and waits on its own, with a crash-safe "
-        "durable mode, built on the ti.trigger_dag_run() Task SDK accessor.",
+        "durable mode, and the Task SDK accessor it is built on.",
         "versions": [__version__],
         "integrations": [
             {
