@@ -5,8 +5,7 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-# psutil ships no type information; without types-psutil installed its names are Any.
-import psutil  # type: ignore[import-untyped,unused-ignore]
+import psutil
 
 # setproctitle names the processes (``task_runner.py`` and ``executors/local_executor.py``).
 TASK_PROCESS_TITLE = "airflow worker -- {ti_id}"

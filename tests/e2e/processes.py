@@ -6,8 +6,7 @@ import os
 import signal
 import time
 
-# psutil ships no type information; without types-psutil installed its names are Any.
-import psutil  # type: ignore[import-untyped,unused-ignore]
+import psutil
 
 
 def processes_of(session_id: int, airflow_home: str) -> list[psutil.Process]:
