@@ -13,12 +13,6 @@ from airflow.sdk.definitions._internal.node import validate_key
 # The run_id column is a String(250) (airflow.models.base.StringID).
 MAX_RUN_ID_LENGTH = 250
 
-# Run ids Airflow itself generates, accepted whatever ``[scheduler] allowed_run_id_pattern`` says
-# (same regex as airflow.models.dagrun.RUN_ID_REGEX, which the server applies).
-_GENERATED_RUN_ID = re.compile(
-    r"^(?:manual|scheduled|asset_triggered)__(?:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00)$"
-)
-
 
 def check_dag_id(dag_id: object) -> str:
     """Return ``dag_id`` if Airflow would accept it as a Dag id; raise ``ValueError`` naming it if not."""
@@ -45,7 +39,13 @@ def check_run_id(run_id: object) -> str:
         raise ValueError(f"run_id {run_id[:40]!r}... is {len(run_id)} characters; at most 250 are allowed")
     if ".." in run_id and not airflow_conf.getboolean("core", "allow_double_dot_in_ids", fallback=False):
         raise ValueError(f"run_id {run_id!r} must not contain '..'")
-    if _GENERATED_RUN_ID.match(run_id):
+    # Imported here, not at the top: the plugin imports this module in every Airflow process, and
+    # loading the ORM models is not this module's business until a run id is checked.
+    from airflow.models.dagrun import RUN_ID_REGEX
+
+    # Run ids in the form Airflow generates are accepted whatever the configured pattern says, as the
+    # server does (DagRun.validate_run_id).
+    if re.match(RUN_ID_REGEX, run_id):
         return run_id
     pattern = airflow_conf.get("scheduler", "allowed_run_id_pattern", fallback="").strip()
     if pattern and not re.match(pattern, run_id):

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-# Dag run states in which the run may still change; any other state is final.
+# Dag run states in which the run may still change, and those it never leaves.
 ACTIVE_STATES = frozenset({"queued", "running"})
+FINAL_STATES = frozenset({"success", "failed"})
 
 
 class Decision(str, enum.Enum):

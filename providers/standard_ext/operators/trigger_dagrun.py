@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 
 XCOM_DAG_ID = "trigger_dag_id"
 
-# Dag run states that never change again.
-FINAL_STATES = frozenset({"success", "failed"})
-
 
 @dataclass(frozen=True)
 class _Plan:
@@ -181,7 +178,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
                     "Dag run finished in an allowed state", dag_id=dag_id, run_id=run_id, state=state
                 )
                 return
-            if state in FINAL_STATES:
+            if state in durable.FINAL_STATES:
                 raise AirflowException(
                     f"Dag {dag_id!r} run {run_id!r} ended in state {state!r}, which is in neither "
                     f"allowed_states {list(self.allowed_states)} nor failed_states {list(self.failed_states)}"
