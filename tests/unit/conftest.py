@@ -85,3 +85,20 @@ def make_parent(supervisor: FakeSupervisor, clock: Clock) -> Any:
         )
 
     return make
+
+
+def kill_run(parent: Parent, message: str, *, nth: int = 1) -> None:
+    """Run the parent until the worker dies sending its ``nth`` message of this kind (unseen by the server)."""
+    supervisor = parent.supervisor
+    handler = getattr(supervisor, f"_on_{message}")
+    calls = {"n": 0}
+
+    def dying(msg: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == nth:
+            raise WorkerKilled(message)
+        return handler(msg)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(supervisor, f"_on_{message}", dying)
+        parent.run_until_killed()

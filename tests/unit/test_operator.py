@@ -14,7 +14,7 @@ from airflow.sdk.execution_time.comms import GetDag, GetDagRunState, TriggerDagR
 
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from task_sdk_ext import DagNotFound
-from tests.unit.conftest import START, WorkerKilled
+from tests.unit.conftest import START, WorkerKilled, kill_run
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,23 +26,6 @@ if TYPE_CHECKING:
 
 KEY = TriggerDagRunOperator.external_id_key
 LINK_KEY = "_link_TriggerDagRunLink"
-
-
-def kill_run(parent: Parent, message: str, *, nth: int = 1) -> None:
-    """Run the parent until the worker dies sending its ``nth`` message of this kind (unseen by the server)."""
-    supervisor = parent.supervisor
-    handler = getattr(supervisor, f"_on_{message}")
-    calls = {"n": 0}
-
-    def dying(msg: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == nth:
-            raise WorkerKilled(message)
-        return handler(msg)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(supervisor, f"_on_{message}", dying)
-        parent.run_until_killed()
 
 
 def sent_kinds(supervisor: FakeSupervisor) -> list[str]:

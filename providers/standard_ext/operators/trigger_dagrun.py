@@ -21,7 +21,7 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
-from standard_ext import durable, polling
+from standard_ext import durable, polling, telemetry
 from standard_ext.durable import Decision, SavedRun
 from task_sdk_ext import DagRunAlreadyExists
 
@@ -195,24 +195,30 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     def _execute_durable(self, context: Context, plan: _Plan) -> Any:
         ti = context["ti"]
         store = context["task_state_store"]
-        saved, why_ignored = durable.parse_saved_run(store.get(self.external_id_key), dag_id=plan.dag_id)
-        if why_ignored:
-            self.log.warning(
-                "Ignoring the stored child run record", reason=why_ignored, try_number=ti.try_number
+        with telemetry.decision_span(
+            operator=type(self).__name__, external_id_key=self.external_id_key
+        ) as span:
+            saved, why_ignored = durable.parse_saved_run(store.get(self.external_id_key), dag_id=plan.dag_id)
+            if why_ignored:
+                self.log.warning(
+                    "Ignoring the stored child run record", reason=why_ignored, try_number=ti.try_number
+                )
+            rerun = saved is not None and durable.is_rerun(saved, max_tries=ti.max_tries)
+            child_state = (
+                self._child_state(context, saved.dag_id, saved.run_id)
+                if saved is not None and not rerun
+                else None
             )
-        rerun = saved is not None and durable.is_rerun(saved, max_tries=ti.max_tries)
-        child_state = (
-            self._child_state(context, saved.dag_id, saved.run_id)
-            if saved is not None and not rerun
-            else None
-        )
-        decision = durable.decide(
-            saved=saved,
-            rerun=rerun,
-            child_state=child_state,
-            wait_for_completion=self.wait_for_completion,
-            allowed_states=self.allowed_states,
-        )
+            decision = durable.decide(
+                saved=saved,
+                rerun=rerun,
+                child_state=child_state,
+                wait_for_completion=self.wait_for_completion,
+                allowed_states=self.allowed_states,
+            )
+            telemetry.record_decision(
+                span, decision=decision, saved=saved, child_state=child_state, tags=self._stats_tags(ti)
+            )
         log_fields = {"decision": decision.value, "try_number": ti.try_number, "state": child_state}
         if rerun:
             self.log.info("The task was cleared; triggering a new Dag run", **log_fields)
@@ -344,6 +350,13 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
             if detail.get("status_code") == 404:
                 return None
             raise
+
+    def _stats_tags(self, ti: Any) -> dict[str, str]:
+        # As the mixin tags its metrics: the operator, and the team in multi-team deployments.
+        tags = {"operator": type(self).__name__}
+        if team_name := ti.stats_tags.get("team_name"):
+            tags["team_name"] = team_name
+        return tags
 
     def _publish(self, context: Context, dag_id: str, run_id: str) -> None:
         """Push the XComs the "Triggered DAG" link and downstream tasks read; again after a reconnect."""

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from standard_ext import telemetry
+from tests.unit.conftest import kill_run
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.fakes import FakeSupervisor
+    from tests.unit.conftest import Parent
+
+    MakeParent = Callable[..., Parent]
+
+
+class RecordingStats:
+    def __init__(self) -> None:
+        self.counts: list[tuple[str, dict[str, str]]] = []
+
+    def incr(self, stat: str, *, tags: dict[str, str]) -> None:
+        self.counts.append((stat, tags))
+
+
+@pytest.fixture
+def metrics(monkeypatch: pytest.MonkeyPatch) -> RecordingStats:
+    recorder = RecordingStats()
+    monkeypatch.setattr(telemetry, "stats", recorder)
+    return recorder
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(telemetry, "tracer", provider.get_tracer("test"))
+    return exporter
+
+
+class TestMixinMetrics:
+    def test_first_try_counts_a_fresh_submit(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, metrics: RecordingStats
+    ) -> None:
+        supervisor.add_dag("child")
+
+        make_parent(durable=True, wait_for_completion=True).run()
+
+        assert metrics.counts == [("resumable_job.fresh_submit", {"operator": "TriggerDagRunOperator"})]
+
+    def test_reconnect_counts_the_attempt_and_its_success(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, metrics: RecordingStats
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=30)
+        parent = make_parent(durable=True, wait_for_completion=True)
+        parent.ti.stats_tags["team_name"] = "data"
+        kill_run(parent, "GetDagRunState")
+        metrics.counts.clear()
+
+        parent.ti.retry()
+        parent.run()
+
+        tags = {"operator": "TriggerDagRunOperator", "team_name": "data"}
+        assert metrics.counts == [
+            ("resumable_job.reconnect_attempt", tags),
+            ("resumable_job.reconnect_success", tags),
+        ]
+
+    def test_plain_mode_counts_nothing(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, metrics: RecordingStats
+    ) -> None:
+        supervisor.add_dag("child")
+
+        make_parent(wait_for_completion=True).run()
+
+        assert metrics.counts == []
+
+
+class TestDecisionSpan:
+    def test_describes_the_decision_with_the_mixins_attributes(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, spans: InMemorySpanExporter
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=30)
+        parent = make_parent(durable=True, wait_for_completion=True)
+        kill_run(parent, "GetDagRunState")
+
+        parent.ti.retry()
+        parent.run()
+
+        first, second = spans.get_finished_spans()
+        assert first.name == second.name == "resumable_job.resume_decision"
+        assert first.attributes is not None
+        assert second.attributes is not None
+        assert first.attributes["resumable.decision"] == "trigger"
+        (run,) = supervisor.runs_of("child")
+        assert dict(second.attributes) == {
+            "operator": "TriggerDagRunOperator",
+            "resumable.external_id_key": "triggered_dag_run",
+            "resumable.decision": "reconnect",
+            "resumable.external_id": run.run_id,
+            "resumable.prior_status": "running",
+        }
