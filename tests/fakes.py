@@ -91,6 +91,9 @@ class FakeSupervisor:
     def runs_of(self, dag_id: str) -> list[FakeRun]:
         return [run for (d, _), run in self.runs.items() if d == dag_id]
 
+    def kinds_sent(self) -> list[str]:
+        return [type(m).__name__ for m in self.sent]
+
     def sent_of(self, kind: type[BaseModel]) -> list[Any]:
         return [m for m in self.sent if isinstance(m, kind)]
 

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 START = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
+# Where a durable parent saves its child run, and the XCom the "Triggered DAG" link reads.
+KEY = TriggerDagRunOperator.external_id_key
+LINK_KEY = "_link_TriggerDagRunLink"
 
 
 @dataclass

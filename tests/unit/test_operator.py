@@ -14,7 +14,7 @@ from airflow.sdk.execution_time.comms import GetDag, GetDagRunState, TriggerDagR
 
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from task_sdk_ext import DagNotFound
-from tests.unit.conftest import START, WorkerKilled
+from tests.unit.conftest import KEY, LINK_KEY, START, WorkerKilled
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,13 +23,6 @@ if TYPE_CHECKING:
     from tests.unit.conftest import Clock, Parent
 
     MakeParent = Callable[..., Parent]
-
-KEY = TriggerDagRunOperator.external_id_key
-LINK_KEY = "_link_TriggerDagRunLink"
-
-
-def sent_kinds(supervisor: FakeSupervisor) -> list[str]:
-    return [type(m).__name__ for m in supervisor.sent]
 
 
 class TestFireAndForget:
@@ -42,7 +35,7 @@ class TestFireAndForget:
         parent.run()
 
         (run,) = supervisor.runs_of("child")
-        assert sent_kinds(supervisor) == ["TriggerDagRun"]
+        assert supervisor.kinds_sent() == ["TriggerDagRun"]
         assert run.conf == {"n": 1}
 
     def test_pushes_the_xcoms_the_link_reads(
@@ -69,7 +62,7 @@ class TestFireAndForget:
             pytest.fail("the operator raised DagRunTriggerException")
 
     def test_durable_retry_after_a_crash_finishes_without_a_second_trigger(
-        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
     ) -> None:
         supervisor.add_dag("child")
         parent = make_parent(durable=True)
@@ -94,7 +87,7 @@ class TestWaitSuccess:
 
         parent.run()
 
-        assert sent_kinds(supervisor) == ["TriggerDagRun"] + ["GetDagRunState"] * 6
+        assert supervisor.kinds_sent() == ["TriggerDagRun"] + ["GetDagRunState"] * 6
         assert clock.waits == [1, 1, 1, 1, 1]
         assert clock.elapsed() - 5 <= 1
 
@@ -227,7 +220,7 @@ class TestPaused:
         with pytest.raises(DagIsPaused, match="child"):
             parent.run()
 
-        assert sent_kinds(supervisor) == ["GetDag"]
+        assert supervisor.kinds_sent() == ["GetDag"]
         assert supervisor.sent_of(GetDag)[0].dag_id == "child"
         assert parent.store.values == {}
 

@@ -6,8 +6,7 @@ import pytest
 import structlog
 from airflow.sdk.execution_time.comms import GetDagRunState, TriggerDagRun
 
-from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
-from tests.unit.conftest import kill_run
+from tests.unit.conftest import KEY, kill_run
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -17,17 +16,10 @@ if TYPE_CHECKING:
 
     MakeParent = Callable[..., Parent]
 
-KEY = TriggerDagRunOperator.external_id_key
-LINK_KEY = "_link_TriggerDagRunLink"
-
-
-def sent_kinds(supervisor: FakeSupervisor) -> list[str]:
-    return [type(m).__name__ for m in supervisor.sent]
-
 
 class TestDurableDecisions:
     def test_active_child_reconnects_and_keeps_waiting(
-        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
     ) -> None:
         supervisor.add_dag("child", run_seconds=30)
         parent = make_parent(wait_for_completion=True, durable=True)
@@ -53,7 +45,6 @@ class TestDurableDecisions:
         self,
         supervisor: FakeSupervisor,
         make_parent: MakeParent,
-        monkeypatch: pytest.MonkeyPatch,
         clock: Clock,
     ) -> None:
         supervisor.add_dag("child", run_seconds=5)
@@ -66,7 +57,7 @@ class TestDurableDecisions:
         with structlog.testing.capture_logs() as logs:
             parent.run()
 
-        assert sent_kinds(supervisor) == ["GetDagRunState"]
+        assert supervisor.kinds_sent() == ["GetDagRunState"]
         assert [e["decision"] for e in logs if "already finished" in e["event"]] == ["already_finished"]
         assert parent.ti.xcoms["trigger_run_id"] == supervisor.runs_of("child")[0].run_id
 
@@ -74,7 +65,6 @@ class TestDurableDecisions:
         self,
         supervisor: FakeSupervisor,
         make_parent: MakeParent,
-        monkeypatch: pytest.MonkeyPatch,
         clock: Clock,
     ) -> None:
         supervisor.add_dag("child", run_seconds=5, outcome="failed")
@@ -96,7 +86,6 @@ class TestDurableDecisions:
         self,
         supervisor: FakeSupervisor,
         make_parent: MakeParent,
-        monkeypatch: pytest.MonkeyPatch,
         clock: Clock,
     ) -> None:
         supervisor.add_dag("child", run_seconds=5, outcome="failed")
@@ -115,7 +104,7 @@ class TestDurableDecisions:
 
 class TestCrashWindows:
     def test_killed_after_the_save_before_the_trigger_retry_triggers_the_saved_id(
-        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
     ) -> None:
         supervisor.add_dag("child")
         parent = make_parent(wait_for_completion=True, durable=True)
@@ -149,7 +138,7 @@ class TestCrashWindows:
         assert seen == [{"dag_id": "child", "run_id": msg.run_id, "max_tries": 2}]
 
     def test_killed_after_the_trigger_before_the_first_poll_retry_reconnects(
-        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
     ) -> None:
         supervisor.add_dag("child", run_seconds=20)
         parent = make_parent(wait_for_completion=True, durable=True)
@@ -162,7 +151,7 @@ class TestCrashWindows:
         assert len(supervisor.sent_of(TriggerDagRun)) == 1
 
     def test_without_durable_the_retry_triggers_a_duplicate(
-        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
     ) -> None:
         supervisor.add_dag("child", run_seconds=20)
         parent = make_parent(wait_for_completion=True)
@@ -200,10 +189,10 @@ class TestLostResponse:
         parent.run()
 
         assert [r.run_id for r in supervisor.runs_of("child")] == ["fixed"]
-        assert sent_kinds(supervisor)[:2] == ["GetDagRunState", "TriggerDagRun"]
+        assert supervisor.kinds_sent()[:2] == ["GetDagRunState", "TriggerDagRun"]
 
     def test_retry_of_the_saved_id_that_answers_conflict_reconnects(
-        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
     ) -> None:
         supervisor.add_dag("child")
         parent = make_parent(wait_for_completion=True, durable=True)
@@ -257,14 +246,17 @@ class TestClearVersusRetry:
         assert len(supervisor.runs_of("child")) == 2
         assert "The task was cleared; triggering a new Dag run" in [e["event"] for e in logs]
 
-    def test_a_retry_of_the_same_parent_reconnects(
-        self, supervisor: FakeSupervisor, make_parent: MakeParent, monkeypatch: pytest.MonkeyPatch
+    def test_a_retry_is_not_taken_for_a_clear(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
     ) -> None:
         supervisor.add_dag("child", run_seconds=20)
         parent = make_parent(wait_for_completion=True, durable=True)
         kill_run(parent, "GetDagRunState", nth=2)
 
         parent.ti.retry()
-        parent.run()
+        with structlog.testing.capture_logs() as logs:
+            parent.run()
 
-        assert len(supervisor.runs_of("child")) == 1
+        assert parent.ti.max_tries == parent.store.values[KEY]["max_tries"]
+        assert [e["decision"] for e in logs if "decision" in e] == ["reconnect"]
+        assert not [e for e in logs if "cleared" in e["event"]]
