@@ -246,6 +246,21 @@ class TestClearVersusRetry:
         assert len(supervisor.runs_of("child")) == 2
         assert "The task was cleared; triggering a new Dag run" in [e["event"] for e in logs]
 
+    def test_clearing_a_parent_still_waiting_triggers_a_new_child_and_leaves_the_old_one(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=30)
+        parent = make_parent(wait_for_completion=True, durable=True)
+        # A clear stops the waiting try as abruptly as a kill does.
+        kill_run(parent, "GetDagRunState", nth=2)
+
+        parent.ti.clear()
+        parent.run()
+
+        first, second = supervisor.runs_of("child")
+        assert first.resets == 0
+        assert parent.store.values[KEY]["run_id"] == second.run_id
+
     def test_a_retry_is_not_taken_for_a_clear(
         self, supervisor: FakeSupervisor, make_parent: MakeParent
     ) -> None:
