@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from task_sdk_ext.accessor import generate_manual_run_id, trigger_dag_run
+from task_sdk_ext.accessor import trigger_dag_run
 from task_sdk_ext.exceptions import (
     DagNotFound,
     DagRunAlreadyExists,
@@ -15,6 +15,5 @@ __all__ = [
     "DagRunAlreadyExists",
     "DagRunTriggerRejected",
     "TriggerDagRunError",
-    "generate_manual_run_id",
     "trigger_dag_run",
 ]

@@ -249,6 +249,27 @@ class TestBadInput:
         assert supervisor.runs == {}
         assert supervisor.sent_of(GetDagRunState) == []
 
+    @pytest.mark.parametrize(
+        ("kwargs", "parameter"),
+        [
+            pytest.param({"trigger_run_id": "a/b"}, "trigger_run_id", id="run-id-with-slash"),
+            pytest.param({"trigger_run_id": "x" * 251}, "trigger_run_id", id="run-id-too-long"),
+            pytest.param({"trigger_dag_id": "has space"}, "trigger_dag_id", id="bad-dag-id"),
+            pytest.param({"run_after": datetime(2026, 1, 1)}, "run_after", id="naive-run-after"),
+        ],
+    )
+    def test_bad_rendered_value_is_refused_before_anything_is_sent_or_saved(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, kwargs: dict[str, Any], parameter: str
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(durable=True, wait_for_completion=True, **kwargs)
+
+        with pytest.raises(ValueError, match=rf"Task 'trigger', parameter {parameter}: "):
+            parent.run()
+
+        assert supervisor.sent == []
+        assert parent.store.values == {}
+
     def test_durable_with_deferrable_is_refused_at_construction(self) -> None:
         with pytest.raises(ValueError, match=r"'wait'.*durable=True cannot be combined with deferrable=True"):
             TriggerDagRunOperator(
@@ -334,3 +355,24 @@ class TestMapped:
 
         assert mapped.partial_kwargs["durable"] is True
         assert mapped.partial_kwargs["fast_poll_window"] == 2
+
+
+class TestMixinInterface:
+    """The ResumableJobMixin hooks, for code that drives the operator through the mixin's interface."""
+
+    def test_job_status_is_the_child_state_or_not_found(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        supervisor.add_run("child", "r1", seconds=10)
+        op = TriggerDagRunOperator(task_id="t", trigger_dag_id="child")
+        context: Any = {"ti": make_parent().ti}
+
+        assert op.get_job_status({"dag_id": "child", "run_id": "r1"}, context) == "running"
+        assert op.get_job_status({"dag_id": "child", "run_id": "gone"}, context) == "not_found"
+
+    def test_active_and_succeeded_follow_the_operators_states(self) -> None:
+        op = TriggerDagRunOperator(task_id="t", trigger_dag_id="child", allowed_states=["success", "failed"])
+
+        assert [op.is_job_active(s) for s in ("queued", "running", "success")] == [True, True, False]
+        assert [op.is_job_succeeded(s) for s in ("success", "failed", "running")] == [True, True, False]

@@ -6,7 +6,7 @@ import pytest
 import structlog
 from airflow.sdk.execution_time.comms import GetDagRunState, TriggerDagRun
 
-from tests.unit.conftest import KEY, kill_run
+from tests.unit.conftest import KEY, LINK_KEY, kill_run
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,6 +40,7 @@ class TestDurableDecisions:
             2,
         )
         assert parent.ti.xcoms["trigger_run_id"] == run.run_id
+        assert parent.ti.xcoms[LINK_KEY].endswith(f"/dags/child/runs/{run.run_id}")
 
     def test_child_that_already_succeeded_finishes_without_triggering(
         self,

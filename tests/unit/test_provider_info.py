@@ -13,7 +13,8 @@ def test_provider_info_is_reachable_through_the_entry_point() -> None:
     info = ep.load()()
 
     assert info == get_provider_info()
-    assert info["package-name"] == ep.dist.name if ep.dist else False
+    assert ep.dist is not None
+    assert info["package-name"] == ep.dist.name
     assert info["operators"][0]["python-modules"] == ["standard_ext.operators.trigger_dagrun"]
 
 

@@ -23,9 +23,10 @@ from airflow.sdk.exceptions import (
 
 from standard_ext import durable, polling, telemetry
 from standard_ext.durable import Decision, SavedRun
-from task_sdk_ext import DagRunAlreadyExists
+from task_sdk_ext import DagRunAlreadyExists, validation
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from airflow.sdk.definitions.context import Context
@@ -130,9 +131,30 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
             )
         else:  # pragma: no cover - the stock operator always raises on Airflow 3
             raise AirflowException("The stock TriggerDagRunOperator returned without preparing a run")
+        self._check_plan(self._plan)
         if self.durable:
             return self._execute_durable(context, self._plan)
         return self.execute_resumable(context)
+
+    def _check_plan(self, plan: _Plan) -> None:
+        """
+        Refuse a bad Dag id, run id, conf or date before anything is sent.
+
+        The accessor checks the same, but a durable task saves (and, for a fixed run id, looks up) the run
+        before it triggers: a bad rendered value would reach the server and the store first.
+        """
+        checks: list[tuple[str, Callable[[], object]]] = [
+            ("trigger_dag_id", lambda: validation.check_dag_id(plan.dag_id)),
+            ("trigger_run_id", lambda: validation.check_run_id(plan.run_id)),
+            ("conf", lambda: validation.check_conf(plan.conf)),
+            ("logical_date", lambda: validation.check_aware_datetime("logical_date", plan.logical_date)),
+            ("run_after", lambda: validation.check_aware_datetime("run_after", plan.run_after)),
+        ]
+        for parameter, check in checks:
+            try:
+                check()
+            except ValueError as e:
+                raise ValueError(f"Task {self.task_id!r}, parameter {parameter}: {e}") from None
 
     # -- ResumableJobMixin ----------------------------------------------------------------------------
 
@@ -314,21 +336,13 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
                 self._conflict(plan)
             # This task planned the id, in this try or an earlier one: the run was created by our own
             # request, whose answer was lost and retried by the client.
-            self.log.warning(
+            log, event = (
+                self.log.warning,
                 "The trigger answered 'already exists' for the run this task planned; it is ours",
-                dag_id=plan.dag_id,
-                run_id=plan.run_id,
-                decision=decision.value,
-                try_number=try_number,
             )
         else:
-            self.log.info(
-                "Triggered child Dag run",
-                dag_id=plan.dag_id,
-                run_id=plan.run_id,
-                decision=decision.value,
-                try_number=try_number,
-            )
+            log, event = self.log.info, "Triggered child Dag run"
+        log(event, dag_id=plan.dag_id, run_id=plan.run_id, decision=decision.value, try_number=try_number)
         self._publish(context, plan.dag_id, plan.run_id)
 
     def _conflict(self, plan: _Plan) -> None:
