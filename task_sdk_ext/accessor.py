@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from task_sdk_ext.errors import translate_trigger_error
+from task_sdk_ext.errors import server_errors_as_runtime_errors, translate_trigger_error
 from task_sdk_ext.exceptions import DagRunAlreadyExists
 from task_sdk_ext.validation import check_aware_datetime, check_conf, check_dag_id, check_run_id
 
@@ -95,7 +95,8 @@ def trigger_dag_run(
         note=note,
     )
     try:
-        response = SUPERVISOR_COMMS.send(msg)
+        with server_errors_as_runtime_errors():
+            response = SUPERVISOR_COMMS.send(msg)
     except AirflowRuntimeError as e:
         raise translate_trigger_error(e, dag_id=dag_id, run_id=run_id) from e
 

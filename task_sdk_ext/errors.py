@@ -1,13 +1,48 @@
-"""Turn the execution API's answer to a refused trigger into an exception that names the Dag and run."""
+"""Execution-API errors as a task sees them: one shape under every supervisor, and named trigger errors."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowRuntimeError
 
 from task_sdk_ext.exceptions import DagNotFound, DagRunTriggerRejected, TriggerDagRunError
 
 if TYPE_CHECKING:
-    from airflow.sdk.exceptions import AirflowRuntimeError
+    from collections.abc import Iterator
+
+
+@contextmanager
+def server_errors_as_runtime_errors() -> Iterator[None]:
+    """
+    Raise an execution-API error the same way whichever supervisor the task runs under.
+
+    Under the real supervisor a failed request reaches the task as ``AirflowRuntimeError``; under the
+    in-process one that ``dag.test()`` and ``airflow dags test`` use, the API client's
+    ``ServerResponseError`` arrives unchanged. This turns the second into the first, with the ``detail``
+    the real supervisor builds (``status_code``, ``message``, ``detail``), so one ``except`` serves both.
+    """
+    # Imported here: the plugin loads this module in every Airflow process, most of which never call it.
+    from airflow.sdk.api.client import ServerResponseError
+    from airflow.sdk.exceptions import ErrorType
+    from airflow.sdk.execution_time.comms import ErrorResponse
+
+    try:
+        yield
+    except ServerResponseError as e:
+        try:
+            body = e.response.json()
+        except ValueError:
+            body = None
+        detail = {"status_code": e.response.status_code, "message": str(e), "detail": body}
+        raise AirflowRuntimeError(ErrorResponse(error=ErrorType.API_SERVER_ERROR, detail=detail)) from e
+
+
+def http_status(error: AirflowRuntimeError) -> int | None:
+    """The HTTP status the execution API answered with, if the error came from it."""
+    status = (error.error.detail or {}).get("status_code")
+    return status if isinstance(status, int) else None
 
 
 def _server_reason(detail: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -43,18 +78,18 @@ def translate_trigger_error(
     if error.error.error != ErrorType.API_SERVER_ERROR or not error.error.detail:
         return error
     detail = error.error.detail
-    http_status = detail.get("status_code")
+    status = http_status(error)
     reason, message = _server_reason(detail)
     message = message or str(detail.get("message") or error)
     kwargs: dict[str, Any] = {
         "dag_id": dag_id,
         "run_id": run_id,
         "message": message,
-        "http_status": http_status,
+        "http_status": status,
         "reason": reason,
     }
-    if http_status == 404:
+    if status == 404:
         return DagNotFound(**kwargs)
-    if http_status == 400:
+    if status == 400:
         return DagRunTriggerRejected(**kwargs)
     return TriggerDagRunError(**kwargs)

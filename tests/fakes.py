@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+import httpx
+from airflow.sdk.api.client import ServerResponseError
 from airflow.sdk.api.datamodels._generated import DagRunState
 from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
 from airflow.sdk.execution_time.comms import (
@@ -44,6 +46,14 @@ def api_error(status_code: int, reason: str, message: str) -> AirflowRuntimeErro
     )
 
 
+def as_server_response_error(error: AirflowRuntimeError) -> ServerResponseError:
+    """The same API error as the in-process supervisor lets it through: the HTTP client's exception."""
+    detail = error.error.detail or {}
+    request = httpx.Request("GET", "http://in-process/execution/dag-runs")
+    response = httpx.Response(detail["status_code"], json=detail["detail"], request=request)
+    return ServerResponseError(detail["message"], request=request, response=response)
+
+
 @dataclass
 class FakeDag:
     dag_id: str
@@ -78,6 +88,8 @@ class FakeSupervisor:
     sent: list[BaseModel] = field(default_factory=list)
     # The next N triggers create their run but the answer is lost; the client's retry then sees a 409.
     lose_trigger_responses: int = 0
+    # As dag.test()'s in-process supervisor: API errors reach the task as the client's ServerResponseError.
+    in_process: bool = False
 
     def add_dag(self, dag_id: str, **kwargs: Any) -> FakeDag:
         self.dags[dag_id] = FakeDag(dag_id=dag_id, **kwargs)
@@ -102,7 +114,12 @@ class FakeSupervisor:
         handler = getattr(self, f"_on_{type(msg).__name__}", None)
         if handler is None:
             raise AssertionError(f"The fake supervisor has no answer for {type(msg).__name__}: {msg!r}")
-        answer: BaseModel | None = handler(msg)
+        try:
+            answer: BaseModel | None = handler(msg)
+        except AirflowRuntimeError as e:
+            if self.in_process:
+                raise as_server_response_error(e) from None
+            raise
         return answer
 
     def _dag(self, dag_id: str) -> FakeDag:

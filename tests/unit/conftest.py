@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import time_machine
 from airflow.sdk.bases.operator import ExecutorSafeguard
+from airflow.sdk.execution_time.comms import TriggerDagRun
 
 from standard_ext import polling
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
@@ -21,6 +22,9 @@ START = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
 # Where a durable parent saves its child run, and the XCom the "Triggered DAG" link reads.
 KEY = TriggerDagRunOperator.external_id_key
 LINK_KEY = "_link_TriggerDagRunLink"
+# Time between a try's end and the next try. It matters: run ids generated from the clock
+# (manual__<now>) differ between tries because the clock moves, as it does in Airflow.
+RETRY_DELAY_SECONDS = 1.0
 
 
 @dataclass
@@ -67,6 +71,7 @@ class Parent:
     supervisor: FakeSupervisor
     operator_kwargs: dict[str, Any]
     ti: FakeTaskInstance
+    clock: Clock
     store: FakeTaskStateStore = field(default_factory=FakeTaskStateStore)
 
     def run(self) -> Any:
@@ -78,13 +83,26 @@ class Parent:
         with pytest.raises(WorkerKilled):
             self.run()
 
+    def retry(self) -> None:
+        """An automatic retry, which Airflow starts ``retry_delay`` after the try ended: time has passed."""
+        self.clock.traveller.shift(RETRY_DELAY_SECONDS)
+        self.ti.retry()
+
+    def clear(self) -> None:
+        """A person clears the task; the next try starts a little later."""
+        self.clock.traveller.shift(RETRY_DELAY_SECONDS)
+        self.ti.clear()
+
 
 @pytest.fixture
 def make_parent(supervisor: FakeSupervisor, clock: Clock) -> Any:
     def make(*, retries: int = 2, **kwargs: Any) -> Parent:
         kwargs.setdefault("trigger_dag_id", "child")
         return Parent(
-            supervisor, {"retries": retries, **kwargs}, FakeTaskInstance(retries=retries, max_tries=retries)
+            supervisor,
+            {"retries": retries, **kwargs},
+            FakeTaskInstance(retries=retries, max_tries=retries),
+            clock,
         )
 
     return make
@@ -104,4 +122,23 @@ def kill_run(parent: Parent, message: str, *, nth: int = 1) -> None:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(supervisor, f"_on_{message}", dying)
+        parent.run_until_killed()
+
+
+def kill_mid_wait(parent: Parent, *, poll: int = 1) -> None:
+    """Run the parent until the worker dies at its ``poll``-th state check after sending the trigger."""
+    supervisor = parent.supervisor
+    handler = supervisor._on_GetDagRunState
+    polls = {"n": 0}
+    start = len(supervisor.sent)
+
+    def dying(msg: Any) -> Any:
+        if any(isinstance(sent, TriggerDagRun) for sent in supervisor.sent[start:]):
+            polls["n"] += 1
+            if polls["n"] == poll:
+                raise WorkerKilled("GetDagRunState")
+        return handler(msg)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(supervisor, "_on_GetDagRunState", dying)
         parent.run_until_killed()

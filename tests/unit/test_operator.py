@@ -10,7 +10,7 @@ from airflow.providers.common.compat.sdk import DagRunTriggerException
 from airflow.providers.standard.operators import trigger_dagrun as stock_module
 from airflow.providers.standard.operators.trigger_dagrun import DagIsPaused
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
-from airflow.sdk.execution_time.comms import GetDag, GetDagRunState, TriggerDagRun
+from airflow.sdk.execution_time.comms import GetDag, TriggerDagRun
 
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from task_sdk_ext import DagNotFound
@@ -35,8 +35,20 @@ class TestFireAndForget:
         parent.run()
 
         (run,) = supervisor.runs_of("child")
-        assert supervisor.kinds_sent() == ["TriggerDagRun"]
+        # The stock default logical date (now) gives manual__<now>, an id another run may hold: checked first.
+        assert supervisor.kinds_sent() == ["GetDagRunState", "TriggerDagRun"]
         assert run.conf == {"n": 1}
+
+    def test_a_run_without_logical_date_gets_a_random_suffix_and_needs_no_check(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+
+        make_parent(logical_date=None).run()
+
+        (msg,) = supervisor.sent
+        assert isinstance(msg, TriggerDagRun)
+        assert re.fullmatch(r"manual__2026-11-21T12:00:00\+00:00_\w+", msg.run_id)
 
     def test_pushes_the_xcoms_the_link_reads(
         self, supervisor: FakeSupervisor, make_parent: MakeParent
@@ -71,7 +83,7 @@ class TestFireAndForget:
             patch.setattr(parent.ti, "xcom_push", lambda key, value: (_ for _ in ()).throw(WorkerKilled()))
             parent.run_until_killed()
 
-        parent.ti.retry()
+        parent.retry()
         parent.run()
 
         assert len(supervisor.runs_of("child")) == 1
@@ -87,7 +99,7 @@ class TestWaitSuccess:
 
         parent.run()
 
-        assert supervisor.kinds_sent() == ["TriggerDagRun"] + ["GetDagRunState"] * 6
+        assert supervisor.kinds_sent() == ["GetDagRunState", "TriggerDagRun"] + ["GetDagRunState"] * 6
         assert clock.waits == [1, 1, 1, 1, 1]
         assert clock.elapsed() - 5 <= 1
 
@@ -131,7 +143,7 @@ class TestWaitFailure:
         for _ in range(3):
             with pytest.raises(AirflowException):
                 parent.run()
-            parent.ti.retry()
+            parent.retry()
 
         runs = supervisor.runs_of("child")
         assert len(runs) == 3
@@ -247,7 +259,8 @@ class TestBadInput:
             parent.run()
 
         assert supervisor.runs == {}
-        assert supervisor.sent_of(GetDagRunState) == []
+        # The free-id check before the trigger, and no wait after it.
+        assert supervisor.kinds_sent() == ["GetDagRunState", "TriggerDagRun"]
 
     @pytest.mark.parametrize(
         ("kwargs", "parameter"),

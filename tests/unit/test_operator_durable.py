@@ -6,7 +6,7 @@ import pytest
 import structlog
 from airflow.sdk.execution_time.comms import GetDagRunState, TriggerDagRun
 
-from tests.unit.conftest import KEY, LINK_KEY, kill_run
+from tests.unit.conftest import KEY, LINK_KEY, kill_mid_wait, kill_run
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,10 +23,10 @@ class TestDurableDecisions:
     ) -> None:
         supervisor.add_dag("child", run_seconds=30)
         parent = make_parent(wait_for_completion=True, durable=True)
-        kill_run(parent, "GetDagRunState", nth=3)
+        kill_mid_wait(parent, poll=3)
         supervisor.sent.clear()
 
-        parent.ti.retry()
+        parent.retry()
         with structlog.testing.capture_logs() as logs:
             parent.run()
 
@@ -50,11 +50,11 @@ class TestDurableDecisions:
     ) -> None:
         supervisor.add_dag("child", run_seconds=5)
         parent = make_parent(wait_for_completion=True, durable=True)
-        kill_run(parent, "GetDagRunState", nth=2)
+        kill_mid_wait(parent, poll=2)
         clock.traveller.shift(60)  # the retry comes after the child ended
         supervisor.sent.clear()
 
-        parent.ti.retry()
+        parent.retry()
         with structlog.testing.capture_logs() as logs:
             parent.run()
 
@@ -70,11 +70,11 @@ class TestDurableDecisions:
     ) -> None:
         supervisor.add_dag("child", run_seconds=5, outcome="failed")
         parent = make_parent(wait_for_completion=True, durable=True)
-        kill_run(parent, "GetDagRunState", nth=2)
+        kill_mid_wait(parent, poll=2)
         clock.traveller.shift(60)
         supervisor.dags["child"].outcome = "success"
 
-        parent.ti.retry()
+        parent.retry()
         with structlog.testing.capture_logs() as logs:
             parent.run()
 
@@ -91,11 +91,11 @@ class TestDurableDecisions:
     ) -> None:
         supervisor.add_dag("child", run_seconds=5, outcome="failed")
         parent = make_parent(wait_for_completion=True, durable=True, trigger_run_id="nightly")
-        kill_run(parent, "GetDagRunState", nth=3)
+        kill_mid_wait(parent, poll=3)
         clock.traveller.shift(60)
         supervisor.dags["child"].outcome = "success"
 
-        parent.ti.retry()
+        parent.retry()
         parent.run()
 
         (run,) = supervisor.runs_of("child")
@@ -113,7 +113,7 @@ class TestCrashWindows:
         saved_run_id = parent.store.values[KEY]["run_id"]
         assert supervisor.runs == {}
 
-        parent.ti.retry()
+        parent.retry()
         parent.run()
 
         (run,) = supervisor.runs_of("child")
@@ -143,9 +143,9 @@ class TestCrashWindows:
     ) -> None:
         supervisor.add_dag("child", run_seconds=20)
         parent = make_parent(wait_for_completion=True, durable=True)
-        kill_run(parent, "GetDagRunState", nth=1)
+        kill_mid_wait(parent, poll=1)
 
-        parent.ti.retry()
+        parent.retry()
         parent.run()
 
         assert len(supervisor.runs_of("child")) == 1
@@ -156,9 +156,9 @@ class TestCrashWindows:
     ) -> None:
         supervisor.add_dag("child", run_seconds=20)
         parent = make_parent(wait_for_completion=True)
-        kill_run(parent, "GetDagRunState", nth=2)
+        kill_mid_wait(parent, poll=2)
 
-        parent.ti.retry()
+        parent.retry()
         parent.run()
 
         assert len(supervisor.runs_of("child")) == 2
@@ -200,7 +200,7 @@ class TestLostResponse:
         kill_run(parent, "TriggerDagRun")
         supervisor.lose_trigger_responses = 1
 
-        parent.ti.retry()
+        parent.retry()
         parent.run()
 
         assert len(supervisor.runs_of("child")) == 1
@@ -240,7 +240,7 @@ class TestClearVersusRetry:
         parent = make_parent(wait_for_completion=True, durable=True)
         parent.run()
 
-        parent.ti.clear()
+        parent.clear()
         with structlog.testing.capture_logs() as logs:
             parent.run()
 
@@ -253,9 +253,9 @@ class TestClearVersusRetry:
         supervisor.add_dag("child", run_seconds=30)
         parent = make_parent(wait_for_completion=True, durable=True)
         # A clear stops the waiting try as abruptly as a kill does.
-        kill_run(parent, "GetDagRunState", nth=2)
+        kill_mid_wait(parent, poll=2)
 
-        parent.ti.clear()
+        parent.clear()
         parent.run()
 
         first, second = supervisor.runs_of("child")
@@ -267,9 +267,9 @@ class TestClearVersusRetry:
     ) -> None:
         supervisor.add_dag("child", run_seconds=20)
         parent = make_parent(wait_for_completion=True, durable=True)
-        kill_run(parent, "GetDagRunState", nth=2)
+        kill_mid_wait(parent, poll=2)
 
-        parent.ti.retry()
+        parent.retry()
         with structlog.testing.capture_logs() as logs:
             parent.run()
 

@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from standard_ext import telemetry
-from tests.unit.conftest import kill_run
+from tests.unit.conftest import kill_mid_wait
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,10 +59,10 @@ class TestMixinMetrics:
         supervisor.add_dag("child", run_seconds=30)
         parent = make_parent(durable=True, wait_for_completion=True)
         parent.ti.stats_tags["team_name"] = "data"
-        kill_run(parent, "GetDagRunState")
+        kill_mid_wait(parent)
         metrics.counts.clear()
 
-        parent.ti.retry()
+        parent.retry()
         parent.run()
 
         tags = {"operator": "TriggerDagRunOperator", "team_name": "data"}
@@ -87,9 +87,9 @@ class TestDecisionSpan:
     ) -> None:
         supervisor.add_dag("child", run_seconds=30)
         parent = make_parent(durable=True, wait_for_completion=True)
-        kill_run(parent, "GetDagRunState")
+        kill_mid_wait(parent)
 
-        parent.ti.retry()
+        parent.retry()
         parent.run()
 
         first, second = spans.get_finished_spans()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.common.compat.sdk import DagRunTriggerException
@@ -14,41 +14,22 @@ from airflow.providers.standard.operators.trigger_dagrun import (
     TriggerDagRunOperator as StockTriggerDagRunOperator,
 )
 from airflow.sdk import ResumableJobMixin
-from airflow.sdk.exceptions import (
-    AirflowException,
-    AirflowFailException,
-    AirflowRuntimeError,
-    AirflowSkipException,
-)
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
-from standard_ext import durable, polling, telemetry
+from standard_ext import durable, telemetry
 from standard_ext.durable import Decision, SavedRun
-from task_sdk_ext import DagRunAlreadyExists, validation
+from standard_ext.plan import Plan
+from standard_ext.runs import child_state
+from standard_ext.wait import wait_for_final_state
+from task_sdk_ext import DagRunAlreadyExists
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from datetime import datetime
-
     from airflow.sdk.definitions.context import Context
     from pydantic import JsonValue
 
     from task_sdk_ext.protocols import TriggeringTaskInstance
 
 XCOM_DAG_ID = "trigger_dag_id"
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """The run to trigger, as the stock operator prepared it (conf, dates, note), and its run id."""
-
-    dag_id: str
-    run_id: str
-    conf: dict[str, Any] | None
-    logical_date: datetime | None
-    run_after: datetime | None
-    note: str | None
-    # Whether the user chose the run id (``trigger_run_id``) or it was generated in this try.
-    fixed_run_id: bool
 
 
 class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
@@ -109,52 +90,36 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
                 "set one of them to False"
             )
         self.fast_poll_window = fast_poll_window
-        self._plan: _Plan | None = None
+        self._plan: Plan | None = None
 
     def execute(self, context: Context) -> Any:
         """Trigger the child run (or find the one an earlier try saved) and wait for it if asked."""
+        self._require_context(context)
         if self.deferrable and self.wait_for_completion:
             # The triggerer hand-off still goes through the task runner.
             return super().execute(context)
-        fixed_run_id = bool(self.trigger_run_id)
+        # Read before the stock execute(), which overwrites trigger_run_id with the id it generates.
+        user_run_id = bool(self.trigger_run_id)
         try:
             super().execute(context)
         except DagRunTriggerException as prepared:
-            self._plan = _Plan(
-                dag_id=prepared.trigger_dag_id,
-                run_id=prepared.dag_run_id,
-                conf=prepared.conf,
-                logical_date=prepared.logical_date,
-                run_after=prepared.run_after,
-                note=prepared.note,
-                fixed_run_id=fixed_run_id,
-            )
+            self._plan = Plan.from_prepared(prepared, user_run_id=user_run_id)
         else:  # pragma: no cover - the stock operator always raises on Airflow 3
             raise AirflowException("The stock TriggerDagRunOperator returned without preparing a run")
-        self._check_plan(self._plan)
+        self._plan.check(task_id=self.task_id)
         if self.durable:
             return self._execute_durable(context, self._plan)
         return self.execute_resumable(context)
 
-    def _check_plan(self, plan: _Plan) -> None:
-        """
-        Refuse a bad Dag id, run id, conf or date before anything is sent.
-
-        The accessor checks the same, but a durable task saves (and, for a fixed run id, looks up) the run
-        before it triggers: a bad rendered value would reach the server and the store first.
-        """
-        checks: list[tuple[str, Callable[[], object]]] = [
-            ("trigger_dag_id", lambda: validation.check_dag_id(plan.dag_id)),
-            ("trigger_run_id", lambda: validation.check_run_id(plan.run_id)),
-            ("conf", lambda: validation.check_conf(plan.conf)),
-            ("logical_date", lambda: validation.check_aware_datetime("logical_date", plan.logical_date)),
-            ("run_after", lambda: validation.check_aware_datetime("run_after", plan.run_after)),
-        ]
-        for parameter, check in checks:
-            try:
-                check()
-            except ValueError as e:
-                raise ValueError(f"Task {self.task_id!r}, parameter {parameter}: {e}") from None
+    def _require_context(self, context: Context) -> None:
+        """Name what is missing when execute() is called without Airflow's task context."""
+        needed = ["ti", "task_state_store"] if self.durable else ["ti"]
+        if missing := [key for key in needed if key not in context]:
+            raise ValueError(
+                f"Task {self.task_id!r}: execute() needs Airflow's task context, which has no "
+                f"{', '.join(repr(key) for key in missing)}; run the task through Airflow "
+                "(a Dag run, dag.test() or airflow tasks test) rather than calling execute() directly"
+            )
 
     # -- ResumableJobMixin ----------------------------------------------------------------------------
 
@@ -162,14 +127,14 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         """Trigger the planned run; return ``{"dag_id", "run_id"}``."""
         if self._plan is None:
             raise AirflowException("submit_job() was called before execute() planned a run")
-        plan = self._check_not_taken(context, self._plan)
+        plan = self._claim(context, self._plan)
         self._trigger(context, plan, decision=Decision.TRIGGER)
         return {"dag_id": plan.dag_id, "run_id": plan.run_id}
 
     def get_job_status(self, external_id: JsonValue, context: Context) -> str:
         """Return the child run's state, or ``"not_found"`` when the server has no such run."""
         dag_id, run_id = _ids(external_id)
-        return self._child_state(context, dag_id, run_id) or "not_found"
+        return child_state(_ti(context), dag_id, run_id) or "not_found"
 
     def is_job_active(self, status: str) -> bool:
         """Whether the child run is queued or running."""
@@ -184,29 +149,16 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         if not self.wait_for_completion:
             return
         dag_id, run_id = _ids(external_id)
-        ti = _ti(context)
-        self.log.info(
-            "Waiting for Dag run", dag_id=dag_id, run_id=run_id, allowed_states=list(self.allowed_states)
+        wait_for_final_state(
+            ti=_ti(context),
+            dag_id=dag_id,
+            run_id=run_id,
+            allowed_states=self.allowed_states,
+            failed_states=self.failed_states,
+            poke_interval=self.poke_interval,
+            fast_poll_window=self.fast_poll_window,
+            log=self.log,
         )
-        for delay in polling.poll_delays(
-            poke_interval=self.poke_interval, fast_poll_window=self.fast_poll_window
-        ):
-            state = _state_name(ti.get_dagrun_state(dag_id, run_id))
-            if state in self.failed_states:
-                # A plain AirflowException, so the task's retries (or retry policy) apply.
-                raise AirflowException(f"Dag {dag_id!r} run {run_id!r} ended in failed state {state!r}")
-            if state in self.allowed_states:
-                self.log.info(
-                    "Dag run finished in an allowed state", dag_id=dag_id, run_id=run_id, state=state
-                )
-                return
-            if state in durable.FINAL_STATES:
-                raise AirflowException(
-                    f"Dag {dag_id!r} run {run_id!r} ended in state {state!r}, which is in neither "
-                    f"allowed_states {list(self.allowed_states)} nor failed_states {list(self.failed_states)}"
-                )
-            self.log.debug("Dag run not finished yet", dag_id=dag_id, run_id=run_id, state=state)
-            polling.wait(delay)
 
     def get_job_result(self, external_id: JsonValue, context: Context) -> Any:
         """Return nothing, as the stock operator does."""
@@ -214,7 +166,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
     # -- durable mode ---------------------------------------------------------------------------------
 
-    def _execute_durable(self, context: Context, plan: _Plan) -> Any:
+    def _execute_durable(self, context: Context, plan: Plan) -> Any:
         ti = context["ti"]
         store = context["task_state_store"]
         with telemetry.decision_span(
@@ -226,22 +178,22 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
                     "Ignoring the stored child run record", reason=why_ignored, try_number=ti.try_number
                 )
             rerun = saved is not None and durable.is_rerun(saved, max_tries=ti.max_tries)
-            child_state = (
-                self._child_state(context, saved.dag_id, saved.run_id)
+            saved_state = (
+                child_state(_ti(context), saved.dag_id, saved.run_id)
                 if saved is not None and not rerun
                 else None
             )
             decision = durable.decide(
                 saved=saved,
                 rerun=rerun,
-                child_state=child_state,
+                child_state=saved_state,
                 wait_for_completion=self.wait_for_completion,
                 allowed_states=self.allowed_states,
             )
             telemetry.record_decision(
-                span, decision=decision, saved=saved, child_state=child_state, tags=self._stats_tags(ti)
+                span, decision=decision, saved=saved, child_state=saved_state, tags=self._stats_tags(ti)
             )
-        log_fields = {"decision": decision.value, "try_number": ti.try_number, "state": child_state}
+        log_fields = {"decision": decision.value, "try_number": ti.try_number, "state": saved_state}
         if rerun:
             self.log.info("The task was cleared; triggering a new Dag run", **log_fields)
         if saved is not None and decision in (Decision.RECONNECT, Decision.ALREADY_FINISHED):
@@ -274,15 +226,16 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     def _plan_for(
         self,
         context: Context,
-        plan: _Plan,
+        plan: Plan,
         saved: SavedRun | None,
         decision: Decision,
         log_fields: dict[str, Any],
-    ) -> tuple[_Plan, bool]:
+    ) -> tuple[Plan, bool]:
         """Return the run to trigger in this try, and whether to reset it because it exists and is ours."""
         if saved is not None and decision is Decision.TRIGGER_SAVED:
-            # Saved but never created: the earlier try died between the save and the trigger.
-            return replace(plan, run_id=saved.run_id, fixed_run_id=False), False
+            # Saved but never created: the earlier try died between the save and the trigger. The server
+            # has just answered that no run holds the id, so a conflict on it now is our own.
+            return replace(plan, run_id=saved.run_id, ours=True), False
         if saved is not None and decision is Decision.RESUBMIT:
             self.log.warning(
                 "The Dag run saved by an earlier try ended badly; triggering a fresh one",
@@ -290,13 +243,14 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
                 run_id=saved.run_id,
                 **log_fields,
             )
-            if plan.fixed_run_id and plan.run_id == saved.run_id:
-                # The user fixed the run id and the run under it is ours: run it again rather than fail.
-                return replace(plan, fixed_run_id=False), True
-        return self._check_not_taken(context, plan), False
+            if plan.run_id == saved.run_id:
+                # A fixed trigger_run_id, or the id a fixed logical date gives: the run under it is the
+                # one this task triggered, so run it again rather than fail on it.
+                return replace(plan, ours=True), True
+        return self._claim(context, plan), False
 
     def _trigger_and_wait(
-        self, context: Context, plan: _Plan, decision: Decision, *, reset: bool = False
+        self, context: Context, plan: Plan, decision: Decision, *, reset: bool = False
     ) -> Any:
         self._trigger(context, plan, decision=decision, reset=reset)
         external_id: JsonValue = {"dag_id": plan.dag_id, "run_id": plan.run_id}
@@ -305,20 +259,21 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
     # -- shared by both modes -------------------------------------------------------------------------
 
-    def _check_not_taken(self, context: Context, plan: _Plan) -> _Plan:
+    def _claim(self, context: Context, plan: Plan) -> Plan:
         """
-        Make sure a user-chosen run id is free before triggering it, so that a later conflict is ours.
+        Make sure a run id that another run may hold is free before triggering it, so a conflict is ours.
 
-        Generated run ids are new in this try and need no check. Returns the plan with its run id now
-        known to be this task's (``fixed_run_id`` off).
+        An id with a random suffix generated in this try needs no check. A ``trigger_run_id``, or the
+        ``manual__<logical_date>`` of a fixed logical date, is looked up first: if a run holds it, the
+        stock rules apply (skip or fail) before anything is triggered. Returns the plan marked ``ours``.
         """
-        if not plan.fixed_run_id or self.reset_dag_run:
+        if plan.ours or self.reset_dag_run:
             return plan
-        if self._child_state(context, plan.dag_id, plan.run_id) is not None:
+        if child_state(_ti(context), plan.dag_id, plan.run_id) is not None:
             self._conflict(plan)
-        return replace(plan, fixed_run_id=False)
+        return replace(plan, ours=True)
 
-    def _trigger(self, context: Context, plan: _Plan, *, decision: Decision, reset: bool = False) -> None:
+    def _trigger(self, context: Context, plan: Plan, *, decision: Decision, reset: bool = False) -> None:
         ti = _ti(context)
         try_number = context["ti"].try_number
         try:
@@ -332,10 +287,10 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
                 note=plan.note,
             )
         except DagRunAlreadyExists:
-            if plan.fixed_run_id:
+            if not plan.ours:
                 self._conflict(plan)
-            # This task planned the id, in this try or an earlier one: the run was created by our own
-            # request, whose answer was lost and retried by the client.
+            # No other run held the id (it was new in this try, or checked free): the run was created by
+            # our own request, whose answer was lost and retried by the client.
             log, event = (
                 self.log.warning,
                 "The trigger answered 'already exists' for the run this task planned; it is ours",
@@ -345,7 +300,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         log(event, dag_id=plan.dag_id, run_id=plan.run_id, decision=decision.value, try_number=try_number)
         self._publish(context, plan.dag_id, plan.run_id)
 
-    def _conflict(self, plan: _Plan) -> None:
+    def _conflict(self, plan: Plan) -> None:
         if self.skip_when_already_exists:
             raise AirflowSkipException(
                 f"Dag {plan.dag_id!r} already has a run {plan.run_id!r}; skipping (skip_when_already_exists)"
@@ -355,15 +310,6 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
             f"Dag {plan.dag_id!r} already has a run {plan.run_id!r} that this task did not trigger; "
             "set reset_dag_run=True to run it again or skip_when_already_exists=True to skip"
         )
-
-    def _child_state(self, context: Context, dag_id: str, run_id: str) -> str | None:
-        try:
-            return _state_name(_ti(context).get_dagrun_state(dag_id, run_id))
-        except AirflowRuntimeError as e:
-            detail = e.error.detail or {}
-            if detail.get("status_code") == 404:
-                return None
-            raise
 
     def _stats_tags(self, ti: Any) -> dict[str, str]:
         # As the mixin tags its metrics: the operator, and the team in multi-team deployments.
@@ -388,11 +334,6 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 def _ti(context: Context) -> TriggeringTaskInstance:
     # ti.trigger_dag_run is installed by the task_sdk_ext plugin, which the type checker cannot see.
     return cast("TriggeringTaskInstance", context["ti"])
-
-
-def _state_name(state: object) -> str:
-    # The accessor's answer is typed str but arrives as the execution API's DagRunState enum.
-    return str(getattr(state, "value", state))
 
 
 def _ids(external_id: JsonValue) -> tuple[str, str]:

@@ -1,0 +1,40 @@
+"""Reading a child Dag run's state through the task's accessors, the same way under every supervisor."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from airflow.sdk.exceptions import AirflowRuntimeError
+
+from task_sdk_ext.errors import http_status, server_errors_as_runtime_errors
+
+if TYPE_CHECKING:
+    from task_sdk_ext.protocols import TriggeringTaskInstance
+
+
+def state_name(state: object) -> str:
+    """The state as a plain string; the accessor is typed ``str`` but answers the API's enum."""
+    return str(getattr(state, "value", state))
+
+
+def child_state(ti: TriggeringTaskInstance, dag_id: str, run_id: str) -> str | None:
+    """
+    Return the run's state, or ``None`` when the server has no such run.
+
+    :param ti: the task instance whose accessors ask the execution API.
+    :param dag_id: the child Dag.
+    :param run_id: the child run.
+    """
+    try:
+        with server_errors_as_runtime_errors():
+            return state_name(ti.get_dagrun_state(dag_id, run_id))
+    except AirflowRuntimeError as e:
+        if http_status(e) == 404:
+            return None
+        raise
+
+
+def get_state(ti: TriggeringTaskInstance, dag_id: str, run_id: str) -> str:
+    """Return the run's state; any error, a missing run included, is raised as ``AirflowRuntimeError``."""
+    with server_errors_as_runtime_errors():
+        return state_name(ti.get_dagrun_state(dag_id, run_id))

@@ -1,0 +1,69 @@
+"""The synchronous wait: poll a child run on the poll schedule until it reaches a final state."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
+
+from standard_ext import polling
+from standard_ext.durable import FINAL_STATES
+from standard_ext.runs import get_state
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from structlog.typing import FilteringBoundLogger
+
+    from task_sdk_ext.protocols import TriggeringTaskInstance
+
+
+def wait_for_final_state(
+    *,
+    ti: TriggeringTaskInstance,
+    dag_id: str,
+    run_id: str,
+    allowed_states: Collection[str],
+    failed_states: Collection[str],
+    poke_interval: float,
+    fast_poll_window: float,
+    log: FilteringBoundLogger,
+) -> str:
+    """
+    Wait until the run ends; return its state if allowed, raise if not.
+
+    :param ti: the task instance whose accessor reads the run's state.
+    :param dag_id: the child Dag.
+    :param run_id: the child run.
+    :param allowed_states: final states in which the wait succeeds.
+    :param failed_states: states that fail the task (a plain ``AirflowException``, so retries apply).
+    :param poke_interval: the longest wait between two checks, in seconds.
+    :param fast_poll_window: how long after the start to check every second.
+    :param log: where progress is logged.
+    :raises AirflowException: the run ended in a failed state, or in a final state in neither list.
+    :raises AirflowTaskTimeout: ``execution_timeout`` ran out during the wait; the message names the run.
+    """
+    log.info("Waiting for Dag run", dag_id=dag_id, run_id=run_id, allowed_states=list(allowed_states))
+    try:
+        for delay in polling.poll_delays(poke_interval=poke_interval, fast_poll_window=fast_poll_window):
+            state = get_state(ti, dag_id, run_id)
+            if state in failed_states:
+                raise AirflowException(f"Dag {dag_id!r} run {run_id!r} ended in failed state {state!r}")
+            if state in allowed_states:
+                log.info("Dag run finished in an allowed state", dag_id=dag_id, run_id=run_id, state=state)
+                return state
+            if state in FINAL_STATES:
+                raise AirflowException(
+                    f"Dag {dag_id!r} run {run_id!r} ended in state {state!r}, which is in neither "
+                    f"allowed_states {list(allowed_states)} nor failed_states {list(failed_states)}"
+                )
+            log.debug("Dag run not finished yet", dag_id=dag_id, run_id=run_id, state=state)
+            polling.wait(delay)
+    except AirflowTaskTimeout as e:
+        # The task runner's execution_timeout covers the whole of execute(), this wait included. Say
+        # which run was left behind: it goes on running, and a durable retry reconnects to it.
+        raise AirflowTaskTimeout(
+            f"execution_timeout expired while waiting for Dag {dag_id!r} run {run_id!r}; the run goes on, "
+            "and with durable=True a retry reconnects to it instead of triggering another"
+        ) from e
+    raise AssertionError("unreachable: poll_delays never ends")  # pragma: no cover

@@ -1,0 +1,207 @@
+"""The operator where the stock one has rules users depend on: existing runs, dag.test(), timeouts, context."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, AirflowTaskTimeout
+from airflow.sdk.execution_time.comms import GetDagRunState, TriggerDagRun
+
+from standard_ext import polling
+from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+from task_sdk_ext import DagNotFound
+from tests.unit.conftest import KEY
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.fakes import FakeSupervisor
+    from tests.unit.conftest import Clock, Parent
+
+    MakeParent = Callable[..., Parent]
+
+LOGICAL = datetime(2026, 1, 1, tzinfo=timezone.utc)
+# What the stock operator generates for that logical date: the same id on every try and every parent.
+LOGICAL_RUN_ID = "manual__2026-01-01T00:00:00+00:00"
+
+
+class TestGeneratedIdThatAlreadyExists:
+    """With a fixed logical date the generated id is deterministic; a run holding it is not ours."""
+
+    @pytest.mark.parametrize("durable", [True, False])
+    def test_fails_without_retrying_as_stock_does(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, durable: bool
+    ) -> None:
+        supervisor.add_dag("child")
+        supervisor.add_run("child", LOGICAL_RUN_ID)
+        parent = make_parent(logical_date=LOGICAL, wait_for_completion=True, durable=durable)
+
+        with pytest.raises(
+            AirflowFailException, match=re.escape(f"Dag 'child' already has a run '{LOGICAL_RUN_ID}'")
+        ):
+            parent.run()
+
+        assert supervisor.sent_of(TriggerDagRun) == []
+        assert KEY not in parent.store.values
+
+    @pytest.mark.parametrize("durable", [True, False])
+    def test_skips_with_skip_when_already_exists(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, durable: bool
+    ) -> None:
+        supervisor.add_dag("child")
+        supervisor.add_run("child", LOGICAL_RUN_ID)
+        parent = make_parent(logical_date=LOGICAL, skip_when_already_exists=True, durable=durable)
+
+        with pytest.raises(AirflowSkipException, match=re.escape(LOGICAL_RUN_ID)):
+            parent.run()
+
+        assert supervisor.sent_of(TriggerDagRun) == []
+
+    def test_a_free_one_is_checked_then_triggered_and_a_lost_answer_is_still_ours(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        supervisor.lose_trigger_responses = 1
+        parent = make_parent(logical_date=LOGICAL, wait_for_completion=True)
+
+        parent.run()
+
+        assert supervisor.kinds_sent()[:2] == ["GetDagRunState", "TriggerDagRun"]
+        (run,) = supervisor.runs_of("child")
+        assert run.run_id == LOGICAL_RUN_ID
+        assert parent.ti.xcoms["trigger_run_id"] == LOGICAL_RUN_ID
+
+    def test_durable_retry_after_a_failed_child_resets_its_own_run(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", outcome="failed")
+        parent = make_parent(logical_date=LOGICAL, wait_for_completion=True, durable=True)
+        with pytest.raises(Exception, match="ended in failed state"):
+            parent.run()
+        supervisor.dags["child"].outcome = "success"
+
+        parent.retry()
+        parent.run()
+
+        (run,) = supervisor.runs_of("child")
+        assert (run.run_id, run.resets, run.state()) == (LOGICAL_RUN_ID, 1, "success")
+
+    def test_clearing_a_parent_that_succeeded_applies_the_stock_rule_again(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=0)
+        parent = make_parent(
+            logical_date=LOGICAL, wait_for_completion=True, durable=True, skip_when_already_exists=True
+        )
+        parent.run()
+
+        parent.clear()
+        with pytest.raises(AirflowSkipException):
+            parent.run()
+
+        assert len(supervisor.sent_of(TriggerDagRun)) == 1
+
+
+class TestInProcessSupervisor:
+    """dag.test() lets the API client's ServerResponseError through where a worker gets AirflowRuntimeError."""
+
+    def test_a_fixed_run_id_that_is_free_is_triggered(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.in_process = True
+        supervisor.add_dag("child", run_seconds=0)
+
+        make_parent(trigger_run_id="fixed", wait_for_completion=True, durable=True).run()
+
+        (run,) = supervisor.runs_of("child")
+        assert run.run_id == "fixed"
+
+    def test_unknown_dag_is_named(self, supervisor: FakeSupervisor, make_parent: MakeParent) -> None:
+        supervisor.in_process = True
+
+        with pytest.raises(DagNotFound, match="'no_such_dag'") as info:
+            make_parent(trigger_dag_id="no_such_dag", logical_date=None).run()
+
+        assert info.value.http_status == 404
+
+    def test_durable_retry_of_a_run_never_created_triggers_the_saved_id(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.in_process = True
+        supervisor.add_dag("child", run_seconds=0)
+        parent = make_parent(durable=True, wait_for_completion=True)
+        parent.store.values[KEY] = {"dag_id": "child", "run_id": "saved", "max_tries": 2}
+
+        parent.run()
+
+        (run,) = supervisor.runs_of("child")
+        assert run.run_id == "saved"
+
+
+class TestExecutionTimeout:
+    """execution_timeout covers the wait, which runs inside execute(); the README says why."""
+
+    @pytest.fixture
+    def alarm_after(self, monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Callable[[float], None]:
+        """Raise AirflowTaskTimeout from the wait once the clock passes ``seconds``, as the runner's alarm does."""
+
+        def arm(seconds: float) -> None:
+            def wait(delay: float) -> None:
+                clock.traveller.shift(delay)
+                if clock.elapsed() >= seconds:
+                    raise AirflowTaskTimeout("Timeout")
+
+            monkeypatch.setattr(polling, "wait", wait)
+
+        return arm
+
+    def test_the_timeout_names_the_run_it_left(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, alarm_after: Callable[[float], None]
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=4)
+        alarm_after(2)
+        parent = make_parent(wait_for_completion=True)
+
+        with pytest.raises(AirflowTaskTimeout, match=r"waiting for Dag 'child' run 'manual__[^']+'"):
+            parent.run()
+
+    def test_a_durable_retry_reconnects_instead_of_triggering_again(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, alarm_after: Callable[[float], None]
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=4)
+        alarm_after(2)
+        parent = make_parent(wait_for_completion=True, durable=True)
+        with pytest.raises(AirflowTaskTimeout):
+            parent.run()
+
+        parent.retry()
+        alarm_after(60)
+        parent.run()
+
+        (run,) = supervisor.runs_of("child")
+        assert len(supervisor.sent_of(TriggerDagRun)) == 1
+        assert supervisor.sent_of(GetDagRunState)[-1].run_id == run.run_id
+        assert run.state() == "success"
+
+
+class TestWithoutTaskContext:
+    @pytest.mark.parametrize(
+        ("context", "durable", "missing"),
+        [
+            pytest.param({}, False, "'ti'", id="plain-empty"),
+            pytest.param({}, True, "'ti', 'task_state_store'", id="durable-empty"),
+            pytest.param({"ti": object()}, True, "'task_state_store'", id="durable-no-store"),
+        ],
+    )
+    def test_names_what_is_missing_before_anything_is_sent(
+        self, supervisor: FakeSupervisor, context: dict[str, Any], durable: bool, missing: str
+    ) -> None:
+        op = TriggerDagRunOperator(task_id="run_child", trigger_dag_id="child", durable=durable)
+
+        with pytest.raises(ValueError, match=f"Task 'run_child': execute\\(\\) needs .* no {missing};"):
+            op.execute(context)  # type: ignore[arg-type]
+
+        assert supervisor.sent == []
