@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import logging
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
 
 from standard_ext.get_provider_info import get_provider_info
+
+if TYPE_CHECKING:
+    import pytest
 
 
 def test_provider_info_is_reachable_through_the_entry_point() -> None:
@@ -25,3 +30,18 @@ def test_providers_manager_lists_the_package() -> None:
 
     assert "airflow-durable-trigger" in providers
     assert providers["airflow-durable-trigger"].data["name"] == "Standard (durable trigger)"
+
+
+def test_example_dag_discovery_loads_the_provider_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    # What the dag-processor runs when [core] load_examples is on: it imports a module named after every
+    # provider's distribution and logs an ERROR traceback for any it cannot import.
+    from airflow.dag_processing.bundles.manager import _add_provider_example_dags_to_bundle
+
+    bundles: list[Any] = []
+    with caplog.at_level(logging.WARNING):
+        _add_provider_example_dags_to_bundle(bundles)
+
+    ours = [r for r in caplog.records if "airflow_durable_trigger" in r.getMessage()]
+    assert ours == []
+    # The module exists and has no example Dags folder, so no bundle of ours is added.
+    assert not [b for b in bundles if b.name.startswith("airflow-durable-trigger")]
