@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import secrets
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 import httpx
+import structlog
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 Json = dict[str, Any]
 
+log = structlog.get_logger(__name__)
+
 # The list endpoints cap a page at 100 entries (``[api] maximum_page_limit``).
 _PAGE = 100
+# Answers a loaded Airflow gives now and then and not the next time: SQLite's "database is locked" comes
+# back as 500 {"reason": "Database error"}; a proxy or a restarting api-server as 502-504.
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+# Waits before each retry: about 15 s in all, then the error is raised.
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 class AirflowClient:
@@ -20,15 +34,29 @@ class AirflowClient:
     How it works: logs in as ``admin`` with the password ``airflow standalone`` generated, and sends the
     bearer token with every request; a 401 (expired token) logs in again once.
 
-    What it does not do: retry on errors. A non-2xx answer raises ``httpx.HTTPStatusError`` carrying the
-    server's reason, so a test failure shows why the API refused.
+    A transient answer (5xx, or a dropped connection) is retried a bounded number of times with a
+    growing wait, each retry logged. Requests are safe to repeat: reads are, and a trigger names its own
+    run id, so a repeated trigger whose first attempt did create the run finds it instead of a second.
+
+    What it does not do: retry anything else. Any other non-2xx answer, or a transient one that outlasts
+    the retries, raises ``httpx.HTTPStatusError`` carrying the server's reason, so a test failure shows
+    why the API refused.
     """
 
-    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30.0) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=timeout)
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
         self._username = username
         self._password = password
         self._token: str | None = None
+        self._sleep = sleep
 
     def close(self) -> None:
         self._http.close()
@@ -36,10 +64,34 @@ class AirflowClient:
     # -- plumbing ------------------------------------------------------------------------------------
 
     def _login(self) -> str:
-        resp = self._http.post("/auth/token", json={"username": self._username, "password": self._password})
+        body = {"username": self._username, "password": self._password}
+        resp = self._send_retrying("POST", "/auth/token", json=body)
         _raise_for_status(resp)
         token: str = resp.json()["access_token"]
         return token
+
+    def _send_retrying(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send once, and again after each of ``RETRY_DELAYS`` while the answer is transient."""
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                resp = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as e:
+                if delay is None:
+                    raise
+                problem = f"{type(e).__name__}: {e}"
+            else:
+                if resp.status_code not in TRANSIENT_STATUSES or delay is None:
+                    return resp
+                problem = f"{resp.status_code} {resp.text[:200]}"
+            log.warning(
+                "Transient Airflow API error; retrying",
+                method=method,
+                path=path,
+                problem=problem,
+                retry_in=delay,
+            )
+            self._sleep(delay)
+        raise AssertionError("unreachable: the last attempt either returned or raised")
 
     def _request(
         self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
@@ -48,7 +100,7 @@ class AirflowClient:
             if self._token is None:
                 self._token = self._login()
             auth = {"Authorization": f"Bearer {self._token}"}
-            resp = self._http.request(method, path, headers={**(headers or {}), **auth}, **kwargs)
+            resp = self._send_retrying(method, path, headers={**(headers or {}), **auth}, **kwargs)
             if resp.status_code == 401 and attempt == 0:
                 # The token expired (they last a day by default): log in again, once.
                 self._token = None
@@ -88,8 +140,17 @@ class AirflowClient:
 
     def trigger_dag_run(self, dag_id: str, conf: Json) -> Json:
         """Start a manual run now (no logical date, like a trigger from the UI) and return it."""
-        body = {"logical_date": None, "conf": conf}
-        result: Json = self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body).json()
+        # A random id of our own makes the trigger safe to repeat: if a retried attempt is told the run
+        # exists, it can only be the run an earlier attempt of this call created before its answer was lost.
+        run_id = f"manual__{datetime.now(tz=timezone.utc).isoformat()}_{secrets.token_hex(5)}"
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+        try:
+            result: Json = self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body).json()
+        except httpx.HTTPStatusError as e:
+            if e.response.status_code != 409:
+                raise
+            log.warning("The retried trigger had created the run already", dag_id=dag_id, run_id=run_id)
+            return self.dag_run(dag_id, run_id)
         return result
 
     def dag_run(self, dag_id: str, run_id: str) -> Json:
