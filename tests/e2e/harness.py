@@ -78,6 +78,8 @@ class EmbeddedAirflow:
         self._process: subprocess.Popen[bytes] | None = None
         self._client: AirflowClient | None = None
         self.import_errors: list[Json] = []
+        # What every component logged while starting (providers and plugins load then), before any test ran.
+        self.startup_log = ""
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -98,6 +100,7 @@ class EmbeddedAirflow:
             deadline = time.monotonic() + timeout
             wait_for(self._healthy, deadline - time.monotonic(), "all Airflow components healthy", 2.0)
             wait_for(self._parsed, max(deadline - time.monotonic(), 1.0), "every Dag file parsed", 2.0)
+            self.startup_log = self.standalone_log.read_text(errors="replace")
         except BaseException:
             print(f"Airflow did not start; standalone log tail:\n{self.log_tail()}", flush=True)
             self.keep_logs_in = self.keep_logs_in or self.keep_logs_on_failed_start_in
