@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint unit e2e test demo clean
+.PHONY: install lint unit integration e2e test demo clean
 
 install: $(STAMP)
 
@@ -21,6 +21,9 @@ lint: install
 
 unit: install
 	$(BIN)/pytest tests/unit
+
+integration: install
+	$(BIN)/pytest tests/integration
 
 e2e: install
 	$(BIN)/pytest tests/e2e

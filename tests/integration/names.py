@@ -1,0 +1,10 @@
+"""
+Ids shared by the test Dags and the tests.
+
+Kept out of ``dags/``: a Dag file importing another Dag file would define that file's Dags a second time.
+"""
+
+from __future__ import annotations
+
+CHILD = "child"
+PAUSED_CHILD = "child_paused"

@@ -1,0 +1,111 @@
+"""``ChildFinisher``: plays the scheduler for the child Dag, which ``dag.test()`` never runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from airflow.models.dagrun import DagRun
+from airflow.utils.session import create_session
+from airflow.utils.state import DagRunState
+from sqlalchemy import select
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+ACTIVE = (DagRunState.QUEUED, DagRunState.RUNNING)
+
+
+class ChildFinisher:
+    """
+    Purpose: let a parent that waits for its child see the child end, with no scheduler running.
+
+    How it works: a background thread looks in the database every ``poll`` seconds for runs of
+    ``dag_id`` that are queued or running. ``after`` seconds after it first sees such a run, it sets the
+    run to ``state``, as the scheduler does when a run's tasks end. A run that is cleared (reset) is
+    queued again with a higher ``clear_number`` and counts as new, so it gets its own delay. Use it as a
+    context manager: the thread is stopped and joined when the block exits, even when the test fails,
+    and an error inside the thread is raised there.
+
+    When the delay must count from a moment of the test's scenario rather than from the trigger (say,
+    the parent's second try), ``start_when`` is a function the thread calls on each look until it
+    returns true; runs are only noticed from then on.
+
+    What it does not do: run the child's tasks, or touch runs that are already final.
+
+    Example::
+
+        with ChildFinisher("child", after=2.0, state=DagRunState.FAILED) as finisher:
+            parent.test()
+        assert [state for _, state in finisher.finished] == [DagRunState.FAILED]
+    """
+
+    def __init__(
+        self,
+        dag_id: str,
+        *,
+        after: float,
+        state: DagRunState = DagRunState.SUCCESS,
+        start_when: Callable[[], bool] | None = None,
+        poll: float = 0.1,
+    ) -> None:
+        self.dag_id = dag_id
+        self.after = after
+        self.state = state
+        self.poll = poll
+        self._start_when = start_when
+        #: (run_id, state) of every run this finisher ended, in order.
+        self.finished: list[tuple[str, DagRunState]] = []
+        self._first_seen: dict[tuple[str, int], float] = {}
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name=f"finish-{dag_id}-runs", daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            raise RuntimeError(f"The thread finishing {self.dag_id} runs did not stop")
+        # The test's own failure, if any, says more; do not replace it.
+        if self._error is not None and exc_type is None:
+            raise RuntimeError(f"Finishing {self.dag_id} runs failed") from self._error
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll):
+            try:
+                self._finish_due_runs()
+            except BaseException as error:
+                self._error = error
+                return
+
+    def _finish_due_runs(self) -> None:
+        if self._start_when is not None:
+            if not self._start_when():
+                return
+            self._start_when = None
+        now = time.monotonic()
+        with create_session() as session:
+            active = session.execute(
+                select(DagRun.run_id, DagRun.clear_number).where(
+                    DagRun.dag_id == self.dag_id, DagRun.state.in_(ACTIVE)
+                )
+            ).all()
+            for run_id, clear_number in active:
+                first_seen = self._first_seen.setdefault((run_id, clear_number), now)
+                if now - first_seen < self.after:
+                    continue
+                run = session.scalars(
+                    select(DagRun).where(DagRun.dag_id == self.dag_id, DagRun.run_id == run_id)
+                ).one()
+                run.set_state(self.state)
+                self.finished.append((run_id, self.state))
