@@ -13,9 +13,11 @@ from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
 from airflow.sdk.execution_time.comms import (
     DagResult,
     DagRunStateResult,
+    DRCount,
     ErrorResponse,
     GetDag,
     GetDagRunState,
+    GetDRCount,
     OKResponse,
     TriggerDagRun,
 )
@@ -156,6 +158,18 @@ class FakeSupervisor:
                 f"Dag run with dag_id '{msg.dag_id}' and run_id '{msg.run_id}' was not found",
             )
         return DagRunStateResult(state=DagRunState(run.state()))
+
+    def _on_GetDRCount(self, msg: GetDRCount) -> BaseModel:
+        if msg.logical_dates:
+            raise AssertionError(f"The fake supervisor counts by run id, not by logical date: {msg!r}")
+        runs = self.runs_of(msg.dag_id)
+        # As the execution API's count route: an empty or missing list does not filter at all.
+        if msg.run_ids:
+            wanted = set(msg.run_ids)
+            runs = [run for run in runs if run.run_id in wanted]
+        if msg.states:
+            runs = [run for run in runs if run.state() in msg.states]
+        return DRCount(count=len(runs))
 
     def _on_GetDag(self, msg: GetDag) -> BaseModel:
         dag = self._dag(msg.dag_id)

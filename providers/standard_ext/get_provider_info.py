@@ -27,5 +27,11 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["standard_ext.operators.trigger_dagrun"],
             }
         ],
+        "triggers": [
+            {
+                "integration-name": "Standard (durable trigger)",
+                "python-modules": ["standard_ext.triggers.dag_run"],
+            }
+        ],
         "extra-links": ["airflow.providers.standard.operators.trigger_dagrun.TriggerDagRunLink"],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -13,10 +14,15 @@ from airflow.sdk.execution_time.comms import TriggerDagRun
 
 from standard_ext import polling
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+from standard_ext.triggers import shared_poll
 from tests.fakes import FakeSupervisor, FakeTaskInstance, FakeTaskStateStore
+from tests.unit.virtual_time import START as POLLER_START
+from tests.unit.virtual_time import T0, VirtualTime
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from pydantic import BaseModel
 
 START = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
 # Where a durable parent saves its child run, and the XCom the "Triggered DAG" link reads.
@@ -142,3 +148,34 @@ def kill_mid_wait(parent: Parent, *, poll: int = 1) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(supervisor, "_on_GetDagRunState", dying)
         parent.run_until_killed()
+
+
+# -- the shared poller's virtual time --------------------------------------------------------------
+
+
+@pytest.fixture
+def virtual(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualTime]:
+    with time_machine.travel(POLLER_START, tick=False) as traveller:
+        virtual_time = VirtualTime(traveller)
+        monkeypatch.setattr(shared_poll, "pause", virtual_time.pause)
+        yield virtual_time
+
+
+@pytest.fixture
+def stamped(supervisor: FakeSupervisor, monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, BaseModel]]:
+    """Every message the poller sends, with the second (after START) it was sent at."""
+    messages: list[tuple[float, BaseModel]] = []
+    send = supervisor.send
+
+    def stamping(msg: BaseModel) -> BaseModel | None:
+        messages.append((time.time() - T0, msg))
+        return send(msg)
+
+    monkeypatch.setattr(supervisor, "send", stamping)
+    return messages
+
+
+@pytest.fixture(autouse=True)
+def _no_poller_outlives_its_test() -> Iterator[None]:
+    yield
+    assert not shared_poll._POLLERS, "a poller was left registered"

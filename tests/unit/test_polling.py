@@ -1,13 +1,15 @@
-"""The poll schedule's arithmetic: state requests made and detection delay, against a fixed interval."""
+"""The poll schedule's arithmetic: requests and detection delay against a fixed interval; the trigger's view of it."""
 
 from __future__ import annotations
 
 import itertools
+import math
 from typing import TYPE_CHECKING
 
 import pytest
 
-from standard_ext.polling import poll_delays
+from standard_ext.polling import Schedule, next_check_time, poll_delays
+from tests.unit.virtual_time import T0
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -95,3 +97,75 @@ class TestHourLongChild:
         _, delay = ours(ends_at)
 
         assert delay < 60.0
+
+
+def sync_check_offsets(*, poke_interval: float, fast_poll_window: float) -> Iterator[float]:
+    """The offsets of the synchronous wait's checks, walked from poll_delays as the operator walks them."""
+    t = 0.0
+    yield t
+    for delay in poll_delays(poke_interval=poke_interval, fast_poll_window=fast_poll_window):
+        t += delay
+        yield t
+
+
+class TestNextCheckTime:
+    @pytest.mark.parametrize(
+        ("poke_interval", "fast_poll_window"),
+        [(60, 5), (60, 0), (10, 5), (1, 5), (3, 10), (0.5, 1), (7.5, 2.5), (3600, 30)],
+    )
+    def test_follows_the_synchronous_waits_checks(
+        self, poke_interval: float, fast_poll_window: float
+    ) -> None:
+        checks = list(
+            itertools.islice(
+                sync_check_offsets(poke_interval=poke_interval, fast_poll_window=fast_poll_window), 40
+            )
+        )
+        kwargs = {"waiting_since": T0, "poke_interval": poke_interval, "fast_poll_window": fast_poll_window}
+
+        for this, following in itertools.pairwise(checks):
+            assert next_check_time(now=T0 + this, **kwargs) == pytest.approx(T0 + following)
+            assert next_check_time(now=T0 + (this + following) / 2, **kwargs) == pytest.approx(T0 + following)
+
+    def test_the_first_check_is_at_the_start_when_the_clock_is_behind_it(self) -> None:
+        # A triggerer whose clock lags the worker's that set waiting_since.
+        assert next_check_time(waiting_since=T0, now=T0 - 3, poke_interval=60, fast_poll_window=5) == T0
+
+    def test_days_into_a_wait_it_is_computed_not_walked(self) -> None:
+        now = 10 * 86400 + 0.5
+        walked = next(t for t in sync_check_offsets(poke_interval=60, fast_poll_window=5) if t > now)
+
+        assert (
+            next_check_time(waiting_since=T0, now=T0 + now, poke_interval=60, fast_poll_window=5)
+            == T0 + walked
+        )
+        assert walked == 67 + 60 * 14399  # the ramp ends at 67 s, then every 60 s
+
+    @pytest.mark.parametrize("poke_interval", [0.1, 0.3, 0.7, 60])
+    def test_each_next_check_is_later_than_the_last(self, poke_interval: float) -> None:
+        # Sub-second steps are not exact in binary: since + offset can round onto the current check.
+        since = 1_795_262_400.123
+        now = since
+        for _ in range(2000):
+            following = next_check_time(
+                waiting_since=since, now=now, poke_interval=poke_interval, fast_poll_window=1
+            )
+            assert following > now
+            now = following
+
+    @pytest.mark.parametrize(
+        ("kwargs", "name"),
+        [
+            ({"poke_interval": 0}, "poke_interval"),
+            ({"poke_interval": -1}, "poke_interval"),
+            ({"poke_interval": math.inf}, "poke_interval"),
+            ({"fast_poll_window": -1}, "fast_poll_window"),
+            ({"fast_poll_window": math.nan}, "fast_poll_window"),
+            ({"waiting_since": math.nan}, "waiting_since"),
+        ],
+    )
+    def test_a_schedule_that_would_never_move_is_refused(self, kwargs: dict[str, float], name: str) -> None:
+        values: dict[str, float] = {"waiting_since": T0, "poke_interval": 60, "fast_poll_window": 5, **kwargs}
+
+        with pytest.raises(ValueError, match=name):
+            Schedule(**values)

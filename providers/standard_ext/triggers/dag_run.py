@@ -1,0 +1,114 @@
+"""``DagRunTrigger``: wait in the triggerer for one child Dag run, identified by run id, to end."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from standard_ext.polling import Schedule
+from standard_ext.triggers.shared_poll import wait_for_final_state
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from standard_ext.triggers.shared_poll import RunOutcome
+
+log = structlog.get_logger(__name__)
+
+# Stored with every deferred task: renaming or moving the class breaks the deferrals in flight, whose
+# triggerer can no longer import it.
+CLASSPATH = "standard_ext.triggers.dag_run.DagRunTrigger"
+
+
+class DagRunTrigger(BaseTrigger):
+    """
+    Wait for one Dag run to reach a final state (``success`` or ``failed``) and fire one event with it.
+
+    **Purpose:** let a deferrable ``TriggerDagRunOperator`` give up its worker slot while the child runs,
+    and let one triggerer hold thousands of such waits cheaply.
+
+    **How it works:** ``run()`` registers with the event loop's shared poller for ``dag_id``
+    (:mod:`standard_ext.triggers.shared_poll`), which checks all waiting runs of that Dag with batched
+    counts, and yields ``TriggerEvent({"dag_id", "run_id", "state"})`` when this run ends. A run that
+    does not exist yields ``"state": None`` and an ``"error"`` naming the Dag and run. The checks follow
+    :func:`standard_ext.polling.poll_delays` counted from ``waiting_since``, which is serialized, so a
+    trigger rebuilt by a restarted triggerer resumes the same schedule. Cancelling ``run()`` (triggerer
+    shutdown, the task cleared) deregisters it from the poller.
+
+    **What it does not do:** decide whether the state is good (the operator's ``execute_complete`` does,
+    against its ``allowed_states`` and ``failed_states``); look the run up by logical date (run id only:
+    upstream issue 57756 hung the stock trigger after ``reset_dag_run``); stop the child run.
+
+    :param dag_id: the child Dag.
+    :param run_id: the child run.
+    :param poke_interval: the longest wait between two checks, in seconds.
+    :param fast_poll_window: for this many seconds after ``waiting_since`` the run is checked every
+        second; then the wait doubles up to ``poke_interval``.
+    :param waiting_since: when the wait began, as a UNIX timestamp (``time.time()``).
+
+    Example::
+
+        self.defer(
+            trigger=DagRunTrigger(
+                dag_id="child",
+                run_id=run_id,
+                poke_interval=60,
+                fast_poll_window=5,
+                waiting_since=time.time(),
+            ),
+            method_name="execute_complete",
+        )
+    """
+
+    def __init__(
+        self,
+        *,
+        dag_id: str,
+        run_id: str,
+        poke_interval: float,
+        fast_poll_window: float,
+        waiting_since: float,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
+        self.dag_id = dag_id
+        self.run_id = run_id
+        # Validated here, so a bad value fails this trigger as it is built, never the shared poller.
+        self.schedule = Schedule(
+            waiting_since=float(waiting_since),
+            poke_interval=float(poke_interval),
+            fast_poll_window=float(fast_poll_window),
+        )
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the keyword arguments that rebuild this trigger."""
+        return CLASSPATH, {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "poke_interval": self.schedule.poke_interval,
+            "fast_poll_window": self.schedule.fast_poll_window,
+            "waiting_since": self.schedule.waiting_since,
+        }
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Wait until the run ends, then yield one event with its final state."""
+        log.info("Waiting for Dag run", dag_id=self.dag_id, run_id=self.run_id)
+        outcome = await wait_for_final_state(dag_id=self.dag_id, run_id=self.run_id, schedule=self.schedule)
+        log.info("Dag run ended", dag_id=self.dag_id, run_id=self.run_id, state=outcome.state)
+        yield TriggerEvent(self.event_payload(outcome))  # type: ignore[no-untyped-call]
+
+    def event_payload(self, outcome: RunOutcome) -> dict[str, str | None]:
+        """
+        Return the event's payload: JSON-plain, as it is stored and handed to ``execute_complete(event=)``.
+
+        :param outcome: what the wait ended with.
+        """
+        payload: dict[str, str | None] = {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "state": outcome.state,
+        }
+        if outcome.error is not None:
+            payload["error"] = outcome.error
+        return payload

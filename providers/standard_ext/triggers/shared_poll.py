@@ -1,0 +1,344 @@
+"""
+One poller per child Dag per event loop: the triggers waiting on its runs share batched state questions.
+
+A triggerer runs all its triggers on one event loop. When each trigger polls its own child run, N parents
+waiting on runs of one child Dag cost N requests per interval. Here they register with the Dag's
+:class:`Poller` instead, which asks one count per 100 due runs and reads a single run's state only when
+the counts say that run has finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+from airflow.sdk.exceptions import AirflowRuntimeError
+from asgiref.sync import sync_to_async
+
+from standard_ext.durable import ACTIVE_STATES, FINAL_STATES
+from standard_ext.runs import state_name
+from task_sdk_ext.errors import http_status, server_errors_as_runtime_errors
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from standard_ext.polling import Schedule
+
+log = structlog.get_logger(__name__)
+
+# At most this many run ids per count: the execution API takes them in the query string, and a few
+# hundred 60-character ids would outgrow the URL length proxies and servers accept.
+CHUNK = 100
+
+
+class PollError(RuntimeError):
+    """Polling failed in a way a retry at the next check cannot mend; the waiting trigger fails with it."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a wait ended with: the run's final state, or ``state=None`` and why there is none."""
+
+    state: str | None
+    error: str | None = None
+
+
+@dataclass(eq=False)
+class Waiter:
+    """One trigger's registration: the run it waits on, its schedule, and the future the poller resolves."""
+
+    run_id: str
+    schedule: Schedule
+    due_at: float
+    outcome: asyncio.Future[RunOutcome]
+
+
+async def pause(seconds: float) -> None:
+    """Sleep until the next check is due."""
+    # One place to stand in for the clock: unit tests replace it to move time-machine's clock instead.
+    await asyncio.sleep(seconds)
+
+
+def _count_active(dag_id: str, run_ids: list[str]) -> int:
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    with server_errors_as_runtime_errors():
+        return RuntimeTaskInstance.get_dr_count(dag_id=dag_id, run_ids=run_ids, states=sorted(ACTIVE_STATES))
+
+
+def _read_state(dag_id: str, run_id: str) -> str:
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    with server_errors_as_runtime_errors():
+        return state_name(RuntimeTaskInstance.get_dagrun_state(dag_id=dag_id, run_id=run_id))
+
+
+def _chunks(run_ids: list[str]) -> Iterable[list[str]]:
+    return (run_ids[start : start + CHUNK] for start in range(0, len(run_ids), CHUNK))
+
+
+class Poller:
+    """
+    Poll the runs of one child Dag for every trigger in this event loop that waits on one of them.
+
+    **Purpose:** make N triggers waiting on runs of one Dag cost about N/100 requests per check instead
+    of N, so a triggerer can hold thousands of waiting parents without loading the API server.
+
+    **How it works:** triggers :meth:`register` a run id with their own :class:`Schedule`; waiters on the
+    same run share one entry. One asyncio task wakes when the earliest waiter is due and asks, per 100
+    due runs, how many are still ``queued`` or ``running``. Counting the runs still *active*, not the
+    finished ones, is what lets one question per chunk cover both a run that ended and a run that does
+    not exist (any more): either makes the count fall short. A chunk that counts in full costs nothing
+    more; one that falls short by k is halved, one half counted and the other deduced, until single runs
+    are singled out, whose state is then read; so one finished run among 100 costs at most
+    ``ceil(log2(100)) + 1 = 8`` requests more. A final state resolves the run's waiters; a 404 resolves
+    them with an error naming the run. When the last waiter leaves, the task ends and the poller drops
+    out of the registry.
+
+    **What it does not do:** judge states (the operator decides what is allowed), look runs up by
+    logical date (run ids only, see upstream issue 57756), or survive its event loop: a restarted
+    triggerer rebuilds the triggers, and they register afresh on the same schedules. An API error
+    (the server briefly away) is logged and the chunk is asked again at its next check; any other error
+    fails only the triggers of that chunk.
+
+    Example::
+
+        outcome = await wait_for_final_state(dag_id="child", run_id=run_id, schedule=schedule)
+    """
+
+    def __init__(self, *, dag_id: str) -> None:
+        """
+        Create the poller of the running event loop; use :func:`poller_for` rather than this.
+
+        :param dag_id: the child Dag whose runs are waited on.
+        """
+        self.dag_id = dag_id
+        self._entries: dict[str, list[Waiter]] = {}
+        self._wake = asyncio.Event()
+        self._sleeping_until: float | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        # Weakly: the registry's values must not keep its (weak) keys alive.
+        self._loop = weakref.ref(asyncio.get_running_loop())
+
+    @property
+    def run_ids(self) -> list[str]:
+        """The run ids waited on, each once however many triggers wait on it."""
+        return list(self._entries)
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The polling task, once a waiter has registered."""
+        return self._task
+
+    def register(self, *, run_id: str, schedule: Schedule) -> Waiter:
+        """
+        Start waiting on ``run_id``; the returned waiter's ``outcome`` resolves when the run ends.
+
+        :param run_id: the child run.
+        :param schedule: when this waiter wants the run checked.
+        """
+        if self._closed:
+            raise RuntimeError(f"The poller of Dag {self.dag_id!r} has stopped; ask poller_for() again")
+        loop = asyncio.get_running_loop()
+        waiter = Waiter(run_id, schedule, schedule.next_check_after(time.time()), loop.create_future())
+        self._entries.setdefault(run_id, []).append(waiter)
+        if self._task is None:
+            self._task = loop.create_task(self._run(), name=f"dag-run-poller:{self.dag_id}")
+        elif self._sleeping_until is not None and waiter.due_at < self._sleeping_until:
+            # The poller sleeps until its earliest waiter is due; a newcomer due sooner must not wait
+            # for that (a fresh wait checks every second, an old one maybe once a minute).
+            self._wake.set()
+        return waiter
+
+    def deregister(self, waiter: Waiter) -> None:
+        """
+        Stop waiting; the last waiter to leave stops the poller. Safe to call more than once.
+
+        :param waiter: what :meth:`register` returned.
+        """
+        waiters = self._entries.get(waiter.run_id, [])
+        if waiter in waiters:
+            waiters.remove(waiter)
+            if not waiters:
+                del self._entries[waiter.run_id]
+        if not self._entries:
+            self._close()
+
+    def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        # Leave the registry at once, not when the task gets round to ending: a trigger registering in
+        # between must get a poller that is going to poll.
+        loop = self._loop()
+        pollers = _POLLERS.get(loop, {}) if loop is not None else {}
+        if pollers.get(self.dag_id) is self:
+            del pollers[self.dag_id]
+        if not pollers and loop is not None:
+            _POLLERS.pop(loop, None)
+
+    async def _run(self) -> None:
+        log.debug("Polling child Dag runs", dag_id=self.dag_id)
+        try:
+            while self._entries:
+                await self._tick(time.time())
+                if self._entries:
+                    await self._sleep_until_due()
+        finally:
+            self._close()
+            # Only cancellation of the task itself (its loop shutting down) leaves waiters here; fail
+            # them rather than leave their triggers waiting on a future nobody will resolve.
+            self._fail(list(self._entries), f"The poller of Dag {self.dag_id!r} stopped", cause=None)
+            log.debug("Stopped polling child Dag runs", dag_id=self.dag_id)
+
+    async def _sleep_until_due(self) -> None:
+        due_at = min(waiter.due_at for waiters in self._entries.values() for waiter in waiters)
+        self._wake.clear()
+        self._sleeping_until = due_at
+        sleeper = asyncio.ensure_future(pause(max(0.0, due_at - time.time())))
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._sleeping_until = None
+            sleeper.cancel()
+            woken.cancel()
+
+    async def _tick(self, now: float) -> None:
+        due = [run_id for run_id, waiters in self._entries.items() if any(w.due_at <= now for w in waiters)]
+        # Move the schedules on first: whatever this check learns or fails to learn, the next is on time.
+        # Moving on a waiter of the same run that was not due yet leaves it where it was: its first check
+        # after now is the one it was waiting for.
+        for run_id in due:
+            for waiter in self._entries[run_id]:
+                waiter.due_at = waiter.schedule.next_check_after(now)
+        for chunk in _chunks(due):
+            # A trigger may have left while an earlier chunk was being asked about.
+            chunk = [run_id for run_id in chunk if run_id in self._entries]
+            if chunk:
+                await self._check(chunk)
+        log.debug("Checked child Dag runs", dag_id=self.dag_id, due=len(due), waiting=len(self._entries))
+
+    async def _check(self, chunk: list[str]) -> None:
+        try:
+            active = await sync_to_async(_count_active)(self.dag_id, chunk)
+            for run_id in await self._settled(chunk, len(chunk) - active):
+                await self._settle(run_id)
+        except AirflowRuntimeError as e:
+            log.warning(
+                "Could not count the child Dag's runs; asking again at the next check",
+                dag_id=self.dag_id,
+                runs=len(chunk),
+                http_status=http_status(e),
+                error=str(e),
+            )
+        except Exception as e:
+            # Not the API saying no but a fault on this side: retrying would hide it behind a wait that
+            # never ends. Fail the triggers of this chunk (their tasks' retries apply), keep the others.
+            log.exception("Polling child Dag runs failed", dag_id=self.dag_id, runs=len(chunk))
+            self._fail(chunk, f"Polling runs of Dag {self.dag_id!r} failed: {e!r}", cause=e)
+
+    async def _settled(self, run_ids: list[str], settled: int) -> list[str]:
+        """Return the ``settled`` runs among ``run_ids`` that are no longer active, by bisection."""
+        if settled <= 0:
+            return []
+        if settled >= len(run_ids):
+            return list(run_ids)
+        half = len(run_ids) // 2
+        left, right = run_ids[:half], run_ids[half:]
+        left_settled = len(left) - await sync_to_async(_count_active)(self.dag_id, left)
+        # The other half is deduced, one request saved per level. A run that ends between the two counts
+        # makes this an underestimate, and is found at the next check; a run set back to queued (a clear)
+        # an overestimate, which _settle sees from the state it reads.
+        right_settled = settled - left_settled
+        return [*await self._settled(left, left_settled), *await self._settled(right, right_settled)]
+
+    async def _settle(self, run_id: str) -> None:
+        try:
+            state = await sync_to_async(_read_state)(self.dag_id, run_id)
+        except AirflowRuntimeError as e:
+            if http_status(e) != 404:
+                log.warning(
+                    "Could not read the child Dag run's state; asking again at the next check",
+                    dag_id=self.dag_id,
+                    run_id=run_id,
+                    http_status=http_status(e),
+                    error=str(e),
+                )
+                return
+            log.warning("The child Dag run does not exist", dag_id=self.dag_id, run_id=run_id)
+            error = f"Dag run {run_id!r} of Dag {self.dag_id!r} was not found"
+            self._resolve(run_id, RunOutcome(state=None, error=error))
+            return
+        if state in FINAL_STATES:
+            self._resolve(run_id, RunOutcome(state=state))
+        else:
+            log.debug("The child Dag run is active again", dag_id=self.dag_id, run_id=run_id, state=state)
+
+    def _resolve(self, run_id: str, outcome: RunOutcome) -> None:
+        for waiter in self._entries.pop(run_id, []):
+            if not waiter.outcome.done():
+                waiter.outcome.set_result(outcome)
+
+    def _fail(self, run_ids: list[str], message: str, *, cause: BaseException | None) -> None:
+        for run_id in run_ids:
+            for waiter in self._entries.pop(run_id, []):
+                if not waiter.outcome.done():
+                    # One exception per waiter: each is raised in its own trigger and grows its own traceback.
+                    error = PollError(message)
+                    error.__cause__ = cause
+                    waiter.outcome.set_exception(error)
+
+
+# A registry per event loop: the triggerer has one, but dag.test() and unit tests start a fresh loop per
+# trigger or test, and a poller bound to a finished loop must never be handed out. Entries leave when
+# their poller stops; the weak keys only keep an emptied loop from being held alive by the registry.
+_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Poller]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def poller_for(dag_id: str) -> Poller:
+    """
+    Return the running event loop's poller for ``dag_id``, creating it if there is none.
+
+    :param dag_id: the child Dag whose runs are waited on.
+    """
+    pollers = _POLLERS.setdefault(asyncio.get_running_loop(), {})
+    if dag_id not in pollers:
+        pollers[dag_id] = Poller(dag_id=dag_id)
+    return pollers[dag_id]
+
+
+def pollers_of(loop: asyncio.AbstractEventLoop) -> dict[str, Poller]:
+    """
+    Return the pollers registered for ``loop``, by Dag id.
+
+    :param loop: an event loop.
+    """
+    return dict(_POLLERS.get(loop, {}))
+
+
+async def wait_for_final_state(*, dag_id: str, run_id: str, schedule: Schedule) -> RunOutcome:
+    """
+    Wait, with every other waiter on this Dag's runs, until the run ends or turns out not to exist.
+
+    Cancelling the caller (triggerer shutdown, the task cleared) deregisters it.
+
+    :param dag_id: the child Dag.
+    :param run_id: the child run.
+    :param schedule: when to check the run.
+    :raises PollError: polling failed other than by an API error, which is retried at the next check.
+    """
+    poller = poller_for(dag_id)
+    waiter = poller.register(run_id=run_id, schedule=schedule)
+    try:
+        return await waiter.outcome
+    finally:
+        poller.deregister(waiter)

@@ -1,0 +1,408 @@
+"""The shared poller: requests per check, bisection, errors, the per-loop registry; and its schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from typing import TYPE_CHECKING
+
+import pytest
+import structlog
+from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount
+
+from standard_ext.triggers.shared_poll import (
+    CHUNK,
+    PollError,
+    RunOutcome,
+    pollers_of,
+)
+from tests.fakes import api_error
+from tests.unit.virtual_time import (
+    CHECKS_UP_TO_12S,
+    CHILD,
+    VirtualTime,
+    cancel,
+    counted_ids,
+    let_the_loop_run,
+    per_check,
+    run_ids,
+    schedule,
+    until_stalled_or_done,
+    waiting,
+)
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from standard_ext.triggers import shared_poll
+    from tests.fakes import FakeSupervisor
+
+# A poller that misses a wake-up waits for ever; fail instead of hanging the suite.
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.mark.usefixtures("virtual")
+class TestRequestsPerCheck:
+    @pytest.mark.parametrize(("n", "per_check_expected"), [(1, 1), (10, 1), (1000, 10)])
+    def test_one_count_per_hundred_waiting_runs_when_nothing_ended(
+        self,
+        supervisor: FakeSupervisor,
+        virtual: VirtualTime,
+        stamped: list[tuple[float, BaseModel]],
+        n: int,
+        per_check_expected: int,
+    ) -> None:
+        ids = run_ids(n)
+        for run_id in ids:
+            supervisor.add_run(CHILD, run_id, seconds=3600)
+        virtual.horizon = 12
+
+        async def scenario() -> None:
+            tasks = [asyncio.create_task(waiting(run_id)) for run_id in ids]
+            await until_stalled_or_done(virtual, tasks)
+            assert not any(task.done() for task in tasks)
+            await cancel(tasks)
+
+        asyncio.run(scenario())
+
+        assert per_check(stamped) == dict.fromkeys(CHECKS_UP_TO_12S, per_check_expected)
+        assert per_check_expected == math.ceil(n / CHUNK)
+        for at in CHECKS_UP_TO_12S:
+            chunks = counted_ids(stamped, at)
+            assert all(len(chunk) <= CHUNK for chunk in chunks)
+            assert sorted(itertools.chain.from_iterable(chunks)) == ids
+
+    @pytest.mark.parametrize(("position", "extra"), [(0, 7), (99, 8), (500, 7)])
+    def test_one_run_ending_among_a_thousand_costs_a_bisection(
+        self,
+        supervisor: FakeSupervisor,
+        virtual: VirtualTime,
+        stamped: list[tuple[float, BaseModel]],
+        position: int,
+        extra: int,
+    ) -> None:
+        ids = run_ids(1000)
+        for i, run_id in enumerate(ids):
+            supervisor.add_run(CHILD, run_id, seconds=2.5 if i == position else 3600)
+        virtual.horizon = 5
+
+        async def scenario() -> list[asyncio.Task[RunOutcome]]:
+            tasks = [asyncio.create_task(waiting(run_id)) for run_id in ids]
+            await until_stalled_or_done(virtual, tasks)
+            await cancel([task for task in tasks if not task.done()])
+            return tasks
+
+        tasks = asyncio.run(scenario())
+
+        assert [i for i, task in enumerate(tasks) if not task.cancelled()] == [position]
+        assert tasks[position].result() == RunOutcome(state="success")
+        # The run ends at 2.5 s: the check at 3 s pays 10 counts plus the bisection; the one at 4 s is
+        # back to ceil(999 / 100) = 10.
+        assert per_check(stamped) == {1.0: 10, 2.0: 10, 3.0: 10 + extra, 4.0: 10, 5.0: 10}
+        assert extra <= math.ceil(math.log2(CHUNK)) + 1
+        assert [msg.run_id for _, msg in stamped if isinstance(msg, GetDagRunState)] == [ids[position]]
+        assert ids[position] not in itertools.chain.from_iterable(counted_ids(stamped, 4.0))
+
+    def test_the_bisection_is_bounded_wherever_the_ended_run_sits_in_its_chunk(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
+    ) -> None:
+        ids = run_ids(CHUNK)
+        virtual.horizon = 1
+
+        async def scenario() -> None:
+            tasks = [asyncio.create_task(waiting(run_id)) for run_id in ids]
+            await until_stalled_or_done(virtual, tasks)
+            await cancel(tasks)
+
+        extras = []
+        for ended in ids:
+            virtual.start_over()
+            for run_id in ids:
+                supervisor.add_run(CHILD, run_id, seconds=0 if run_id == ended else 3600, outcome="failed")
+            stamped.clear()
+            asyncio.run(scenario())
+            # One count for the chunk, then the bisection's counts and the one state read.
+            assert [msg.run_id for _, msg in stamped if isinstance(msg, GetDagRunState)] == [ended]
+            extras.append(len(stamped) - 1)
+
+        assert set(extras) == {7, 8}
+        assert max(extras) == math.ceil(math.log2(CHUNK)) + 1
+
+    def test_triggers_waiting_on_the_same_run_share_one_entry(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
+    ) -> None:
+        supervisor.add_run(CHILD, "shared", seconds=2.5, outcome="failed")
+        supervisor.add_run(CHILD, "other", seconds=3600)
+        virtual.horizon = 5
+
+        async def scenario() -> list[asyncio.Task[RunOutcome]]:
+            tasks = [
+                asyncio.create_task(waiting(run_id)) for run_id in ("shared", "shared", "other", "shared")
+            ]
+            await let_the_loop_run()
+            assert pollers_of(asyncio.get_running_loop())[CHILD].run_ids == ["shared", "other"]
+            await until_stalled_or_done(virtual, tasks)
+            await cancel([tasks[2]])
+            return tasks
+
+        tasks = asyncio.run(scenario())
+
+        assert [tasks[i].result() for i in (0, 1, 3)] == [RunOutcome(state="failed")] * 3
+        assert counted_ids(stamped, 1.0) == [["shared", "other"]]
+        assert counted_ids(stamped, 4.0) == [["other"]]
+        assert len([msg for _, msg in stamped if isinstance(msg, GetDagRunState)]) == 1
+
+    def test_a_newcomer_due_sooner_wakes_the_sleeping_poller(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
+    ) -> None:
+        supervisor.add_run(CHILD, "old", seconds=3600)
+        supervisor.add_run(CHILD, "new", seconds=3600)
+        virtual.horizon = 3
+
+        async def scenario() -> None:
+            # Waiting for 1000 s: checked every 60 s, next at 27 s (-1000 + 67 + 60 * 16).
+            old = asyncio.create_task(waiting("old", since=-1000))
+            await until_stalled_or_done(virtual, [old])
+            virtual.stalled().clear()
+            new = asyncio.create_task(waiting("new"))
+            await until_stalled_or_done(virtual, [old, new])
+            await cancel([old, new])
+
+        asyncio.run(scenario())
+
+        assert per_check(stamped) == {1.0: 1, 2.0: 1, 3.0: 1}
+        assert counted_ids(stamped, 1.0) == [["new"]]
+
+
+@pytest.mark.usefixtures("virtual")
+class TestErrors:
+    def test_an_unavailable_server_is_asked_again_at_the_next_check(
+        self,
+        supervisor: FakeSupervisor,
+        virtual: VirtualTime,
+        stamped: list[tuple[float, BaseModel]],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        supervisor.add_run(CHILD, "a", seconds=1.5)
+        answer = supervisor._on_GetDRCount
+        calls = itertools.count(1)
+
+        def unavailable_once(msg: GetDRCount) -> BaseModel:
+            if next(calls) == 2:
+                raise api_error(503, "unavailable", "The server is restarting")
+            return answer(msg)
+
+        monkeypatch.setattr(supervisor, "_on_GetDRCount", unavailable_once)
+
+        async def scenario() -> RunOutcome:
+            return await waiting("a")
+
+        with structlog.testing.capture_logs() as logs:
+            outcome = asyncio.run(scenario())
+
+        assert outcome == RunOutcome(state="success")
+        # The count at 2 s failed; the run, ended at 1.5 s, is seen at 3 s.
+        assert per_check(stamped, GetDRCount) == {1.0: 1, 2.0: 1, 3.0: 1}
+        [warning] = [entry for entry in logs if entry["log_level"] == "warning"]
+        assert warning["event"] == "Could not count the child Dag's runs; asking again at the next check"
+        assert (warning["dag_id"], warning["runs"], warning["http_status"]) == (CHILD, 1, 503)
+
+    def test_a_run_that_does_not_exist_ends_only_its_own_wait_with_an_error(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
+    ) -> None:
+        supervisor.add_run(CHILD, "a", seconds=3600)
+        supervisor.add_run(CHILD, "b", seconds=3600)
+        virtual.horizon = 3
+
+        async def scenario() -> list[asyncio.Task[RunOutcome]]:
+            tasks = [asyncio.create_task(waiting(run_id)) for run_id in ("a", "ghost", "b")]
+            await until_stalled_or_done(virtual, tasks)
+            assert [task.done() for task in tasks] == [False, True, False]
+            await cancel([tasks[0], tasks[2]])
+            return tasks
+
+        tasks = asyncio.run(scenario())
+
+        assert tasks[1].result() == RunOutcome(
+            state=None, error="Dag run 'ghost' of Dag 'child' was not found"
+        )
+        assert [msg.run_id for _, msg in stamped if isinstance(msg, GetDagRunState)] == ["ghost"]
+        assert counted_ids(stamped, 2.0) == [["a", "b"]]
+
+    def test_a_failed_state_read_is_retried_at_the_next_check(
+        self,
+        supervisor: FakeSupervisor,
+        virtual: VirtualTime,
+        stamped: list[tuple[float, BaseModel]],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        supervisor.add_run(CHILD, "a", seconds=0.5, outcome="failed")
+        answer = supervisor._on_GetDagRunState
+        calls = itertools.count(1)
+
+        def flaky(msg: GetDagRunState) -> BaseModel:
+            if next(calls) == 1:
+                raise api_error(500, "internal", "Database is locked")
+            return answer(msg)
+
+        monkeypatch.setattr(supervisor, "_on_GetDagRunState", flaky)
+
+        with structlog.testing.capture_logs() as logs:
+            outcome = asyncio.run(waiting("a"))
+
+        assert outcome == RunOutcome(state="failed")
+        assert per_check(stamped, GetDagRunState) == {1.0: 1, 2.0: 1}
+        assert [entry["http_status"] for entry in logs if entry["log_level"] == "warning"] == [500]
+
+    def test_an_unexpected_error_fails_the_waits_of_its_chunk_only(
+        self,
+        supervisor: FakeSupervisor,
+        virtual: VirtualTime,
+        stamped: list[tuple[float, BaseModel]],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        ids = run_ids(150)
+        for run_id in ids:
+            supervisor.add_run(CHILD, run_id, seconds=3600)
+        answer = supervisor._on_GetDRCount
+
+        def broken_for_the_first_chunk(msg: GetDRCount) -> BaseModel:
+            if "run-0000" in (msg.run_ids or []):
+                raise RuntimeError("a bug, not the API")
+            return answer(msg)
+
+        monkeypatch.setattr(supervisor, "_on_GetDRCount", broken_for_the_first_chunk)
+        virtual.horizon = 3
+
+        async def scenario() -> list[asyncio.Task[RunOutcome]]:
+            tasks = [asyncio.create_task(waiting(run_id)) for run_id in ids]
+            await until_stalled_or_done(virtual, tasks)
+            await cancel(tasks[CHUNK:])
+            return tasks
+
+        tasks = asyncio.run(scenario())
+
+        for task in tasks[:CHUNK]:
+            error = task.exception()
+            assert isinstance(error, PollError)
+            assert isinstance(error.__cause__, RuntimeError)
+            assert "a bug, not the API" in str(error)
+        assert all(task.cancelled() for task in tasks[CHUNK:])
+        # The other 50 were still checked at every tick after the failure.
+        assert counted_ids(stamped, 2.0) == [ids[CHUNK:]]
+        assert counted_ids(stamped, 3.0) == [ids[CHUNK:]]
+
+
+@pytest.mark.usefixtures("virtual")
+class TestRegistry:
+    def test_cancelling_a_wait_deregisters_it_and_the_last_one_out_stops_the_poller(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime
+    ) -> None:
+        supervisor.add_run(CHILD, "a", seconds=3600)
+        supervisor.add_run(CHILD, "b", seconds=3600)
+        virtual.horizon = 2
+
+        async def scenario() -> None:
+            tasks = [asyncio.create_task(waiting(run_id)) for run_id in ("a", "a", "b")]
+            await until_stalled_or_done(virtual, tasks)
+            poller = pollers_of(asyncio.get_running_loop())[CHILD]
+            await cancel(tasks[:1])
+            assert poller.run_ids == ["a", "b"]
+            await cancel(tasks[2:])
+            assert poller.run_ids == ["a"]
+            assert pollers_of(asyncio.get_running_loop()) == {CHILD: poller}
+            await cancel(tasks[1:2])
+            assert poller.run_ids == []
+            assert pollers_of(asyncio.get_running_loop()) == {}
+            await let_the_loop_run()
+            assert poller.task is not None
+            assert poller.task.done()
+            assert not poller.task.cancelled()
+
+        asyncio.run(scenario())
+
+    def test_the_poller_stops_when_its_last_run_ends(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime
+    ) -> None:
+        supervisor.add_run(CHILD, "a", seconds=1)
+
+        async def scenario() -> None:
+            task = asyncio.create_task(waiting("a"))
+            await let_the_loop_run()
+            poller = pollers_of(asyncio.get_running_loop())[CHILD]
+            assert await task == RunOutcome(state="success")
+            await let_the_loop_run()
+            assert poller.task is not None
+            assert poller.task.done()
+            assert pollers_of(asyncio.get_running_loop()) == {}
+
+        asyncio.run(scenario())
+
+    def test_one_poller_per_child_dag(self, supervisor: FakeSupervisor, virtual: VirtualTime) -> None:
+        virtual.horizon = 0
+
+        async def scenario() -> None:
+            tasks = [asyncio.create_task(waiting("a", dag_id=dag_id)) for dag_id in ("one", "two", "one")]
+            await let_the_loop_run()
+            pollers = pollers_of(asyncio.get_running_loop())
+            assert sorted(pollers) == ["one", "two"]
+            assert pollers["one"].run_ids == ["a"]
+            assert pollers["one"] is not pollers["two"]
+            await cancel(tasks)
+
+        asyncio.run(scenario())
+
+    def test_each_event_loop_gets_its_own_poller(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime
+    ) -> None:
+        supervisor.add_run(CHILD, "a", seconds=3600)
+        virtual.horizon = 0
+        loops = [asyncio.new_event_loop(), asyncio.new_event_loop()]
+
+        async def start() -> tuple[asyncio.Task[RunOutcome], shared_poll.Poller]:
+            task = asyncio.create_task(waiting("a"))
+            await let_the_loop_run()
+            return task, pollers_of(asyncio.get_running_loop())[CHILD]
+
+        try:
+            started = [loop.run_until_complete(start()) for loop in loops]
+            (task_one, poller_one), (task_two, poller_two) = started
+
+            assert poller_one is not poller_two
+            assert pollers_of(loops[0]) == {CHILD: poller_one}
+            assert pollers_of(loops[1]) == {CHILD: poller_two}
+            for loop, (task, poller) in zip(loops, started, strict=True):
+                task.cancel()
+                loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+                assert poller.task is not None
+                loop.run_until_complete(poller.task)
+                assert pollers_of(loop) == {}
+        finally:
+            for loop in loops:
+                loop.close()
+
+    def test_a_stopped_poller_refuses_newcomers(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime
+    ) -> None:
+        supervisor.add_run(CHILD, "a", seconds=3600)
+        virtual.horizon = 0
+
+        async def scenario() -> None:
+            task = asyncio.create_task(waiting("a"))
+            await let_the_loop_run()
+            poller = pollers_of(asyncio.get_running_loop())[CHILD]
+            await cancel([task])
+
+            with pytest.raises(RuntimeError, match="has stopped"):
+                poller.register(run_id="a", schedule=schedule())
+            # The next trigger gets a poller of its own, which starts polling.
+            again = asyncio.create_task(waiting("a"))
+            await let_the_loop_run()
+            fresh = pollers_of(asyncio.get_running_loop())[CHILD]
+            assert fresh is not poller
+            assert fresh.task is not None
+            assert not fresh.task.done()
+            await cancel([again])
+
+        asyncio.run(scenario())

@@ -1,0 +1,242 @@
+"""``DagRunTrigger``: its one event, its serialized form, resuming its schedule, and leaving when cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import time_machine
+from airflow.models.trigger import Trigger
+from airflow.sdk._shared.module_loading import import_string
+from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount
+from airflow.sdk.serde import deserialize, serialize
+from airflow.serialization.decoders import smart_decode_trigger_kwargs
+
+from standard_ext.triggers import shared_poll
+from standard_ext.triggers.dag_run import CLASSPATH, DagRunTrigger
+from standard_ext.triggers.shared_poll import pollers_of
+from tests.unit.virtual_time import (
+    START,
+    T0,
+    VirtualTime,
+    cancel,
+    counted_ids,
+    let_the_loop_run,
+    per_check,
+    until_stalled_or_done,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from airflow.triggers.base import TriggerEvent
+    from pydantic import BaseModel
+
+    from tests.fakes import FakeSupervisor
+
+pytestmark = pytest.mark.timeout(30)
+
+CHILD = "child"
+
+
+@pytest.fixture
+def virtual(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualTime]:
+    with time_machine.travel(START, tick=False) as traveller:
+        virtual_time = VirtualTime(traveller)
+        monkeypatch.setattr(shared_poll, "pause", virtual_time.pause)
+        yield virtual_time
+
+
+@pytest.fixture
+def stamped(supervisor: FakeSupervisor, monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, BaseModel]]:
+    messages: list[tuple[float, BaseModel]] = []
+    send = supervisor.send
+
+    def stamping(msg: BaseModel) -> BaseModel | None:
+        messages.append((time.time() - T0, msg))
+        return send(msg)
+
+    monkeypatch.setattr(supervisor, "send", stamping)
+    return messages
+
+
+@pytest.fixture(autouse=True)
+def _no_poller_outlives_its_test() -> Iterator[None]:
+    yield
+    assert not shared_poll._POLLERS, "a poller was left registered"
+
+
+def make_trigger(run_id: str = "manual__1", *, since: float = 0.0, **kwargs: Any) -> DagRunTrigger:
+    values: dict[str, Any] = {
+        "dag_id": CHILD,
+        "run_id": run_id,
+        "poke_interval": 60,
+        "fast_poll_window": 5,
+        "waiting_since": T0 + since,
+        **kwargs,
+    }
+    return DagRunTrigger(**values)
+
+
+async def all_events(trigger: DagRunTrigger) -> list[TriggerEvent]:
+    """Every event the trigger yields, as the triggerer iterates ``run()`` to its end."""
+    return [event async for event in trigger.run()]
+
+
+def rebuilt(trigger: DagRunTrigger) -> DagRunTrigger:
+    """The trigger as the triggerer rebuilds it from its database row (``TriggerRunner.create_triggers``)."""
+    row = Trigger.from_object(trigger)
+    # smart_decode_trigger_kwargs is unannotated.
+    kwargs = {key: smart_decode_trigger_kwargs(value) for key, value in row.kwargs.items()}  # type: ignore[no-untyped-call]
+    instance = import_string(row.classpath)(**kwargs)
+    assert isinstance(instance, DagRunTrigger)
+    return instance
+
+
+@pytest.mark.usefixtures("virtual")
+class TestEvent:
+    @pytest.mark.parametrize("outcome", ["success", "failed"])
+    def test_one_event_with_the_final_state_once_the_run_ends(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime, outcome: str
+    ) -> None:
+        supervisor.add_run(CHILD, "manual__1", seconds=3, outcome=outcome)
+
+        events = asyncio.run(all_events(make_trigger()))
+
+        assert [event.payload for event in events] == [
+            {"dag_id": CHILD, "run_id": "manual__1", "state": outcome}
+        ]
+        assert type(events[0].payload["state"]) is str  # the API's enum would not be JSON-plain
+        assert virtual.elapsed() == 3
+
+    @pytest.mark.parametrize("in_process", [False, True])
+    def test_a_run_that_does_not_exist_is_an_event_with_an_error(
+        self, supervisor: FakeSupervisor, in_process: bool
+    ) -> None:
+        # Under dag.test()'s in-process supervisor the 404 arrives as the client's ServerResponseError.
+        supervisor.in_process = in_process
+
+        events = asyncio.run(all_events(make_trigger("manual__gone")))
+
+        assert [event.payload for event in events] == [
+            {
+                "dag_id": CHILD,
+                "run_id": "manual__gone",
+                "state": None,
+                "error": "Dag run 'manual__gone' of Dag 'child' was not found",
+            }
+        ]
+
+    def test_runs_as_dag_test_runs_it_inline(self, supervisor: FakeSupervisor) -> None:
+        # dag.test() rebuilds the trigger from the serde-encoded kwargs of DeferTask and takes the first
+        # event in a fresh event loop (InProcessTestSupervisor.run_trigger_in_process).
+        supervisor.add_run(CHILD, "manual__1", seconds=2)
+        classpath, kwargs = make_trigger().serialize()
+        stored = deserialize(serialize(kwargs))
+        assert isinstance(stored, dict)
+        trigger = import_string(classpath)(**stored)
+
+        event = asyncio.run(anext(trigger.run(), None))
+
+        assert event is not None
+        assert event.payload == {"dag_id": CHILD, "run_id": "manual__1", "state": "success"}
+
+
+class TestSerialization:
+    def test_names_the_class_and_every_argument_in_plain_json(self) -> None:
+        classpath, kwargs = make_trigger(since=0.5, poke_interval=30, fast_poll_window=10).serialize()
+
+        assert classpath == "standard_ext.triggers.dag_run.DagRunTrigger" == CLASSPATH
+        assert kwargs == {
+            "dag_id": CHILD,
+            "run_id": "manual__1",
+            "poke_interval": 30.0,
+            "fast_poll_window": 10.0,
+            "waiting_since": T0 + 0.5,
+        }
+        assert json.loads(json.dumps(kwargs)) == kwargs
+
+    def test_the_triggerer_rebuilds_the_same_trigger(self) -> None:
+        trigger = make_trigger(since=0.5)
+
+        assert rebuilt(trigger).serialize() == trigger.serialize()
+
+    def test_arguments_are_keyword_only(self) -> None:
+        with pytest.raises(TypeError):
+            DagRunTrigger(CHILD, "manual__1", 60, 5, T0)  # type: ignore[misc]
+
+    def test_a_schedule_that_would_never_move_fails_as_the_trigger_is_built(self) -> None:
+        with pytest.raises(ValueError, match="poke_interval"):
+            make_trigger(poke_interval=0)
+
+
+@pytest.mark.usefixtures("virtual")
+class TestResume:
+    def test_a_rebuilt_trigger_keeps_the_schedule_of_the_wait_it_resumes(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
+    ) -> None:
+        supervisor.add_run(CHILD, "manual__1", seconds=130)
+        trigger = make_trigger()
+        # The triggerer restarts 100 s into the wait: past the fast window and the doubling, the checks
+        # are 60 s apart from 67 s on (67, 127, 187, ...), not one second after the rebuild.
+        virtual.traveller.shift(100)
+        resumed = rebuilt(trigger)
+
+        assert resumed.schedule.next_check_after(time.time()) == T0 + 127
+        events = asyncio.run(all_events(resumed))
+
+        assert [event.payload["state"] for event in events] == ["success"]
+        # 127 s: still running; 187 s: the count falls short, and the state is read.
+        assert per_check(stamped, GetDRCount) == {127.0: 1, 187.0: 1}
+        assert per_check(stamped, GetDagRunState) == {187.0: 1}
+
+
+@pytest.mark.usefixtures("virtual")
+class TestSharing:
+    def test_a_thousand_triggers_on_one_child_cost_ten_requests_per_check(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
+    ) -> None:
+        triggers = [make_trigger(f"manual__{i}") for i in range(1000)]
+        for trigger in triggers:
+            supervisor.add_run(CHILD, trigger.run_id, seconds=3600)
+        virtual.horizon = 5
+
+        async def scenario() -> None:
+            tasks = [asyncio.create_task(all_events(trigger)) for trigger in triggers]
+            await until_stalled_or_done(virtual, tasks)
+            await cancel(tasks)
+
+        asyncio.run(scenario())
+
+        assert per_check(stamped) == {1.0: 10, 2.0: 10, 3.0: 10, 4.0: 10, 5.0: 10}
+
+    def test_cancelling_a_trigger_deregisters_it_and_the_others_go_on(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
+    ) -> None:
+        supervisor.add_run(CHILD, "manual__1", seconds=3600)
+        supervisor.add_run(CHILD, "manual__2", seconds=4)
+        virtual.horizon = 2
+
+        async def scenario() -> list[TriggerEvent]:
+            # The triggerer cancels the task iterating run() on shutdown and when the task is cleared.
+            cancelled = asyncio.create_task(all_events(make_trigger("manual__1")))
+            going_on = asyncio.create_task(all_events(make_trigger("manual__2")))
+            await until_stalled_or_done(virtual, [cancelled, going_on])
+            poller = pollers_of(asyncio.get_running_loop())[CHILD]
+            await cancel([cancelled])
+            assert poller.run_ids == ["manual__2"]
+            virtual.extend(float("inf"))
+            events = await going_on
+            await let_the_loop_run()
+            assert poller.task is not None
+            assert poller.task.done()
+            return events
+
+        events = asyncio.run(scenario())
+
+        assert [event.payload["run_id"] for event in events] == ["manual__2"]
+        assert counted_ids(stamped, 2.0) == [["manual__1", "manual__2"]]
+        assert counted_ids(stamped, 3.0) == [["manual__2"]]
