@@ -1,4 +1,4 @@
-"""The synchronous wait: poll a child run on the poll schedule until it reaches a final state."""
+"""Waiting for a child run: judging a state it was seen in, and the synchronous poll loop."""
 
 from __future__ import annotations
 
@@ -16,6 +16,34 @@ if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
     from task_sdk_ext.protocols import TriggeringTaskInstance
+
+
+def is_done(
+    *, dag_id: str, run_id: str, state: str, allowed_states: Collection[str], failed_states: Collection[str]
+) -> bool:
+    """
+    Judge a state the child run was seen in: ``True`` when the wait is over, ``False`` while it goes on.
+
+    The synchronous loop and the deferrable path's ``resume_after_child_run`` both judge by this.
+
+    :param dag_id: the child Dag, named in errors.
+    :param run_id: the child run, named in errors.
+    :param state: the state seen.
+    :param allowed_states: final states in which the wait succeeds.
+    :param failed_states: states that fail the task.
+    :raises AirflowException: a failed state (a plain ``AirflowException``, so the task's retries apply),
+        or a final state in neither list (the stock loop would wait for ever on it).
+    """
+    if state in failed_states:
+        raise AirflowException(f"Dag {dag_id!r} run {run_id!r} ended in failed state {state!r}")
+    if state in allowed_states:
+        return True
+    if state in FINAL_STATES:
+        raise AirflowException(
+            f"Dag {dag_id!r} run {run_id!r} ended in state {state!r}, which is in neither "
+            f"allowed_states {list(allowed_states)} nor failed_states {list(failed_states)}"
+        )
+    return False
 
 
 def wait_for_final_state(
@@ -47,16 +75,10 @@ def wait_for_final_state(
     try:
         for delay in polling.poll_delays(poke_interval=poke_interval, fast_poll_window=fast_poll_window):
             state = get_state(ti, dag_id, run_id)
-            if state in failed_states:
-                raise AirflowException(f"Dag {dag_id!r} run {run_id!r} ended in failed state {state!r}")
-            if state in allowed_states:
-                log.info("Dag run finished in an allowed state", dag_id=dag_id, run_id=run_id, state=state)
+            judged = {"dag_id": dag_id, "run_id": run_id, "state": state}
+            if is_done(**judged, allowed_states=allowed_states, failed_states=failed_states):
+                log.info("Dag run finished in an allowed state", **judged)
                 return state
-            if state in FINAL_STATES:
-                raise AirflowException(
-                    f"Dag {dag_id!r} run {run_id!r} ended in state {state!r}, which is in neither "
-                    f"allowed_states {list(allowed_states)} nor failed_states {list(failed_states)}"
-                )
             log.debug("Dag run not finished yet", dag_id=dag_id, run_id=run_id, state=state)
             polling.wait(delay)
     except AirflowTaskTimeout as e:

@@ -119,6 +119,7 @@ class TestFixedRunId:
 
 class TestWaitForCompletion:
     @BOTH
+    @pytest.mark.parametrize("case", ["wait", "wait_deferrable"])
     @pytest.mark.parametrize(
         ("child_state", "task_state"),
         [(DagRunState.SUCCESS, "success"), (DagRunState.FAILED, "failed")],
@@ -128,10 +129,11 @@ class TestWaitForCompletion:
         self,
         run_dag: RunDag,
         operator: str,
+        case: str,
         child_state: DagRunState,
         task_state: str,
     ) -> None:
-        dag = parent(operator, "wait")
+        dag = parent(operator, case)
 
         with ChildFinisher(CHILD, after=CHILD_SECONDS, state=child_state) as finisher:
             run_dag(dag)

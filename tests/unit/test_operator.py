@@ -283,16 +283,6 @@ class TestBadInput:
         assert supervisor.sent == []
         assert parent.store.values == {}
 
-    def test_durable_with_deferrable_is_refused_at_construction(self) -> None:
-        with pytest.raises(ValueError, match=r"'wait'.*durable=True cannot be combined with deferrable=True"):
-            TriggerDagRunOperator(
-                task_id="wait",
-                trigger_dag_id="child",
-                wait_for_completion=True,
-                durable=True,
-                deferrable=True,
-            )
-
     def test_negative_fast_poll_window_is_refused(self) -> None:
         with pytest.raises(ValueError, match="fast_poll_window"):
             TriggerDagRunOperator(task_id="t", trigger_dag_id="child", fast_poll_window=-1)
@@ -336,16 +326,6 @@ class TestStockParity:
         make_parent(conf={"a": 1}).run()
 
         assert supervisor.sent_of(TriggerDagRun)[0].conf == {"a": 1, "openlineage": {"parentRunId": "abc"}}
-
-    def test_deferrable_wait_keeps_the_stock_path(
-        self, supervisor: FakeSupervisor, make_parent: MakeParent
-    ) -> None:
-        supervisor.add_dag("child")
-        parent = make_parent(wait_for_completion=True, deferrable=True)
-
-        with pytest.raises(DagRunTriggerException):
-            parent.run()
-        assert supervisor.sent == []
 
     def test_durable_reaches_mapped_and_default_args_construction(self) -> None:
         from airflow.sdk import DAG

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -20,7 +21,8 @@ from standard_ext import durable, telemetry
 from standard_ext.durable import Decision, SavedRun
 from standard_ext.plan import Plan
 from standard_ext.runs import child_state
-from standard_ext.wait import wait_for_final_state
+from standard_ext.triggers.dag_run import DagRunTrigger
+from standard_ext.wait import is_done, wait_for_final_state
 from task_sdk_ext import DagRunAlreadyExists
 
 if TYPE_CHECKING:
@@ -52,9 +54,12 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     A try that comes from a person clearing the task (Airflow raises ``max_tries`` then) is a re-run and
     triggers a new child run.
 
-    **What it does not do:** it holds its worker slot while waiting (``deferrable=True`` still takes the
-    stock path and cannot be combined with ``durable`` yet), and it does not cancel the child run when
-    the parent is stopped.
+    With ``deferrable=True`` the wait happens in the triggerer instead (:class:`DagRunTrigger`, one
+    shared poll per child Dag), so waiting parents hold no worker slot; durable or not, the trigger and
+    the write-ahead are the same as in the synchronous mode, and a retry after a crash before the
+    deferral defers on the saved run.
+
+    **What it does not do:** it does not cancel the child run when the parent is stopped.
 
     All stock parameters apply; these are added:
 
@@ -84,20 +89,12 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         super().__init__(durable=durable, **kwargs)
         if fast_poll_window < 0:
             raise ValueError(f"fast_poll_window must be >= 0, got {fast_poll_window} (task {self.task_id!r})")
-        if self.durable and self.deferrable and self.wait_for_completion:
-            raise ValueError(
-                f"Task {self.task_id!r}: durable=True cannot be combined with deferrable=True yet; "
-                "set one of them to False"
-            )
         self.fast_poll_window = fast_poll_window
         self._plan: Plan | None = None
 
     def execute(self, context: Context) -> Any:
         """Trigger the child run (or find the one an earlier try saved) and wait for it if asked."""
         self._require_context(context)
-        if self.deferrable and self.wait_for_completion:
-            # The triggerer hand-off still goes through the task runner.
-            return super().execute(context)
         # Read before the stock execute(), which overwrites trigger_run_id with the id it generates.
         user_run_id = bool(self.trigger_run_id)
         try:
@@ -149,6 +146,8 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         if not self.wait_for_completion:
             return
         dag_id, run_id = _ids(external_id)
+        if self.deferrable:
+            self._defer_on(dag_id, run_id)
         wait_for_final_state(
             ti=_ti(context),
             dag_id=dag_id,
@@ -159,6 +158,50 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
             fast_poll_window=self.fast_poll_window,
             log=self.log,
         )
+
+    # -- deferrable mode ------------------------------------------------------------------------------
+
+    def _defer_on(self, dag_id: str, run_id: str) -> None:
+        """Give the worker slot up and wait in the triggerer for the run, watched by its run id alone."""
+        self.log.info("Deferring until the Dag run ends", dag_id=dag_id, run_id=run_id)
+        self.defer(
+            trigger=DagRunTrigger(
+                dag_id=dag_id,
+                run_id=run_id,
+                poke_interval=self.poke_interval,
+                fast_poll_window=self.fast_poll_window,
+                # The schedule counts from here, and a rebuilt trigger (triggerer restart) resumes it.
+                waiting_since=time.time(),
+            ),
+            # Not execute_complete: that stays the stock one, for tasks the stock operator deferred on its
+            # DagStateTrigger before an upgrade to this one and that resume with the stock event.
+            method_name="resume_after_child_run",
+            # As in the synchronous mode, execution_timeout bounds the wait (Airflow 3 does not apply it
+            # to a deferral by itself); a durable retry then reconnects to the run.
+            timeout=self.execution_timeout,
+        )
+
+    def resume_after_child_run(self, context: Context, event: dict[str, Any]) -> Any:
+        """
+        Resume after the trigger saw the child run end: succeed, or raise as the synchronous wait would.
+
+        :param context: the task context.
+        :param event: the trigger's payload: ``dag_id``, ``run_id``, ``state`` (``None`` with an ``error``
+            when the run does not exist).
+        """
+        dag_id, run_id, state = str(event["dag_id"]), str(event["run_id"]), event.get("state")
+        if state is None:
+            raise AirflowException(event.get("error") or f"Dag {dag_id!r} run {run_id!r} has no state")
+        if not is_done(
+            dag_id=dag_id,
+            run_id=run_id,
+            state=str(state),
+            allowed_states=self.allowed_states,
+            failed_states=self.failed_states,
+        ):
+            raise AirflowException(f"The trigger reported Dag {dag_id!r} run {run_id!r} in state {state!r}")
+        self.log.info("Dag run finished in an allowed state", dag_id=dag_id, run_id=run_id, state=state)
+        return self.get_job_result({"dag_id": dag_id, "run_id": run_id}, context)
 
     def get_job_result(self, external_id: JsonValue, context: Context) -> Any:
         """Return nothing, as the stock operator does."""

@@ -37,7 +37,7 @@ class DagRunTrigger(BaseTrigger):
     trigger rebuilt by a restarted triggerer resumes the same schedule. Cancelling ``run()`` (triggerer
     shutdown, the task cleared) deregisters it from the poller.
 
-    **What it does not do:** decide whether the state is good (the operator's ``execute_complete`` does,
+    **What it does not do:** decide whether the state is good (the operator's ``resume_after_child_run`` does,
     against its ``allowed_states`` and ``failed_states``); look the run up by logical date (run id only:
     upstream issue 57756 hung the stock trigger after ``reset_dag_run``); stop the child run.
 
@@ -58,7 +58,7 @@ class DagRunTrigger(BaseTrigger):
                 fast_poll_window=5,
                 waiting_since=time.time(),
             ),
-            method_name="execute_complete",
+            method_name="resume_after_child_run",
         )
     """
 
@@ -100,7 +100,7 @@ class DagRunTrigger(BaseTrigger):
 
     def event_payload(self, outcome: RunOutcome) -> dict[str, str | None]:
         """
-        Return the event's payload: JSON-plain, as it is stored and handed to ``execute_complete(event=)``.
+        Return the event's payload: JSON-plain, as it is stored and handed to the operator's resume method (``event=``).
 
         :param outcome: what the wait ended with.
         """

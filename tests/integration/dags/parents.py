@@ -55,12 +55,20 @@ CASES: dict[str, dict[str, Any]] = {
     "fixed_id_skip": {"trigger_run_id": FIXED_RUN_ID, "skip_when_already_exists": True, "retries": 1},
     "fixed_id_reset": {"trigger_run_id": FIXED_RUN_ID, "reset_dag_run": True, "wait_for_completion": True},
     "wait": {"wait_for_completion": True, "retries": 0},
+    # dag.test() runs the trigger inline, in a fresh event loop, then resumes the task.
+    "wait_deferrable": {"wait_for_completion": True, "deferrable": True, "retries": 0},
     "paused_child": {"trigger_dag_id": PAUSED_CHILD, "fail_when_dag_is_paused": True, "retries": 0},
     "timeout": {"wait_for_completion": True, "execution_timeout": EXECUTION_TIMEOUT, "retries": 0},
     "post_execute": {"post_execute": record_post_execute},
 }
 # Cases only our operator can express.
 OURS_ONLY_CASES: dict[str, dict[str, Any]] = {
+    "wait_deferrable_durable": {
+        "wait_for_completion": True,
+        "deferrable": True,
+        "durable": True,
+        "retries": 0,
+    },
     "timeout_durable": {
         "wait_for_completion": True,
         "execution_timeout": EXECUTION_TIMEOUT,
