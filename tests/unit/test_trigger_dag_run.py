@@ -8,18 +8,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import time_machine
 from airflow.models.trigger import Trigger
 from airflow.sdk._shared.module_loading import import_string
 from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount
 from airflow.sdk.serde import deserialize, serialize
 from airflow.serialization.decoders import smart_decode_trigger_kwargs
 
-from standard_ext.triggers import shared_poll
 from standard_ext.triggers.dag_run import CLASSPATH, DagRunTrigger
 from standard_ext.triggers.shared_poll import pollers_of
 from tests.unit.virtual_time import (
-    START,
     T0,
     VirtualTime,
     cancel,
@@ -30,8 +27,6 @@ from tests.unit.virtual_time import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from airflow.triggers.base import TriggerEvent
     from pydantic import BaseModel
 
@@ -40,33 +35,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(30)
 
 CHILD = "child"
-
-
-@pytest.fixture
-def virtual(monkeypatch: pytest.MonkeyPatch) -> Iterator[VirtualTime]:
-    with time_machine.travel(START, tick=False) as traveller:
-        virtual_time = VirtualTime(traveller)
-        monkeypatch.setattr(shared_poll, "pause", virtual_time.pause)
-        yield virtual_time
-
-
-@pytest.fixture
-def stamped(supervisor: FakeSupervisor, monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, BaseModel]]:
-    messages: list[tuple[float, BaseModel]] = []
-    send = supervisor.send
-
-    def stamping(msg: BaseModel) -> BaseModel | None:
-        messages.append((time.time() - T0, msg))
-        return send(msg)
-
-    monkeypatch.setattr(supervisor, "send", stamping)
-    return messages
-
-
-@pytest.fixture(autouse=True)
-def _no_poller_outlives_its_test() -> Iterator[None]:
-    yield
-    assert not shared_poll._POLLERS, "a poller was left registered"
 
 
 def make_trigger(run_id: str = "manual__1", *, since: float = 0.0, **kwargs: Any) -> DagRunTrigger:
