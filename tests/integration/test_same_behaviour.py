@@ -43,26 +43,22 @@ class TestGeneratedRunIdThatExists:
     """``logical_date`` set, no ``trigger_run_id``: the generated ``manual__<logical date>`` is taken."""
 
     @BOTH
-    def test_fails_without_retrying(self, run_dag: RunDag, operator: str) -> None:
+    @pytest.mark.parametrize(
+        ("case", "task_state"),
+        [("generated_id", "failed"), ("generated_id_skip", "skipped")],
+        ids=["fails", "skips-with-skip_when_already_exists"],
+    )
+    def test_fails_or_skips_without_retrying(
+        self, run_dag: RunDag, operator: str, case: str, task_state: str
+    ) -> None:
         db.create_run(CHILD, GENERATED_RUN_ID, logical_date=EXISTING_LOGICAL_DATE)
-        dag = parent(operator, "generated_id")
+        dag = parent(operator, case)
 
         run_dag(dag)
 
         outcome = db.task_outcome(dag.dag_id, TASK_ID)
         # retries=1: a retry would show as try 2.
-        assert (outcome.state, outcome.try_number) == ("failed", 1)
-        assert child_runs() == untouched(GENERATED_RUN_ID)
-
-    @BOTH
-    def test_skips_with_skip_when_already_exists(self, run_dag: RunDag, operator: str) -> None:
-        db.create_run(CHILD, GENERATED_RUN_ID, logical_date=EXISTING_LOGICAL_DATE)
-        dag = parent(operator, "generated_id_skip")
-
-        run_dag(dag)
-
-        outcome = db.task_outcome(dag.dag_id, TASK_ID)
-        assert (outcome.state, outcome.try_number) == ("skipped", 1)
+        assert (outcome.state, outcome.try_number) == (task_state, 1)
         assert child_runs() == untouched(GENERATED_RUN_ID)
 
 
@@ -79,25 +75,21 @@ class TestFixedRunId:
         assert db.xcom(dag.dag_id, TASK_ID, "trigger_run_id") == FIXED_RUN_ID
 
     @BOTH
-    def test_a_taken_run_id_fails_without_retrying(self, run_dag: RunDag, operator: str) -> None:
+    @pytest.mark.parametrize(
+        ("case", "task_state"),
+        [("fixed_id", "failed"), ("fixed_id_skip", "skipped")],
+        ids=["fails", "skips-with-skip_when_already_exists"],
+    )
+    def test_a_taken_run_id_fails_or_skips_without_retrying(
+        self, run_dag: RunDag, operator: str, case: str, task_state: str
+    ) -> None:
         db.create_run(CHILD, FIXED_RUN_ID)
-        dag = parent(operator, "fixed_id")
+        dag = parent(operator, case)
 
         run_dag(dag)
 
         outcome = db.task_outcome(dag.dag_id, TASK_ID)
-        assert (outcome.state, outcome.try_number) == ("failed", 1)
-        assert child_runs() == untouched(FIXED_RUN_ID)
-
-    @BOTH
-    def test_a_taken_run_id_skips_with_skip_when_already_exists(self, run_dag: RunDag, operator: str) -> None:
-        db.create_run(CHILD, FIXED_RUN_ID)
-        dag = parent(operator, "fixed_id_skip")
-
-        run_dag(dag)
-
-        outcome = db.task_outcome(dag.dag_id, TASK_ID)
-        assert (outcome.state, outcome.try_number) == ("skipped", 1)
+        assert (outcome.state, outcome.try_number) == (task_state, 1)
         assert child_runs() == untouched(FIXED_RUN_ID)
 
     @BOTH

@@ -283,9 +283,20 @@ class TestBadInput:
         assert supervisor.sent == []
         assert parent.store.values == {}
 
-    def test_negative_fast_poll_window_is_refused(self) -> None:
-        with pytest.raises(ValueError, match="fast_poll_window"):
-            TriggerDagRunOperator(task_id="t", trigger_dag_id="child", fast_poll_window=-1)
+    @pytest.mark.parametrize(
+        ("kwargs", "parameter"),
+        [
+            pytest.param({"fast_poll_window": -1}, "fast_poll_window", id="negative-fast-window"),
+            pytest.param({"poke_interval": 0}, "poke_interval", id="zero-poke-interval"),
+            pytest.param({"poke_interval": -5}, "poke_interval", id="negative-poke-interval"),
+        ],
+    )
+    @pytest.mark.parametrize("deferrable", [False, True])
+    def test_a_schedule_that_cannot_move_is_refused_at_construction(
+        self, kwargs: dict[str, Any], parameter: str, deferrable: bool
+    ) -> None:
+        with pytest.raises(ValueError, match=f"Task 't': {parameter} must be"):
+            TriggerDagRunOperator(task_id="t", trigger_dag_id="child", deferrable=deferrable, **kwargs)
 
 
 class TestStockParity:

@@ -32,33 +32,34 @@ class TestGeneratedIdThatAlreadyExists:
     """With a fixed logical date the generated id is deterministic; a run holding it is not ours."""
 
     @pytest.mark.parametrize("durable", [True, False])
-    def test_fails_without_retrying_as_stock_does(
-        self, supervisor: FakeSupervisor, make_parent: MakeParent, durable: bool
+    @pytest.mark.parametrize(
+        ("kwargs", "raised", "message"),
+        [
+            pytest.param({}, AirflowFailException, "that this task did not trigger", id="fails"),
+            pytest.param({"skip_when_already_exists": True}, AirflowSkipException, "skipping", id="skips"),
+        ],
+    )
+    def test_fails_or_skips_as_stock_does_before_anything_is_sent_or_saved(
+        self,
+        supervisor: FakeSupervisor,
+        make_parent: MakeParent,
+        durable: bool,
+        kwargs: dict[str, Any],
+        raised: type[Exception],
+        message: str,
     ) -> None:
         supervisor.add_dag("child")
         supervisor.add_run("child", LOGICAL_RUN_ID)
-        parent = make_parent(logical_date=LOGICAL, wait_for_completion=True, durable=durable)
+        parent = make_parent(logical_date=LOGICAL, wait_for_completion=True, durable=durable, **kwargs)
 
         with pytest.raises(
-            AirflowFailException, match=re.escape(f"Dag 'child' already has a run '{LOGICAL_RUN_ID}'")
-        ):
+            raised, match=re.escape(f"Dag 'child' already has a run '{LOGICAL_RUN_ID}'")
+        ) as info:
             parent.run()
 
+        assert message in str(info.value)
         assert supervisor.sent_of(TriggerDagRun) == []
         assert KEY not in parent.store.values
-
-    @pytest.mark.parametrize("durable", [True, False])
-    def test_skips_with_skip_when_already_exists(
-        self, supervisor: FakeSupervisor, make_parent: MakeParent, durable: bool
-    ) -> None:
-        supervisor.add_dag("child")
-        supervisor.add_run("child", LOGICAL_RUN_ID)
-        parent = make_parent(logical_date=LOGICAL, skip_when_already_exists=True, durable=durable)
-
-        with pytest.raises(AirflowSkipException, match=re.escape(LOGICAL_RUN_ID)):
-            parent.run()
-
-        assert supervisor.sent_of(TriggerDagRun) == []
 
     def test_a_free_one_is_checked_then_triggered_and_a_lost_answer_is_still_ours(
         self, supervisor: FakeSupervisor, make_parent: MakeParent

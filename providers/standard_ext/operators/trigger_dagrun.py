@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 from standard_ext import durable, telemetry
 from standard_ext.durable import Decision, SavedRun
 from standard_ext.plan import Plan
+from standard_ext.polling import Schedule
 from standard_ext.runs import child_state
 from standard_ext.triggers.dag_run import DagRunTrigger
 from standard_ext.wait import is_done, wait_for_final_state
@@ -87,8 +88,12 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
     def __init__(self, *, durable: bool = False, fast_poll_window: float = 5.0, **kwargs: Any) -> None:
         super().__init__(durable=durable, **kwargs)
-        if fast_poll_window < 0:
-            raise ValueError(f"fast_poll_window must be >= 0, got {fast_poll_window} (task {self.task_id!r})")
+        try:
+            # The trigger's own checks, made here: refused later, a bad value would surface only after
+            # the child was triggered; and a zero poke_interval would spin the synchronous wait.
+            Schedule(waiting_since=0.0, poke_interval=self.poke_interval, fast_poll_window=fast_poll_window)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"Task {self.task_id!r}: {e}") from None
         self.fast_poll_window = fast_poll_window
         self._plan: Plan | None = None
 
