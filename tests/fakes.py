@@ -92,6 +92,8 @@ class FakeSupervisor:
     lose_trigger_responses: int = 0
     # As dag.test()'s in-process supervisor: API errors reach the task as the client's ServerResponseError.
     in_process: bool = False
+    # Scripted API failures: message kind -> (which message of that kind fails, counted over ``sent``; error).
+    failures: dict[str, tuple[int, AirflowRuntimeError]] = field(default_factory=dict)
 
     def add_dag(self, dag_id: str, **kwargs: Any) -> FakeDag:
         self.dags[dag_id] = FakeDag(dag_id=dag_id, **kwargs)
@@ -101,6 +103,11 @@ class FakeSupervisor:
         run = FakeRun(dag_id=dag_id, run_id=run_id, created_at=now(), seconds=seconds, outcome=outcome)
         self.runs[(dag_id, run_id)] = run
         return run
+
+    def fail_on(self, kind: type[BaseModel], *, nth: int, error: AirflowRuntimeError) -> None:
+        """Answer the ``nth`` message of ``kind`` sent from now on with ``error`` instead (once)."""
+        already = len(self.sent_of(kind))
+        self.failures[kind.__name__] = (already + nth, error)
 
     def runs_of(self, dag_id: str) -> list[FakeRun]:
         return [run for (d, _), run in self.runs.items() if d == dag_id]
@@ -113,7 +120,11 @@ class FakeSupervisor:
 
     def send(self, msg: BaseModel) -> BaseModel | None:
         self.sent.append(msg)
-        handler = getattr(self, f"_on_{type(msg).__name__}", None)
+        kind = type(msg).__name__
+        if (failure := self.failures.get(kind)) is not None and self.kinds_sent().count(kind) == failure[0]:
+            del self.failures[kind]
+            raise failure[1]
+        handler = getattr(self, f"_on_{kind}", None)
         if handler is None:
             raise AssertionError(f"The fake supervisor has no answer for {type(msg).__name__}: {msg!r}")
         try:

@@ -182,18 +182,9 @@ class TestErrors:
         supervisor: FakeSupervisor,
         virtual: VirtualTime,
         stamped: list[tuple[float, BaseModel]],
-        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         supervisor.add_run(CHILD, "a", seconds=1.5)
-        answer = supervisor._on_GetDRCount
-        calls = itertools.count(1)
-
-        def unavailable_once(msg: GetDRCount) -> BaseModel:
-            if next(calls) == 2:
-                raise api_error(503, "unavailable", "The server is restarting")
-            return answer(msg)
-
-        monkeypatch.setattr(supervisor, "_on_GetDRCount", unavailable_once)
+        supervisor.fail_on(GetDRCount, nth=2, error=api_error(503, "unavailable", "The server is restarting"))
 
         async def scenario() -> RunOutcome:
             return await waiting("a")
@@ -235,18 +226,9 @@ class TestErrors:
         supervisor: FakeSupervisor,
         virtual: VirtualTime,
         stamped: list[tuple[float, BaseModel]],
-        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         supervisor.add_run(CHILD, "a", seconds=0.5, outcome="failed")
-        answer = supervisor._on_GetDagRunState
-        calls = itertools.count(1)
-
-        def flaky(msg: GetDagRunState) -> BaseModel:
-            if next(calls) == 1:
-                raise api_error(500, "internal", "Database is locked")
-            return answer(msg)
-
-        monkeypatch.setattr(supervisor, "_on_GetDagRunState", flaky)
+        supervisor.fail_on(GetDagRunState, nth=1, error=api_error(500, "internal", "Database is locked"))
 
         with structlog.testing.capture_logs() as logs:
             outcome = asyncio.run(waiting("a"))
