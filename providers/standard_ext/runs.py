@@ -26,8 +26,7 @@ def child_state(ti: TriggeringTaskInstance, dag_id: str, run_id: str) -> str | N
     :param run_id: the child run.
     """
     try:
-        with server_errors_as_runtime_errors():
-            return state_name(ti.get_dagrun_state(dag_id, run_id))
+        return get_state(ti, dag_id, run_id)
     except AirflowRuntimeError as e:
         if http_status(e) == 404:
             return None

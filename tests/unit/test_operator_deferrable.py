@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.providers.common.compat.sdk import DagRunTriggerException
-from airflow.sdk.exceptions import AirflowException, TaskDeferred
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
@@ -108,8 +108,11 @@ class TestResume:
 
         with pytest.raises(
             AirflowException, match=re.escape(f"run '{event['run_id']}' ended in failed state 'failed'")
-        ):
+        ) as info:
             resume(parent, deferred, event)
+
+        # The task runner retries an AirflowException while tries are left, never an AirflowFailException.
+        assert not isinstance(info.value, AirflowFailException)
 
     def test_a_final_state_in_neither_list_is_a_clear_error(
         self, supervisor: FakeSupervisor, make_parent: MakeParent
