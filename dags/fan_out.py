@@ -1,9 +1,12 @@
-"""Example Dag ``fan_out``: our durable TriggerDagRunOperator mapped over a list of child confs.
+"""Example Dag ``fan_out``: our durable, deferrable TriggerDagRunOperator mapped over a list of child confs.
 
 ``build_confs`` makes ``count`` confs (default 10) and the operator is expanded over them, so one
-``child`` run starts per item; each mapped task instance keeps its own child run id in its own state
-store (the store is per map index), so killing any of them mid-wait reconnects only that one. Run conf
-/ params: ``count``, ``sleep`` (each child's), ``tag`` (copied into every child's conf).
+``child`` run starts per item. Each mapped task triggers its child, then defers: the wait happens in
+the triggerer, where all of them share one poll of the ``child`` Dag, so the fan-out may be wider than
+the worker slots (a synchronous wait holds a slot per parent, and with every slot held no child can
+start). Each mapped task keeps its own child run id in its own state store (the store is per map
+index), so a crash of any of them before it defers reconnects only that one. Run conf / params:
+``count``, ``sleep`` (each child's), ``tag`` (copied into every child's conf).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def fan_out() -> None:
         task_id="trigger_children",
         trigger_dag_id="child",
         wait_for_completion=True,
+        deferrable=True,
         durable=True,
         poke_interval=1,
         retries=2,

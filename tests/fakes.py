@@ -18,10 +18,15 @@ from airflow.sdk.execution_time.comms import (
     GetDag,
     GetDagRunState,
     GetDRCount,
+    GetTaskStates,
+    GetXComSequenceSlice,
     OKResponse,
+    TaskStatesResult,
     TriggerDagRun,
+    XComSequenceSliceResult,
 )
 from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+from airflow.sdk.serde import serialize
 
 from task_sdk_ext import trigger_dag_run
 
@@ -65,6 +70,19 @@ class FakeDag:
     # How long each new run takes, and how it ends.
     run_seconds: float = 5.0
     outcome: str = "success"
+    # Its tasks and what each returns once its run has succeeded (None: the task pushes no XCom); a
+    # mapped task returns one value per map index.
+    returns: dict[str, Any] = field(default_factory=dict)
+    mapped_returns: dict[str, list[Any]] = field(default_factory=dict)
+    # Task instances that move on their own: key -> [(seconds after the run started, state), ...]. Any
+    # other task instance shares its run's state.
+    task_timeline: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+
+    def task_keys(self) -> list[str]:
+        mapped = [
+            f"{task_id}_{i}" for task_id, values in self.mapped_returns.items() for i in range(len(values))
+        ]
+        return list(dict.fromkeys([*self.returns, *mapped, *self.task_timeline]))
 
 
 @dataclass
@@ -79,6 +97,13 @@ class FakeRun:
 
     def state(self) -> str:
         return self.outcome if now() >= self.created_at + timedelta(seconds=self.seconds) else "running"
+
+    def task_state(self, dag: FakeDag, key: str) -> str | None:
+        if key not in dag.task_timeline:
+            return self.state()
+        elapsed = (now() - self.created_at).total_seconds()
+        reached = [state for at, state in dag.task_timeline[key] if elapsed >= at]
+        return reached[-1] if reached else None
 
 
 @dataclass
@@ -182,6 +207,36 @@ class FakeSupervisor:
             runs = [run for run in runs if run.state() in msg.states]
         return DRCount(count=len(runs))
 
+    def _run(self, dag_id: str, run_id: str) -> FakeRun:
+        if (run := self.runs.get((dag_id, run_id))) is None:
+            raise api_error(
+                404, "not_found", f"Dag run with dag_id '{dag_id}' and run_id '{run_id}' was not found"
+            )
+        return run
+
+    def _on_GetTaskStates(self, msg: GetTaskStates) -> BaseModel:
+        dag = self._dag(msg.dag_id)
+        wanted = set(msg.task_ids or [])
+        answer: dict[str, dict[str, str | None]] = {}
+        for run in self.runs_of(msg.dag_id):
+            if msg.run_ids and run.run_id not in msg.run_ids:
+                continue
+            answer[run.run_id] = {
+                key: run.task_state(dag, key)
+                for key in dag.task_keys()
+                if not wanted or key in wanted or key.rpartition("_")[0] in wanted
+            }
+        return TaskStatesResult(task_states=answer)
+
+    def _on_GetXComSequenceSlice(self, msg: GetXComSequenceSlice) -> BaseModel:
+        dag, run = self._dag(msg.dag_id), self._run(msg.dag_id, msg.run_id)
+        keys = [key for key in dag.task_keys() if msg.task_id in (key, key.rpartition("_")[0])]
+        if msg.key != "return_value" or any(run.task_state(dag, key) != "success" for key in keys):
+            return XComSequenceSliceResult(root=[])
+        values = dag.mapped_returns.get(msg.task_id, [dag.returns.get(msg.task_id)])
+        # As the server: the XComs stored (serialized), and none for a task that pushed nothing.
+        return XComSequenceSliceResult(root=[serialize(value) for value in values if value is not None])
+
     def _on_GetDag(self, msg: GetDag) -> BaseModel:
         dag = self._dag(msg.dag_id)
         return DagResult(
@@ -240,6 +295,10 @@ class FakeTaskInstance:
     trigger_dag_run = staticmethod(trigger_dag_run)
     get_dagrun_state = staticmethod(RuntimeTaskInstance.get_dagrun_state)
     get_dag = staticmethod(RuntimeTaskInstance.get_dag)
+    get_task_states = staticmethod(RuntimeTaskInstance.get_task_states)
+    # The real pull, down to the GetXComSequenceSlice message and the XCom backend's deserializing.
+    xcom_pull = RuntimeTaskInstance.xcom_pull
+    _normalize_xcom_pull_params = RuntimeTaskInstance._normalize_xcom_pull_params
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcoms[key] = value

@@ -24,6 +24,9 @@ class Plan:
     suffix in this try, and for one the operator has just checked to be free. It does not hold for a
     ``trigger_run_id`` the user chose nor for ``manual__<logical_date>``, the id generated for a fixed
     logical date: another run may hold either, and then the stock rules for an existing run apply.
+
+    ``attach`` says the run already exists and the task waits on it instead of triggering
+    (``attach_when_already_exists``).
     """
 
     dag_id: str
@@ -33,6 +36,7 @@ class Plan:
     run_after: datetime | None
     note: str | None
     ours: bool
+    attach: bool = False
 
     @classmethod
     def from_prepared(cls, prepared: DagRunTriggerException, *, user_run_id: bool) -> Plan:

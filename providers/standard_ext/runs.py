@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk.exceptions import AirflowRuntimeError
 
+from standard_ext.progress import TaskProgress
 from task_sdk_ext.errors import http_status, server_errors_as_runtime_errors
 
 if TYPE_CHECKING:
@@ -37,3 +38,13 @@ def get_state(ti: TriggeringTaskInstance, dag_id: str, run_id: str) -> str:
     """Return the run's state; any error, a missing run included, is raised as ``AirflowRuntimeError``."""
     with server_errors_as_runtime_errors():
         return state_name(ti.get_dagrun_state(dag_id, run_id))
+
+
+def task_progress(ti: TriggeringTaskInstance, dag_id: str, run_id: str) -> TaskProgress:
+    """Return the run's task instance states (one ``GetTaskStates`` request)."""
+    with server_errors_as_runtime_errors():
+        answer = ti.get_task_states(dag_id=dag_id, run_ids=[run_id])
+    states = answer.get(run_id, {})
+    return TaskProgress(
+        states={key: None if state is None else state_name(state) for key, state in states.items()}
+    )

@@ -8,13 +8,14 @@ from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
 
 from standard_ext import polling
 from standard_ext.durable import FINAL_STATES
-from standard_ext.runs import get_state
+from standard_ext.runs import get_state, task_progress
 
 if TYPE_CHECKING:
     from collections.abc import Collection
 
     from structlog.typing import FilteringBoundLogger
 
+    from standard_ext.progress import Watch
     from task_sdk_ext.protocols import TriggeringTaskInstance
 
 
@@ -56,9 +57,13 @@ def wait_for_final_state(
     poke_interval: float,
     fast_poll_window: float,
     log: FilteringBoundLogger,
+    watch: Watch | None = None,
 ) -> str:
     """
-    Wait until the run ends; return its state if allowed, raise if not.
+    Wait until the run ends, or until ``watch`` ends the wait early; return the run's last state.
+
+    While the run is active, each check also reads its task states (a second request), to log the
+    progress when it changes and to let ``watch`` judge an early end.
 
     :param ti: the task instance whose accessor reads the run's state.
     :param dag_id: the child Dag.
@@ -68,10 +73,13 @@ def wait_for_final_state(
     :param poke_interval: the longest wait between two checks, in seconds.
     :param fast_poll_window: how long after the start to check every second.
     :param log: where progress is logged.
-    :raises AirflowException: the run ended in a failed state, or in a final state in neither list.
+    :param watch: the early-end rules (``fail_fast``, ``critical_task_ids``, ``result_task_ids``).
+    :raises AirflowException: the run ended in a failed state, or in a final state in neither list, or
+        ``watch`` saw a (critical) task fail.
     :raises AirflowTaskTimeout: ``execution_timeout`` ran out during the wait; the message names the run.
     """
     log.info("Waiting for Dag run", dag_id=dag_id, run_id=run_id, allowed_states=list(allowed_states))
+    last_line = None
     try:
         for delay in polling.poll_delays(poke_interval=poke_interval, fast_poll_window=fast_poll_window):
             state = get_state(ti, dag_id, run_id)
@@ -79,7 +87,16 @@ def wait_for_final_state(
             if is_done(**judged, allowed_states=allowed_states, failed_states=failed_states):
                 log.info("Dag run finished in an allowed state", **judged)
                 return state
-            log.debug("Dag run not finished yet", dag_id=dag_id, run_id=run_id, state=state)
+            progress = task_progress(ti, dag_id, run_id)
+            if progress.line != last_line:
+                # Only on change: a long child would otherwise fill the log with identical lines.
+                log.info("Dag run progress", dag_id=dag_id, run_id=run_id, progress=progress.line)
+                last_line = progress.line
+            if watch is not None and (end := watch.early_end(progress)) is not None:
+                if end.failure is not None:
+                    raise AirflowException(end.message(dag_id=dag_id, run_id=run_id))
+                log.info("The result tasks succeeded; not waiting for the rest of the Dag run", **judged)
+                return state
             polling.wait(delay)
     except AirflowTaskTimeout as e:
         # The task runner's execution_timeout covers the whole of execute(), this wait included. Say

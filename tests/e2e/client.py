@@ -157,6 +157,12 @@ class AirflowClient:
         result: Json = self._get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
         return result
 
+    def set_dag_run_state(self, dag_id: str, run_id: str, state: str) -> Json:
+        """Mark a run ``success`` or ``failed`` (its unfinished tasks are stopped), as from the UI."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"
+        result: Json = self._request("PATCH", path, json={"state": state}).json()
+        return result
+
     def dag_runs(self, dag_id: str, conf_contains: str | None = None) -> list[Json]:
         """All runs of ``dag_id``, oldest first; ``conf_contains`` narrows to runs whose conf has the text."""
         params: Json = {"order_by": "run_after"}

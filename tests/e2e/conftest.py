@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.harness import PROJECT_ROOT, EmbeddedAirflow, exit_on_sigterm
+from tests.e2e.harness import DAGS_FOLDER, E2E_DAGS_FOLDER, PROJECT_ROOT, EmbeddedAirflow, exit_on_sigterm
 from tests.e2e.reporting import scenario_report
 from tests.e2e.scenario import Scenario
+from tests.e2e.settings import DEFAULT, Setup
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
@@ -21,11 +22,21 @@ E2E_LOGS = PROJECT_ROOT / "e2e-logs"
 _FAILED = pytest.StashKey[bool]()
 
 
+def setup_of(item: pytest.Item) -> Setup:
+    marker = item.get_closest_marker("airflow_setup")
+    return DEFAULT if marker is None else marker.args[0]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # This hook sees the whole session's items, not only this folder's.
-    for item in items:
-        if E2E_DIR in item.path.parents:
-            item.add_marker(pytest.mark.e2e)
+    e2e = [item for item in items if E2E_DIR in item.path.parents]
+    for item in e2e:
+        item.add_marker(pytest.mark.e2e)
+    # Quick tests first, then the end-to-end ones grouped by setup (default first; the sort is stable),
+    # so each Airflow starts once and only one runs at a time.
+    others = [item for item in items if E2E_DIR not in item.path.parents]
+    e2e.sort(key=lambda item: (setup_of(item) != DEFAULT, setup_of(item).name))
+    items[:] = others + e2e
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -42,19 +53,56 @@ def logs_dir() -> Path:
     return E2E_LOGS / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-@pytest.fixture(scope="session")
-def airflow(request: pytest.FixtureRequest, logs_dir: Path) -> Iterator[EmbeddedAirflow]:
-    """One Airflow for every scenario; stopped at session end, its logs kept if any test failed."""
-    exit_on_sigterm()
-    instance = EmbeddedAirflow(keep_logs_on_failed_start_in=logs_dir / "airflow")
-    instance.start()
-    try:
-        yield instance
-    finally:
-        if request.session.testsfailed:
-            instance.keep_logs_in = logs_dir / "airflow"
+class Airflows:
+    """
+    The one Airflow running at a time: started for the setup a test asks for, shared by every test of
+    that setup (the tests are grouped by setup), stopped when a test needs another one or the session
+    ends. Its logs are kept if a test failed while it ran.
+    """
+
+    def __init__(self, session: pytest.Session, logs_dir: Path) -> None:
+        self.session = session
+        self.logs_dir = logs_dir
+        self.current: EmbeddedAirflow | None = None
+        self._failed_before = 0
+
+    def get(self, setup: Setup) -> EmbeddedAirflow:
+        if self.current is not None and self.current.setup == setup:
+            return self.current
+        self.stop()
+        instance = EmbeddedAirflow(
+            dags_folders=(DAGS_FOLDER, E2E_DAGS_FOLDER),
+            setup=setup,
+            keep_logs_on_failed_start_in=self.logs_dir / f"airflow-{setup.name}",
+        )
+        instance.start()
+        self.current, self._failed_before = instance, self.session.testsfailed
+        return instance
+
+    def stop(self) -> None:
+        if (instance := self.current) is None:
+            return
+        self.current = None
+        if self.session.testsfailed > self._failed_before:
+            instance.keep_logs_in = self.logs_dir / f"airflow-{instance.setup.name}"
             print(f"\nAirflow logs kept in {instance.keep_logs_in}")
         instance.stop()
+
+
+@pytest.fixture(scope="session")
+def airflows(request: pytest.FixtureRequest, logs_dir: Path) -> Iterator[Airflows]:
+    exit_on_sigterm()
+    pool = Airflows(request.session, logs_dir)
+    try:
+        yield pool
+    finally:
+        pool.stop()
+
+
+@pytest.fixture
+def airflow(request: pytest.FixtureRequest, airflows: Airflows) -> EmbeddedAirflow:
+    """The Airflow for this test's setup (``@pytest.mark.airflow_setup``; default: Airflow's defaults)."""
+    return airflows.get(setup_of(request.node))
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tests.e2e.kill import kill_task_process, kill_worker
@@ -11,7 +12,7 @@ from tests.e2e.polling import wait_for
 from tests.e2e.scenario import FINISHED
 
 if TYPE_CHECKING:
-    from tests.e2e.client import Json
+    from tests.e2e.client import AirflowClient, Json
     from tests.e2e.kill import KilledWorker
     from tests.e2e.scenario import Scenario
 
@@ -21,6 +22,11 @@ PARENT_TASK = "trigger_child"
 # What our operator logs when a retry finds the child run its earlier try saved still running
 # (``standard_ext/operators/trigger_dagrun.py``, ``_resume``).
 RECONNECT_EVENT = "Reconnecting to the Dag run saved by an earlier try"
+ALREADY_FINISHED_EVENT = "The Dag run saved by an earlier try already finished; not triggering another"
+TRIGGERED_EVENT = "Triggered child Dag run"
+DEFER_EVENT = "Deferring until the Dag run ends"
+# What the e2e Dags' HoldingTriggerDagRunOperator logs while it holds a crash window open.
+HOLD_EVENT = "Holding the crash window open"
 
 
 @dataclass(frozen=True)
@@ -108,3 +114,23 @@ def _wait_finished_noting_children(
 def lines_with(log: str, text: str) -> list[str]:
     """The log lines that contain ``text``."""
     return [line for line in log.splitlines() if text in line]
+
+
+def seconds_between(start: str | None, end: str | None) -> float:
+    """Seconds between two of the API's ISO timestamps (0 when either is missing)."""
+    if not start or not end:
+        return 0.0
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def child_task_seconds(client: AirflowClient, child_runs: list[Json]) -> float:
+    """
+    The time the children's tasks held a worker slot, summed: the floor a fan-out's slots divide.
+
+    Not the child runs' own lengths: a run counts as running while its task still waits for a slot.
+    """
+    total = 0.0
+    for run in child_runs:
+        ti = client.task_instance(CHILD_DAG, run["dag_run_id"], CHILD_TASK)
+        total += seconds_between(ti["start_date"], ti["end_date"])
+    return total

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+import psutil
 
 from tests.e2e.client import AirflowClient
 from tests.e2e.polling import wait_for
 from tests.e2e.ports import free_ports
-from tests.e2e.processes import processes_of, stop_all
-from tests.e2e.settings import Ports, airflow_env
+from tests.e2e.processes import descendants, processes_of, stop_all
+from tests.e2e.settings import DEFAULT, Ports, Setup, airflow_env
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = PROJECT_ROOT / "dags"
+# Dags only the end-to-end tests need (crash windows held open on purpose); never in the demo's Airflow.
+E2E_DAGS_FOLDER = Path(__file__).resolve().parent / "dags"
 STARTUP_TIMEOUT = 300.0
 
 
@@ -48,9 +51,11 @@ class EmbeddedAirflow:
     Purpose: one real Airflow (api-server, scheduler, dag-processor, triggerer; SQLite, LocalExecutor)
     for end-to-end tests and the demo, isolated from any other Airflow on the machine.
 
-    How it works: ``start()`` picks free ports, runs ``airflow standalone`` in a new session with a
-    temporary AIRFLOW_HOME, and polls until every component reports healthy and the dag-processor has
-    parsed every file of ``dags_folder``. ``stop()`` stops every process of this Airflow, found by its
+    How it works: ``start()`` picks free ports, copies the files of ``dags_folders`` into one Dags
+    folder, runs ``airflow standalone`` in a new session with a temporary AIRFLOW_HOME and the settings
+    of ``setup``, and polls until every component reports healthy and the dag-processor has parsed
+    every Dag file. ``restart_triggerer()`` SIGKILLs the triggerer and starts a new one (standalone
+    does not restart a component that died). ``stop()`` stops every process of this Airflow, found by its
     session even when re-parented or in a process group of its own (see ``tests.e2e.processes``), and
     copies the logs to ``keep_logs_in`` before deleting the home.
 
@@ -65,17 +70,23 @@ class EmbeddedAirflow:
 
     def __init__(
         self,
-        dags_folder: Path = DAGS_FOLDER,
+        dags_folders: tuple[Path, ...] = (DAGS_FOLDER,),
+        setup: Setup = DEFAULT,
         keep_logs_in: Path | None = None,
         keep_logs_on_failed_start_in: Path | None = None,
     ) -> None:
-        self.dags_folder = dags_folder
+        self.setup = setup
         self.keep_logs_in = keep_logs_in
         self.keep_logs_on_failed_start_in = keep_logs_on_failed_start_in
         self.home = Path(tempfile.mkdtemp(prefix="airflow-e2e-"))
+        self.dags_folder = self.home / "dags"
+        self._copy_dags(dags_folders)
         self.standalone_log = self.home / "standalone.log"
         self.ports = Ports(*free_ports(3))
+        self._env = airflow_env(self.home, self.dags_folder, self.ports, Path(sys.prefix) / "bin", setup)
         self._process: subprocess.Popen[bytes] | None = None
+        # Components started by the harness itself (a restarted triggerer), each the leader of its session.
+        self._restarted: list[subprocess.Popen[bytes]] = []
         self._client: AirflowClient | None = None
         self.import_errors: list[Json] = []
         # What every component logged while starting (providers and plugins load then), before any test ran.
@@ -85,17 +96,7 @@ class EmbeddedAirflow:
 
     def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
         """Start Airflow and return once it is healthy and has parsed the Dags; stop it on any failure."""
-        env = airflow_env(self.home, self.dags_folder, self.ports, Path(sys.prefix) / "bin")
-        with self.standalone_log.open("wb") as log:
-            self._process = subprocess.Popen(
-                [str(Path(sys.prefix) / "bin" / "airflow"), "standalone"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=self.home,
-                start_new_session=True,
-            )
+        self._process = self._spawn("standalone", self.standalone_log)
         try:
             deadline = time.monotonic() + timeout
             wait_for(self._healthy, deadline - time.monotonic(), "all Airflow components healthy", 2.0)
@@ -113,12 +114,13 @@ class EmbeddedAirflow:
             self._client.close()
             self._client = None
         try:
-            if self._process is not None:
-                # start_new_session made standalone the leader of a session whose id is its pid.
-                stop_all(self._process.pid, str(self.home))
-                # Reap standalone itself (it is our child); stop_all saw it exit already.
-                self._process.wait(timeout=10)
-                self._process = None
+            for process in [*self._restarted, *([self._process] if self._process else [])]:
+                # start_new_session made each the leader of a session whose id is its pid.
+                stop_all(process.pid, str(self.home))
+                # Reap it (it is our child); stop_all saw it exit already.
+                process.wait(timeout=10)
+            self._restarted = []
+            self._process = None
         finally:
             # Even if a process survived, the logs are what tells why: keep them before deleting the home.
             if self.keep_logs_in is not None:
@@ -133,6 +135,54 @@ class EmbeddedAirflow:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    def restart_triggerer(self) -> list[int]:
+        """
+        SIGKILL the triggerer and its trigger runner, as a crash would, and start a new triggerer.
+
+        The new one takes over the dead one's triggers once its heartbeat is older than
+        ``[triggerer] triggerer_health_check_threshold``. Return the pids killed.
+        """
+        if self._process is None:
+            raise RuntimeError("Airflow is not running")
+        sessions = [self._process.pid, *(p.pid for p in self._restarted)]
+        triggerers = [
+            proc
+            for session in sessions
+            for proc in processes_of(session, str(self.home))
+            if "triggerer" in " ".join(proc.cmdline())
+        ]
+        if not triggerers:
+            raise RuntimeError(f"no triggerer process found; log tail:\n{self.log_tail()}")
+        doomed = {proc.pid: proc for top in triggerers for proc in [top, *descendants(top)]}
+        for proc in doomed.values():
+            proc.kill()
+        psutil.wait_procs(list(doomed.values()), timeout=10)
+        log = self.home / f"triggerer-{len(self._restarted) + 2}.log"
+        self._restarted.append(self._spawn("triggerer", log))
+        return sorted(doomed)
+
+    def _spawn(self, command: str, log_path: Path) -> subprocess.Popen[bytes]:
+        """Start ``airflow <command>`` as the leader of a new session, its output in ``log_path``."""
+        with log_path.open("wb") as log:
+            return subprocess.Popen(
+                [str(Path(sys.prefix) / "bin" / "airflow"), command],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self._env,
+                cwd=self.home,
+                start_new_session=True,
+            )
+
+    def _copy_dags(self, folders: tuple[Path, ...]) -> None:
+        """One Dags folder from several: Airflow reads one, and a copy cannot change under a running test."""
+        self.dags_folder.mkdir()
+        for folder in folders:
+            for path in sorted(folder.glob("*.py")):
+                if (self.dags_folder / path.name).exists():
+                    raise ValueError(f"two Dag files named {path.name} in {folders}")
+                shutil.copy2(path, self.dags_folder / path.name)
 
     # -- access --------------------------------------------------------------------------------------
 
@@ -176,6 +226,8 @@ class EmbeddedAirflow:
         dest.mkdir(parents=True, exist_ok=True)
         if self.standalone_log.exists():
             shutil.copy2(self.standalone_log, dest / "standalone.log")
+        for log in self.home.glob("triggerer-*.log"):
+            shutil.copy2(log, dest / log.name)
         if (self.home / "logs").exists():
             shutil.copytree(self.home / "logs", dest / "logs", dirs_exist_ok=True)
         return dest

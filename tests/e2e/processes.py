@@ -31,6 +31,14 @@ def processes_of(session_id: int, airflow_home: str) -> list[psutil.Process]:
     return [proc for proc in found if _alive(proc)]
 
 
+def descendants(proc: psutil.Process) -> list[psutil.Process]:
+    """The live children of ``proc``, their children, and so on (empty once it has exited)."""
+    try:
+        return list(proc.children(recursive=True))
+    except psutil.NoSuchProcess:
+        return []
+
+
 def _alive(proc: psutil.Process) -> bool:
     try:
         return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)

@@ -6,6 +6,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from tests.e2e.polling import wait_for
 
 if TYPE_CHECKING:
@@ -94,9 +96,22 @@ class Scenario:
         timeout: float,
         map_index: int = -1,
     ) -> Json:
-        """Wait until the task instance's API record satisfies ``predicate``; return that record."""
+        """
+        Wait until the task instance's API record satisfies ``predicate``; return that record.
+
+        A mapped task instance that does not exist yet (its upstream has not expanded it) is waited for.
+        """
+
+        def satisfied() -> Json | None:
+            try:
+                return _if(self.client.task_instance(dag_id, run_id, task_id, map_index), predicate)
+            except httpx.HTTPStatusError as e:
+                if map_index >= 0 and e.response.status_code == 404:
+                    return None
+                raise
+
         return wait_for(
-            lambda: _if(self.client.task_instance(dag_id, run_id, task_id, map_index), predicate),
+            satisfied,
             timeout,
             f"{dag_id}.{task_id}[{map_index}] in {run_id}: {what}",
             interval=0.5,
@@ -135,6 +150,24 @@ class Scenario:
         runs = wait_for(working, timeout, f"{count} {dag_id} run(s) tagged {self.tag} with {task_id} running")
         self.note(f"{len(runs)} {dag_id} run(s) working")
         return runs
+
+    def wait_logged(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int,
+        text: str,
+        timeout: float,
+        map_index: int = -1,
+    ) -> str:
+        """Wait until try ``try_number``'s log (read while it runs) has a line with ``text``; return it."""
+
+        def logged() -> str | None:
+            log = self.client.task_log(dag_id, run_id, task_id, try_number, map_index)
+            return next((line for line in log.splitlines() if text in line), None)
+
+        return wait_for(logged, timeout, f"{dag_id}.{task_id}[{map_index}] try {try_number} to log {text!r}")
 
     def log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
         return self.client.task_log(dag_id, run_id, task_id, try_number, map_index)

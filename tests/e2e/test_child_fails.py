@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.flows import CHILD_DAG, PARENT_TASK, lines_with
+from tests.e2e.flows import CHILD_DAG, PARENT_TASK, TRIGGERED_EVENT, lines_with
 
 if TYPE_CHECKING:
     from tests.e2e.scenario import Scenario
@@ -31,7 +31,7 @@ def test_each_retry_triggers_one_new_child_until_retries_run_out(scenario: Scena
     triggered_by_try = []
     for try_number in range(1, RETRIES + 2):
         log = scenario.log("parent_durable", run_id, PARENT_TASK, try_number)
-        triggered = [_run_id(line) for line in lines_with(log, "Triggered child Dag run")]
+        triggered = [_run_id(line) for line in lines_with(log, TRIGGERED_EVENT)]
         assert len(triggered) == 1, f"try {try_number} triggered {triggered}; its log:\n{log}"
         triggered_by_try += triggered
     assert sorted(triggered_by_try) == sorted(run["dag_run_id"] for run in child_runs)

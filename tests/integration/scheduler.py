@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.models.dagrun import DagRun
+from airflow.models.taskinstance import TaskInstance
+from airflow.models.xcom import XComModel
+from airflow.sdk.serde import serialize
 from airflow.utils.session import create_session
-from airflow.utils.state import DagRunState
+from airflow.utils.state import DagRunState, TaskInstanceState
 from sqlalchemy import select
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
 
+    from sqlalchemy.orm import Session
     from typing_extensions import Self
 
 ACTIVE = (DagRunState.QUEUED, DagRunState.RUNNING)
@@ -35,6 +39,11 @@ class ChildFinisher:
     the parent's second try), ``start_when`` is a function the thread calls on each look until it
     returns true; runs are only noticed from then on.
 
+    ``returns`` plays the child's workers too: ``{task_id: value}`` for each task instance of that task
+    (every map index of a mapped one, whose value is then a list indexed by map index), stored as its
+    ``return_value`` XCom when the run is finished; every task instance of the run is set to the run's
+    state. A value of ``None`` stores nothing, as a task that returned ``None``.
+
     What it does not do: run the child's tasks, or touch runs that are already final.
 
     Example::
@@ -52,8 +61,10 @@ class ChildFinisher:
         state: DagRunState = DagRunState.SUCCESS,
         start_when: Callable[[], bool] | None = None,
         poll: float = 0.1,
+        returns: dict[str, Any] | None = None,
     ) -> None:
         self.dag_id = dag_id
+        self.returns = returns
         self.after = after
         self.state = state
         self.poll = poll
@@ -107,5 +118,31 @@ class ChildFinisher:
                 run = session.scalars(
                     select(DagRun).where(DagRun.dag_id == self.dag_id, DagRun.run_id == run_id)
                 ).one()
+                if self.returns is not None:
+                    self._finish_tasks(session, run_id)
                 run.set_state(self.state)
                 self.finished.append((run_id, self.state))
+
+    def _finish_tasks(self, session: Session, run_id: str) -> None:
+        assert self.returns is not None
+        tis = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == self.dag_id, TaskInstance.run_id == run_id)
+        ).all()
+        for ti in tis:
+            ti.state = TaskInstanceState(self.state.value)
+            value = self.returns.get(ti.task_id)
+            if ti.map_index >= 0 and value is not None:
+                value = value[ti.map_index]
+            if value is not None:
+                # Stored as a worker's push stores it: serialized by the SDK, not again by the model.
+                XComModel.set(
+                    "return_value",
+                    serialize(value),
+                    dag_id=self.dag_id,
+                    task_id=ti.task_id,
+                    run_id=run_id,
+                    map_index=ti.map_index,
+                    serialize=False,
+                    session=session,
+                )
+        session.flush()

@@ -21,12 +21,16 @@ from standard_ext import durable, telemetry
 from standard_ext.durable import Decision, SavedRun
 from standard_ext.plan import Plan
 from standard_ext.polling import Schedule
-from standard_ext.runs import child_state
+from standard_ext.progress import Watch
+from standard_ext.results import check_task_ids, collect_results
+from standard_ext.runs import child_state, task_progress
 from standard_ext.triggers.dag_run import DagRunTrigger
 from standard_ext.wait import is_done, wait_for_final_state
 from task_sdk_ext import DagRunAlreadyExists
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow.sdk.definitions.context import Context
     from pydantic import JsonValue
 
@@ -60,6 +64,11 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     the write-ahead are the same as in the synchronous mode, and a retry after a crash before the
     deferral defers on the saved run.
 
+    With ``result_task_ids`` the child's result (its tasks' ``return_value`` XComs) becomes this task's
+    return value; the synchronous wait logs the child's progress when it changes and can end early
+    (``fail_fast``, or once the result tasks succeeded); ``attach_when_already_exists`` waits on a run
+    that already holds the planned id instead of failing.
+
     **What it does not do:** it does not cancel the child run when the parent is stopped.
 
     All stock parameters apply; these are added:
@@ -68,6 +77,20 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         ``False``).
     :param fast_poll_window: for this many seconds after triggering or reconnecting, the child's state
         is checked every second; after it the wait doubles up to ``poke_interval``. Default 5.
+    :param result_task_ids: tasks of the child Dag whose ``return_value`` XComs are the child's result
+        (templated). When the child succeeds, the task returns ``{task_id: value}`` (a mapped task gives
+        a list ordered by map index, as the ``/wait`` endpoint does), so it becomes this task's own
+        ``return_value``. Needs ``wait_for_completion=True``. Synchronous, the wait also ends as soon as
+        every instance of these tasks has succeeded, without waiting for the rest of the child run.
+    :param fail_fast: fail as soon as a task of the child run is ``failed`` or ``upstream_failed``,
+        without waiting for the rest of the run (its teardown, say). Default ``False``. Synchronous
+        waits only, for now.
+    :param critical_task_ids: with ``fail_fast``, only a failure of these child tasks counts (templated).
+    :param attach_when_already_exists: when a run already holds the planned run id (a
+        ``trigger_run_id``, say a request id, or the id a fixed ``logical_date`` gives), wait for that
+        run and return its result as if this task had triggered it, instead of failing. A fourth answer
+        beside the default failure, ``skip_when_already_exists`` and ``reset_dag_run``; it cannot be
+        combined with those two. Default ``False``.
 
     Example::
 
@@ -85,9 +108,37 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
     # Renaming this on a deployed operator breaks in-flight retries: the old key is already stored.
     external_id_key = "triggered_dag_run"
+    template_fields: Sequence[str] = (
+        *StockTriggerDagRunOperator.template_fields,
+        "result_task_ids",
+        "critical_task_ids",
+    )
 
-    def __init__(self, *, durable: bool = False, fast_poll_window: float = 5.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        durable: bool = False,
+        fast_poll_window: float = 5.0,
+        result_task_ids: Sequence[str] | str | None = None,
+        fail_fast: bool = False,
+        critical_task_ids: Sequence[str] | str | None = None,
+        attach_when_already_exists: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(durable=durable, **kwargs)
+        if attach_when_already_exists and (self.skip_when_already_exists or self.reset_dag_run):
+            other = "skip_when_already_exists" if self.skip_when_already_exists else "reset_dag_run"
+            raise ValueError(
+                f"Task {self.task_id!r}: attach_when_already_exists and {other} are two answers to the "
+                "same question (what to do when the run already exists); choose one"
+            )
+        self.attach_when_already_exists = attach_when_already_exists
+        self._refuse_contradictions(
+            result_task_ids=result_task_ids, fail_fast=fail_fast, critical_task_ids=critical_task_ids
+        )
+        self.result_task_ids = result_task_ids
+        self.fail_fast = fail_fast
+        self.critical_task_ids = critical_task_ids
         try:
             # The trigger's own checks, made here: refused later, a bad value would surface only after
             # the child was triggered; and a zero poke_interval would spin the synchronous wait.
@@ -96,6 +147,45 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
             raise ValueError(f"Task {self.task_id!r}: {e}") from None
         self.fast_poll_window = fast_poll_window
         self._plan: Plan | None = None
+
+    def _refuse_contradictions(
+        self, *, result_task_ids: object, fail_fast: bool, critical_task_ids: object
+    ) -> None:
+        """Refuse, when the operator is built, parameters that cannot work together."""
+        needs_wait = [
+            name
+            for name, value in (
+                ("result_task_ids", result_task_ids),
+                ("fail_fast", fail_fast or None),
+                ("critical_task_ids", critical_task_ids),
+            )
+            if value is not None
+        ]
+        if needs_wait and not self.wait_for_completion:
+            # Without the wait there is no run to read a result from, nor one to fail early.
+            raise ValueError(
+                f"Task {self.task_id!r}: {', '.join(needs_wait)} needs wait_for_completion=True; "
+                "without waiting for the child run there is nothing for it to act on"
+            )
+        if critical_task_ids is not None and not fail_fast:
+            raise ValueError(
+                f"Task {self.task_id!r}: critical_task_ids only narrows fail_fast; set fail_fast=True too"
+            )
+        if fail_fast and self.deferrable:
+            raise ValueError(
+                f"Task {self.task_id!r}: fail_fast is not supported with deferrable=True yet; the "
+                "triggerer's wait ends when the run does. Use the synchronous wait, or drop fail_fast"
+            )
+
+    def _watch(self) -> Watch:
+        """The early-end rules of this task, its templated task ids rendered and checked."""
+        results = check_task_ids(self.result_task_ids, task_id=self.task_id, parameter="result_task_ids")
+        critical = check_task_ids(self.critical_task_ids, task_id=self.task_id, parameter="critical_task_ids")
+        return Watch(
+            fail_fast=self.fail_fast,
+            critical_task_ids=tuple(critical) if critical else None,
+            result_task_ids=tuple(results) if results else None,
+        )
 
     def execute(self, context: Context) -> Any:
         """Trigger the child run (or find the one an earlier try saved) and wait for it if asked."""
@@ -109,6 +199,8 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         else:  # pragma: no cover - the stock operator always raises on Airflow 3
             raise AirflowException("The stock TriggerDagRunOperator returned without preparing a run")
         self._plan.check(task_id=self.task_id)
+        # Rendered by now (they are templated); checked before anything is sent.
+        self._watch()
         if self.durable:
             return self._execute_durable(context, self._plan)
         return self.execute_resumable(context)
@@ -162,6 +254,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
             poke_interval=self.poke_interval,
             fast_poll_window=self.fast_poll_window,
             log=self.log,
+            watch=self._watch(),
         )
 
     # -- deferrable mode ------------------------------------------------------------------------------
@@ -209,8 +302,27 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         return self.get_job_result({"dag_id": dag_id, "run_id": run_id}, context)
 
     def get_job_result(self, external_id: JsonValue, context: Context) -> Any:
-        """Return nothing, as the stock operator does."""
-        return None
+        """
+        Return the child's result (``result_task_ids``), or nothing, as the stock operator does.
+
+        Called once the run has ended in an allowed state, whichever path got there: the synchronous
+        wait, the resume after a deferral, or a durable retry that found the run finished.
+        """
+        task_ids = self._watch().result_task_ids
+        if not task_ids:
+            return None
+        dag_id, run_id = _ids(external_id)
+        ti = _ti(context)
+        state = child_state(ti, dag_id, run_id)
+        if state != "success" and not task_progress(ti, dag_id, run_id).all_succeeded(task_ids):
+            # An allowed state other than success (allowed_states says so): its result tasks need not
+            # have run, so there is no result to promise. (Still running with them all done is the
+            # early success, which returns the result.)
+            self.log.info("No result: the Dag run did not succeed", dag_id=dag_id, run_id=run_id, state=state)
+            return None
+        results = collect_results(ti=ti, dag_id=dag_id, run_id=run_id, task_ids=task_ids)
+        self.log.info("Returning the Dag run's result", dag_id=dag_id, run_id=run_id, tasks=task_ids)
+        return results
 
     # -- durable mode ---------------------------------------------------------------------------------
 
@@ -231,6 +343,10 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
                 if saved is not None and not rerun
                 else None
             )
+            if saved is not None and saved_state in durable.ACTIVE_STATES and self._doomed(context, saved):
+                # fail_fast failed the earlier try on this run; reconnecting would only fail again, so
+                # the retry treats the run as failed and triggers a fresh one, as after a failed run.
+                saved_state = "failed"
             decision = durable.decide(
                 saved=saved,
                 rerun=rerun,
@@ -254,6 +370,23 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
             SavedRun(dag_id=plan.dag_id, run_id=plan.run_id, max_tries=ti.max_tries).to_json(),
         )
         return self._trigger_and_wait(context, plan, decision, reset=reset)
+
+    def _doomed(self, context: Context, saved: SavedRun) -> bool:
+        """Whether ``fail_fast`` already fails the saved, still active run (a task of it has failed)."""
+        if not self.fail_fast:
+            return False
+        watch = replace(self._watch(), result_task_ids=None)
+        end = watch.early_end(task_progress(_ti(context), saved.dag_id, saved.run_id))
+        if end is None or end.failure is None:
+            return False
+        self.log.warning(
+            "The Dag run saved by an earlier try has a failed task (fail_fast); not reconnecting to it",
+            dag_id=saved.dag_id,
+            run_id=saved.run_id,
+            task=end.failure[0],
+            task_state=end.failure[1],
+        )
+        return True
 
     def _resume(
         self, context: Context, saved: SavedRun, decision: Decision, log_fields: dict[str, Any]
@@ -291,9 +424,10 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
                 run_id=saved.run_id,
                 **log_fields,
             )
-            if plan.run_id == saved.run_id:
+            if plan.run_id == saved.run_id and not self.attach_when_already_exists:
                 # A fixed trigger_run_id, or the id a fixed logical date gives: the run under it is the
-                # one this task triggered, so run it again rather than fail on it.
+                # one this task triggered, so run it again rather than fail on it. (An attached run is
+                # shared with others: not this task's to reset; the retry attaches to it again.)
                 return replace(plan, ours=True), True
         return self._claim(context, plan), False
 
@@ -313,17 +447,32 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
         An id with a random suffix generated in this try needs no check. A ``trigger_run_id``, or the
         ``manual__<logical_date>`` of a fixed logical date, is looked up first: if a run holds it, the
-        stock rules apply (skip or fail) before anything is triggered. Returns the plan marked ``ours``.
+        stock rules apply (skip or fail) before anything is triggered, or, with
+        ``attach_when_already_exists``, the plan is marked ``attach`` and nothing will be triggered.
+        Returns the plan marked ``ours``.
         """
         if plan.ours or self.reset_dag_run:
             return plan
         if child_state(_ti(context), plan.dag_id, plan.run_id) is not None:
             self._conflict(plan)
+            return replace(plan, ours=True, attach=True)
         return replace(plan, ours=True)
 
     def _trigger(self, context: Context, plan: Plan, *, decision: Decision, reset: bool = False) -> None:
         ti = _ti(context)
         try_number = context["ti"].try_number
+        fields = {
+            "dag_id": plan.dag_id,
+            "run_id": plan.run_id,
+            "decision": decision.value,
+            "try_number": try_number,
+        }
+        if plan.attach:
+            self.log.info(
+                "Attaching to the Dag run that already exists (attach_when_already_exists)", **fields
+            )
+            self._publish(context, plan.dag_id, plan.run_id)
+            return
         try:
             ti.trigger_dag_run(
                 plan.dag_id,
@@ -338,17 +487,21 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
             if not plan.ours:
                 self._conflict(plan)
             # No other run held the id (it was new in this try, or checked free): the run was created by
-            # our own request, whose answer was lost and retried by the client.
+            # our own request, whose answer was lost and retried by the client; or, when attaching,
+            # another task triggered it in between, and waiting on it is what attaching asks for.
             log, event = (
                 self.log.warning,
                 "The trigger answered 'already exists' for the run this task planned; it is ours",
             )
         else:
             log, event = self.log.info, "Triggered child Dag run"
-        log(event, dag_id=plan.dag_id, run_id=plan.run_id, decision=decision.value, try_number=try_number)
+        log(event, **fields)
         self._publish(context, plan.dag_id, plan.run_id)
 
     def _conflict(self, plan: Plan) -> None:
+        """Give the stock answer to a run that already holds the id; return only when attaching to it."""
+        if self.attach_when_already_exists:
+            return
         if self.skip_when_already_exists:
             raise AirflowSkipException(
                 f"Dag {plan.dag_id!r} already has a run {plan.run_id!r}; skipping (skip_when_already_exists)"

@@ -16,7 +16,7 @@ from airflow.providers.standard.operators.trigger_dagrun import (
 from airflow.sdk import DAG
 
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
-from tests.integration.names import CHILD, PAUSED_CHILD
+from tests.integration.names import CHILD, PAUSED_CHILD, RESULTS_CHILD
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -67,6 +67,21 @@ OURS_ONLY_CASES: dict[str, dict[str, Any]] = {
         "wait_for_completion": True,
         "deferrable": True,
         "durable": True,
+        "retries": 0,
+    },
+    "results": {
+        "trigger_dag_id": RESULTS_CHILD,
+        "wait_for_completion": True,
+        "result_task_ids": ["answer", "shard"],
+        "retries": 0,
+    },
+    "results_deferrable_durable": {
+        "trigger_dag_id": RESULTS_CHILD,
+        "wait_for_completion": True,
+        "deferrable": True,
+        "durable": True,
+        # Templated: each item is rendered.
+        "result_task_ids": ["{{ 'answer' }}", "shard"],
         "retries": 0,
     },
     "timeout_durable": {

@@ -1,0 +1,83 @@
+"""The child run's result: the ``return_value`` XComs of the tasks the parent names, shaped as ``/wait`` gives them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowException
+
+from task_sdk_ext.errors import server_errors_as_runtime_errors
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from task_sdk_ext.protocols import TriggeringTaskInstance
+
+
+def check_task_ids(value: object, *, task_id: str, parameter: str) -> list[str] | None:
+    """
+    Return a task-id list parameter as a list (``None`` when not set), or raise naming the fault.
+
+    Checked once rendered (``result_task_ids`` and ``critical_task_ids`` are templated) and before
+    anything is sent.
+
+    :param value: the rendered parameter.
+    :param task_id: the parent task, named in the error.
+    :param parameter: the parameter's name, named in the error.
+    :raises ValueError: not a list of distinct, non-empty strings.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        hint = (
+            " (a Jinja expression renders to text unless the Dag sets render_template_as_native_obj=True)"
+            if isinstance(value, str)
+            else ""
+        )
+        raise ValueError(
+            f"Task {task_id!r}: {parameter} must be a list of task ids of the triggered Dag, "
+            f"got {type(value).__name__} {value!r}{hint}"
+        )
+    bad = [item for item in value if not isinstance(item, str) or not item]
+    if bad:
+        raise ValueError(f"Task {task_id!r}: {parameter} must hold non-empty task ids, got {bad!r}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"Task {task_id!r}: {parameter} names a task twice: {list(value)!r}")
+    return list(value)
+
+
+def collect_results(
+    *, ti: TriggeringTaskInstance, dag_id: str, run_id: str, task_ids: Sequence[str]
+) -> dict[str, Any]:
+    """
+    Return ``{task_id: value}``: each named task's ``return_value`` XCom in the run.
+
+    A mapped task gives the list of its values ordered by map index, as the ``/wait`` endpoint's
+    ``results`` does. Whether a task is mapped comes from its task instances in the run (a mapped
+    task's are keyed ``<task_id>_<map_index>``), asked per task so no two task ids can be confused.
+
+    :param ti: the task instance whose accessors ask the execution API.
+    :param dag_id: the child Dag.
+    :param run_id: the child run.
+    :param task_ids: the tasks whose results to return.
+    :raises AirflowException: a task the run does not have, or one that pushed no ``return_value``;
+        the message names the task and the run. Never a silent ``None``.
+    """
+    results: dict[str, Any] = {}
+    for task_id in task_ids:
+        with server_errors_as_runtime_errors():
+            states = ti.get_task_states(dag_id=dag_id, run_ids=[run_id], task_ids=[task_id]).get(run_id, {})
+            values = ti.xcom_pull(task_ids=[task_id], dag_id=dag_id, run_id=run_id) if states else None
+        if not states:
+            raise AirflowException(
+                f"Dag {dag_id!r} run {run_id!r} has no task {task_id!r}, named in result_task_ids"
+            )
+        # xcom_pull gives [None] when the task pushed nothing (it returned None, or never ran).
+        if not values or values == [None]:
+            raise AirflowException(
+                f"Task {task_id!r} of Dag {dag_id!r} run {run_id!r} pushed no return_value XCom, so it "
+                "has no result to return (result_task_ids): make it return a value, or leave it out"
+            )
+        mapped = set(states) != {task_id}
+        results[task_id] = list(values) if mapped else values[0]
+    return results
