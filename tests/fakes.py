@@ -125,6 +125,8 @@ class FakeSupervisor:
         return self.dags[dag_id]
 
     def add_run(self, dag_id: str, run_id: str, *, seconds: float = 0.0, outcome: str = "success") -> FakeRun:
+        # A run implies its Dag: the server answers questions about the Dag's task states too.
+        self.dags.setdefault(dag_id, FakeDag(dag_id=dag_id))
         run = FakeRun(dag_id=dag_id, run_id=run_id, created_at=now(), seconds=seconds, outcome=outcome)
         self.runs[(dag_id, run_id)] = run
         return run

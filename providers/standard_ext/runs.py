@@ -10,6 +10,8 @@ from standard_ext.progress import TaskProgress
 from task_sdk_ext.errors import http_status, server_errors_as_runtime_errors
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from task_sdk_ext.protocols import TriggeringTaskInstance
 
 
@@ -44,7 +46,15 @@ def task_progress(ti: TriggeringTaskInstance, dag_id: str, run_id: str) -> TaskP
     """Return the run's task instance states (one ``GetTaskStates`` request)."""
     with server_errors_as_runtime_errors():
         answer = ti.get_task_states(dag_id=dag_id, run_ids=[run_id])
-    states = answer.get(run_id, {})
+    return progress_of(answer.get(run_id, {}))
+
+
+def progress_of(states: Mapping[str, object]) -> TaskProgress:
+    """
+    Read one run's part of a ``GetTaskStates`` answer.
+
+    :param states: ``{task_key: state}``; a state may be the API's enum, a string or ``None``.
+    """
     return TaskProgress(
         states={key: None if state is None else state_name(state) for key, state in states.items()}
     )

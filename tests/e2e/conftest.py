@@ -109,7 +109,7 @@ def airflow(request: pytest.FixtureRequest, airflows: Airflows) -> EmbeddedAirfl
 def scenario(request: pytest.FixtureRequest, airflow: EmbeddedAirflow, logs_dir: Path) -> Iterator[Scenario]:
     """A fresh tag for this test's runs; on failure, its runs' task logs are printed and saved."""
     name = re.sub(r"[^a-z0-9]+", "-", request.node.name.removeprefix("test_").lower()).strip("-")[:32]
-    scenario = Scenario(airflow.client, name)
+    scenario = Scenario(airflow.client, name, log_files=airflow.task_log_files)
     yield scenario
     if request.node.stash.get(_FAILED, False):
         report = scenario_report(scenario)

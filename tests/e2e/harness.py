@@ -221,6 +221,21 @@ class EmbeddedAirflow:
             return "(no standalone log)"
         return "\n".join(self.standalone_log.read_text(errors="replace").splitlines()[-lines:])
 
+    def task_log_files(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
+    ) -> str:
+        """
+        Read one try's log from the files Airflow wrote: the try's own and its trigger's, if any.
+
+        The REST API serves a try's log through the try's history row; a test reads the files only when
+        Airflow has lost that row (see ``test_fan_out_narrow``), never instead of the API.
+        """
+        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        if map_index >= 0:
+            folder /= f"map_index={map_index}"
+        files = sorted(folder.glob(f"attempt={try_number}.log*"))
+        return "\n".join(path.read_text(errors="replace") for path in files)
+
     def save_logs(self, dest: Path) -> Path:
         """Copy the standalone log and the task/component logs to ``dest`` and return it."""
         dest.mkdir(parents=True, exist_ok=True)

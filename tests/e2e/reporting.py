@@ -35,14 +35,20 @@ def _run_logs(scenario: Scenario, dag_id: str, run_id: str) -> str:
     try:
         run = client.dag_run(dag_id, run_id)
         parts.append(f"state {run['state']}, conf {run.get('conf')}")
-        for ti in client.task_instances(dag_id, run_id):
-            map_index = ti["map_index"]
-            for try_number in range(1, ti["try_number"] + 1):
-                parts.append(
-                    f"----- {ti['task_id']}[{map_index}] try {try_number} (now {ti['state']}, "
-                    f"try {ti['try_number']}, pid {ti['pid']})"
-                )
-                parts.append(client.task_log(dag_id, run_id, ti["task_id"], try_number, map_index))
+        task_instances = client.task_instances(dag_id, run_id)
     except httpx.HTTPError as err:
         parts.append(f"could not read it: {err}")
+        return "\n".join(parts)
+    for ti in task_instances:
+        map_index = ti["map_index"]
+        for try_number in range(1, ti["try_number"] + 1):
+            parts.append(
+                f"----- {ti['task_id']}[{map_index}] try {try_number} (now {ti['state']}, "
+                f"try {ti['try_number']}, pid {ti['pid']})"
+            )
+            # One try's log missing (no history row for it) must not hide the later tries'.
+            try:
+                parts.append(client.task_log(dag_id, run_id, ti["task_id"], try_number, map_index))
+            except httpx.HTTPError as err:
+                parts.append(f"could not read it: {err}")
     return "\n".join(parts)

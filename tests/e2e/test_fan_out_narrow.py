@@ -107,7 +107,7 @@ def later_logs(scenario: Scenario, run_id: str, item: int, last_try: int) -> str
         try:
             logs.append(scenario.log("fan_out_deferrable", run_id, TASK, try_number, item))
         except httpx.HTTPStatusError as e:
-            # A try failed by the race above before it started has no log to read.
+            # A try failed by the race above before it started has no log, in the API or on disk.
             if e.response.status_code != 404:
                 raise
     return "\n".join(logs)

@@ -12,6 +12,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskD
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+from standard_ext.progress import Watch
 from standard_ext.triggers.dag_run import DagRunTrigger
 from tests.unit.conftest import KEY, START, WorkerKilled
 
@@ -135,6 +136,61 @@ class TestResume:
             resume(
                 parent, deferred, event_for(deferred, None, error="Dag run 'x' of Dag 'child' was not found")
             )
+
+
+class TestEarlyEnd:
+    def test_the_deferral_carries_the_early_end_rules_to_the_trigger(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(
+            wait_for_completion=True,
+            deferrable=True,
+            fail_fast=True,
+            critical_task_ids=["work"],
+            result_task_ids=["answer"],
+        )
+
+        trigger = deferral(parent).trigger
+
+        assert isinstance(trigger, DagRunTrigger)
+        assert trigger.watch == Watch(
+            fail_fast=True, critical_task_ids=("work",), result_task_ids=("answer",)
+        )
+
+    def test_an_early_failure_raises_a_retryable_error_naming_the_child_task(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=60)
+        parent = make_parent(wait_for_completion=True, deferrable=True, fail_fast=True)
+        deferred = deferral(parent)
+        event = event_for(deferred, "running", early="failure", task="work_2", task_state="upstream_failed")
+
+        with pytest.raises(
+            AirflowException,
+            match=re.escape(f"Task 'work_2' of Dag 'child' run '{event['run_id']}' is 'upstream_failed'"),
+        ) as info:
+            resume(parent, deferred, event)
+
+        assert not isinstance(info.value, AirflowFailException)
+
+    def test_an_early_success_returns_the_result_of_the_running_child(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag(
+            "child",
+            run_seconds=60,
+            returns={"answer": 42},
+            task_timeline={"answer": [(0, "success")], "teardown": [(0, "running")]},
+        )
+        parent = make_parent(wait_for_completion=True, deferrable=True, result_task_ids=["answer"])
+        deferred = deferral(parent)
+
+        result = resume(parent, deferred, event_for(deferred, "running", early="success"))
+
+        assert result == {"answer": 42}
+        (run,) = supervisor.runs_of("child")
+        assert run.state() == "running"
 
 
 class TestCrashPoints:

@@ -160,10 +160,6 @@ class TestContradictions:
                 {"wait_for_completion": True, "critical_task_ids": ["work"]},
                 "critical_task_ids only narrows fail_fast",
             ),
-            (
-                {"wait_for_completion": True, "fail_fast": True, "deferrable": True},
-                "fail_fast is not supported with deferrable=True yet",
-            ),
         ],
     )
     def test_are_refused_at_construction_naming_the_task(self, kwargs: dict[str, Any], fault: str) -> None:

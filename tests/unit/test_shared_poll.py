@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 import structlog
-from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount
+from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount, GetTaskStates
 
+from standard_ext.progress import EarlyEnd, Watch
 from standard_ext.triggers.shared_poll import (
     CHUNK,
     PollError,
     RunOutcome,
     pollers_of,
+    wait_for_final_state,
 )
 from tests.fakes import api_error
 from tests.unit.virtual_time import (
@@ -176,6 +178,72 @@ class TestRequestsPerCheck:
 
 
 @pytest.mark.usefixtures("virtual")
+class TestTaskStates:
+    def test_watched_runs_cost_one_task_state_question_per_hundred_and_plain_waits_none(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
+    ) -> None:
+        watched, plain = run_ids(150), [f"plain-{i}" for i in range(50)]
+        for run_id in watched + plain:
+            supervisor.add_run(CHILD, run_id, seconds=3600)
+        virtual.horizon = 3
+
+        async def scenario() -> None:
+            tasks = [
+                asyncio.create_task(
+                    wait_for_final_state(dag_id=CHILD, run_id=run_id, schedule=schedule(), watch=Watch())
+                )
+                for run_id in watched
+            ] + [asyncio.create_task(waiting(run_id)) for run_id in plain]
+            await until_stalled_or_done(virtual, tasks)
+            await cancel(tasks)
+
+        asyncio.run(scenario())
+
+        # 200 runs: two counts; of them 150 watched, in the two chunks: two task-state questions.
+        assert per_check(stamped, GetDRCount) == {1.0: 2, 2.0: 2, 3.0: 2}
+        assert per_check(stamped, GetTaskStates) == {1.0: 2, 2.0: 2, 3.0: 2}
+        asked = [set(msg.run_ids or []) for t, msg in stamped if t == 1.0 and isinstance(msg, GetTaskStates)]
+        assert set().union(*asked) == set(watched)
+
+    def test_an_early_end_ends_only_the_wait_whose_rules_fired(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime
+    ) -> None:
+        supervisor.add_dag(CHILD, task_timeline={"answer": [(0, "running"), (2, "success")]})
+        supervisor.add_run(CHILD, "shared", seconds=10)
+
+        async def scenario() -> list[RunOutcome]:
+            early = wait_for_final_state(
+                dag_id=CHILD, run_id="shared", schedule=schedule(), watch=Watch(result_task_ids=("answer",))
+            )
+            late = wait_for_final_state(dag_id=CHILD, run_id="shared", schedule=schedule(), watch=Watch())
+            return list(await asyncio.gather(early, late))
+
+        outcomes = asyncio.run(scenario())
+
+        assert outcomes == [RunOutcome(state="running", early=EarlyEnd()), RunOutcome(state="success")]
+        # The second wait went on to the first check after the run ended at 10 s (checks at 7 and 11 s).
+        assert virtual.elapsed() == 11
+
+    def test_a_failed_task_state_question_is_asked_again_at_the_next_check(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime
+    ) -> None:
+        supervisor.add_dag(CHILD, task_timeline={"answer": [(0, "running"), (1, "success")]})
+        supervisor.add_run(CHILD, "a", seconds=10)
+        supervisor.fail_on(
+            GetTaskStates, nth=1, error=api_error(503, "unavailable", "The server is restarting")
+        )
+
+        async def scenario() -> RunOutcome:
+            return await wait_for_final_state(
+                dag_id=CHILD, run_id="a", schedule=schedule(), watch=Watch(result_task_ids=("answer",))
+            )
+
+        assert asyncio.run(scenario()) == RunOutcome(state="running", early=EarlyEnd())
+        # The question at 1 s failed; the one at 2 s saw the answer ready.
+        assert virtual.elapsed() == 2
+
+
+@pytest.mark.usefixtures("virtual")
 class TestErrors:
     def test_an_unavailable_server_is_asked_again_at_the_next_check(
         self,
@@ -196,7 +264,7 @@ class TestErrors:
         # The count at 2 s failed; the run, ended at 1.5 s, is seen at 3 s.
         assert per_check(stamped, GetDRCount) == {1.0: 1, 2.0: 1, 3.0: 1}
         [warning] = [entry for entry in logs if entry["log_level"] == "warning"]
-        assert warning["event"] == "Could not count the child Dag's runs; asking again at the next check"
+        assert warning["event"] == "Could not read the child Dag's runs; asking again at the next check"
         assert (warning["dag_id"], warning["runs"], warning["http_status"]) == (CHILD, 1, 503)
 
     def test_a_run_that_does_not_exist_ends_only_its_own_wait_with_an_error(

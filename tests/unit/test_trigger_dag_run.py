@@ -8,12 +8,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import structlog
 from airflow.models.trigger import Trigger
 from airflow.sdk._shared.module_loading import import_string
-from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount
+from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount, GetTaskStates
 from airflow.sdk.serde import deserialize, serialize
 from airflow.serialization.decoders import smart_decode_trigger_kwargs
 
+from standard_ext.progress import Watch
 from standard_ext.triggers.dag_run import CLASSPATH, DagRunTrigger
 from standard_ext.triggers.shared_poll import pollers_of
 from tests.unit.virtual_time import (
@@ -113,6 +115,91 @@ class TestEvent:
         assert event.payload == {"dag_id": CHILD, "run_id": "manual__1", "state": "success"}
 
 
+# A child whose work is done after 2 s, whose cleanup fails at 1 s, and whose teardown runs until 60 s.
+TEARDOWN = 60
+
+
+def add_child_run(supervisor: FakeSupervisor, *, work: str = "success", work_at: float = 2) -> None:
+    supervisor.add_dag(
+        CHILD,
+        task_timeline={
+            "work": [(0, "running"), (work_at, work)],
+            "cleanup": [(0, "running"), (1, "failed")],
+            "teardown": [(0, "running"), (TEARDOWN, "success")],
+        },
+    )
+    supervisor.add_run(CHILD, "manual__1", seconds=TEARDOWN)
+
+
+@pytest.mark.usefixtures("virtual")
+class TestEarlyEnd:
+    def test_fail_fast_fires_a_failure_event_naming_the_task_without_waiting_for_teardown(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime
+    ) -> None:
+        add_child_run(supervisor)
+
+        events = asyncio.run(all_events(make_trigger(fail_fast=True)))
+
+        assert [event.payload for event in events] == [
+            {
+                "dag_id": CHILD,
+                "run_id": "manual__1",
+                "state": "running",
+                "early": "failure",
+                "task": "cleanup",
+                "task_state": "failed",
+            }
+        ]
+        assert virtual.elapsed() == 1
+
+    def test_critical_task_ids_narrows_which_failures_fire(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime
+    ) -> None:
+        add_child_run(supervisor, work="failed", work_at=3)
+
+        events = asyncio.run(all_events(make_trigger(fail_fast=True, critical_task_ids=["work"])))
+
+        assert [(e.payload["early"], e.payload["task"]) for e in events] == [("failure", "work")]
+        assert virtual.elapsed() == 3
+
+    def test_the_result_tasks_succeeding_fires_a_success_event(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime
+    ) -> None:
+        add_child_run(supervisor)
+
+        events = asyncio.run(all_events(make_trigger(result_task_ids=["work"])))
+
+        assert [event.payload for event in events] == [
+            {"dag_id": CHILD, "run_id": "manual__1", "state": "running", "early": "success"}
+        ]
+        assert virtual.elapsed() == 2
+
+    def test_without_rules_the_trigger_waits_for_the_run_to_end(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime
+    ) -> None:
+        add_child_run(supervisor)
+
+        events = asyncio.run(all_events(make_trigger()))
+
+        assert [event.payload for event in events] == [
+            {"dag_id": CHILD, "run_id": "manual__1", "state": "success"}
+        ]
+        assert virtual.elapsed() >= TEARDOWN
+
+    def test_logs_the_childs_progress_only_when_it_changes(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime
+    ) -> None:
+        add_child_run(supervisor)
+
+        with structlog.testing.capture_logs() as logs:
+            asyncio.run(all_events(make_trigger()))
+
+        lines = [entry["progress"] for entry in logs if entry["event"] == "Dag run progress"]
+        # Checked at 1, 2, 3, 4, 5, 7, 11, 19 and 35 s while the run is active (it ends at 60 s): the
+        # cleanup has failed by the first check, the work succeeds by the second, then nothing changes.
+        assert lines == ["1/3 tasks done, 2 running, 1 failed", "2/3 tasks done, 1 running, 1 failed"]
+
+
 class TestSerialization:
     def test_names_the_class_and_every_argument_in_plain_json(self) -> None:
         classpath, kwargs = make_trigger(since=0.5, poke_interval=30, fast_poll_window=10).serialize()
@@ -124,13 +211,26 @@ class TestSerialization:
             "poke_interval": 30.0,
             "fast_poll_window": 10.0,
             "waiting_since": T0 + 0.5,
+            "fail_fast": False,
+            "critical_task_ids": None,
+            "result_task_ids": None,
         }
         assert json.loads(json.dumps(kwargs)) == kwargs
 
     def test_the_triggerer_rebuilds_the_same_trigger(self) -> None:
-        trigger = make_trigger(since=0.5)
+        trigger = make_trigger(
+            since=0.5, fail_fast=True, critical_task_ids=["work"], result_task_ids=["answer"]
+        )
 
         assert rebuilt(trigger).serialize() == trigger.serialize()
+        assert rebuilt(trigger).watch == trigger.watch
+
+    def test_a_trigger_stored_before_the_early_end_rules_existed_still_rebuilds(self) -> None:
+        # A deferral made by an earlier version of the operator holds only these keys in its row.
+        kwargs = {"dag_id": CHILD, "run_id": "manual__1", "poke_interval": 60.0, "fast_poll_window": 5.0}
+        trigger = DagRunTrigger(**kwargs, waiting_since=T0)
+
+        assert trigger.watch == Watch()
 
     def test_arguments_are_keyword_only(self) -> None:
         with pytest.raises(TypeError):
@@ -164,7 +264,7 @@ class TestResume:
 
 @pytest.mark.usefixtures("virtual")
 class TestSharing:
-    def test_a_thousand_triggers_on_one_child_cost_ten_requests_per_check(
+    def test_a_thousand_triggers_on_one_child_cost_a_count_and_a_task_state_question_per_hundred(
         self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
     ) -> None:
         triggers = [make_trigger(f"manual__{i}") for i in range(1000)]
@@ -179,7 +279,10 @@ class TestSharing:
 
         asyncio.run(scenario())
 
-        assert per_check(stamped) == {1.0: 10, 2.0: 10, 3.0: 10, 4.0: 10, 5.0: 10}
+        every_second = {1.0: 10, 2.0: 10, 3.0: 10, 4.0: 10, 5.0: 10}
+        assert per_check(stamped, GetDRCount) == every_second
+        assert per_check(stamped, GetTaskStates) == every_second
+        assert per_check(stamped) == {t: 20 for t in every_second}
 
     def test_cancelling_a_trigger_deregisters_it_and_the_others_go_on(
         self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]

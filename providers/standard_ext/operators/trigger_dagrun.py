@@ -8,25 +8,21 @@ from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.common.compat.sdk import DagRunTriggerException
 from airflow.providers.standard.operators.trigger_dagrun import (
-    XCOM_RUN_ID,
-    TriggerDagRunLink,
-)
-from airflow.providers.standard.operators.trigger_dagrun import (
     TriggerDagRunOperator as StockTriggerDagRunOperator,
 )
 from airflow.sdk import ResumableJobMixin
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException
 
-from standard_ext import durable, telemetry
+from standard_ext import durable, telemetry, triggering
 from standard_ext.durable import Decision, SavedRun
+from standard_ext.options import check_schedule, refuse_contradictions
 from standard_ext.plan import Plan
-from standard_ext.polling import Schedule
-from standard_ext.progress import Watch
+from standard_ext.progress import EarlyEnd, Watch
 from standard_ext.results import check_task_ids, collect_results
 from standard_ext.runs import child_state, task_progress
+from standard_ext.triggering import XCOM_DAG_ID, WhenExists
 from standard_ext.triggers.dag_run import DagRunTrigger
 from standard_ext.wait import is_done, wait_for_final_state
-from task_sdk_ext import DagRunAlreadyExists
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -36,7 +32,7 @@ if TYPE_CHECKING:
 
     from task_sdk_ext.protocols import TriggeringTaskInstance
 
-XCOM_DAG_ID = "trigger_dag_id"
+__all__ = ["XCOM_DAG_ID", "TriggerDagRunOperator"]
 
 
 class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
@@ -65,7 +61,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     deferral defers on the saved run.
 
     With ``result_task_ids`` the child's result (its tasks' ``return_value`` XComs) becomes this task's
-    return value; the synchronous wait logs the child's progress when it changes and can end early
+    return value; either wait logs the child's progress when it changes and can end early
     (``fail_fast``, or once the result tasks succeeded); ``attach_when_already_exists`` waits on a run
     that already holds the planned id instead of failing.
 
@@ -80,11 +76,10 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     :param result_task_ids: tasks of the child Dag whose ``return_value`` XComs are the child's result
         (templated). When the child succeeds, the task returns ``{task_id: value}`` (a mapped task gives
         a list ordered by map index, as the ``/wait`` endpoint does), so it becomes this task's own
-        ``return_value``. Needs ``wait_for_completion=True``. Synchronous, the wait also ends as soon as
-        every instance of these tasks has succeeded, without waiting for the rest of the child run.
+        ``return_value``. Needs ``wait_for_completion=True``. The wait also ends as soon as every
+        instance of these tasks has succeeded, without waiting for the rest of the child run.
     :param fail_fast: fail as soon as a task of the child run is ``failed`` or ``upstream_failed``,
-        without waiting for the rest of the run (its teardown, say). Default ``False``. Synchronous
-        waits only, for now.
+        without waiting for the rest of the run (its teardown, say). Default ``False``.
     :param critical_task_ids: with ``fail_fast``, only a failure of these child tasks counts (templated).
     :param attach_when_already_exists: when a run already holds the planned run id (a
         ``trigger_run_id``, say a request id, or the id a fixed ``logical_date`` gives), wait for that
@@ -126,56 +121,34 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(durable=durable, **kwargs)
-        if attach_when_already_exists and (self.skip_when_already_exists or self.reset_dag_run):
-            other = "skip_when_already_exists" if self.skip_when_already_exists else "reset_dag_run"
-            raise ValueError(
-                f"Task {self.task_id!r}: attach_when_already_exists and {other} are two answers to the "
-                "same question (what to do when the run already exists); choose one"
-            )
-        self.attach_when_already_exists = attach_when_already_exists
-        self._refuse_contradictions(
-            result_task_ids=result_task_ids, fail_fast=fail_fast, critical_task_ids=critical_task_ids
+        refuse_contradictions(
+            task_id=self.task_id,
+            wait_for_completion=self.wait_for_completion,
+            result_task_ids=result_task_ids,
+            fail_fast=fail_fast,
+            critical_task_ids=critical_task_ids,
+            attach_when_already_exists=attach_when_already_exists,
+            skip_when_already_exists=self.skip_when_already_exists,
+            reset_dag_run=self.reset_dag_run,
         )
+        check_schedule(
+            task_id=self.task_id, poke_interval=self.poke_interval, fast_poll_window=fast_poll_window
+        )
+        self.attach_when_already_exists = attach_when_already_exists
         self.result_task_ids = result_task_ids
         self.fail_fast = fail_fast
         self.critical_task_ids = critical_task_ids
-        try:
-            # The trigger's own checks, made here: refused later, a bad value would surface only after
-            # the child was triggered; and a zero poke_interval would spin the synchronous wait.
-            Schedule(waiting_since=0.0, poke_interval=self.poke_interval, fast_poll_window=fast_poll_window)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"Task {self.task_id!r}: {e}") from None
         self.fast_poll_window = fast_poll_window
         self._plan: Plan | None = None
 
-    def _refuse_contradictions(
-        self, *, result_task_ids: object, fail_fast: bool, critical_task_ids: object
-    ) -> None:
-        """Refuse, when the operator is built, parameters that cannot work together."""
-        needs_wait = [
-            name
-            for name, value in (
-                ("result_task_ids", result_task_ids),
-                ("fail_fast", fail_fast or None),
-                ("critical_task_ids", critical_task_ids),
-            )
-            if value is not None
-        ]
-        if needs_wait and not self.wait_for_completion:
-            # Without the wait there is no run to read a result from, nor one to fail early.
-            raise ValueError(
-                f"Task {self.task_id!r}: {', '.join(needs_wait)} needs wait_for_completion=True; "
-                "without waiting for the child run there is nothing for it to act on"
-            )
-        if critical_task_ids is not None and not fail_fast:
-            raise ValueError(
-                f"Task {self.task_id!r}: critical_task_ids only narrows fail_fast; set fail_fast=True too"
-            )
-        if fail_fast and self.deferrable:
-            raise ValueError(
-                f"Task {self.task_id!r}: fail_fast is not supported with deferrable=True yet; the "
-                "triggerer's wait ends when the run does. Use the synchronous wait, or drop fail_fast"
-            )
+    @property
+    def when_exists(self) -> WhenExists:
+        """The answer when a run this task did not trigger holds the planned id."""
+        return WhenExists(
+            attach=self.attach_when_already_exists,
+            skip=self.skip_when_already_exists,
+            reset=self.reset_dag_run,
+        )
 
     def _watch(self) -> Watch:
         """The early-end rules of this task, its templated task ids rendered and checked."""
@@ -221,7 +194,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         """Trigger the planned run; return ``{"dag_id", "run_id"}``."""
         if self._plan is None:
             raise AirflowException("submit_job() was called before execute() planned a run")
-        plan = self._claim(context, self._plan)
+        plan = triggering.claim(ti=_ti(context), plan=self._plan, when_exists=self.when_exists)
         self._trigger(context, plan, decision=Decision.TRIGGER)
         return {"dag_id": plan.dag_id, "run_id": plan.run_id}
 
@@ -262,6 +235,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     def _defer_on(self, dag_id: str, run_id: str) -> None:
         """Give the worker slot up and wait in the triggerer for the run, watched by its run id alone."""
         self.log.info("Deferring until the Dag run ends", dag_id=dag_id, run_id=run_id)
+        watch = self._watch()
         self.defer(
             trigger=DagRunTrigger(
                 dag_id=dag_id,
@@ -270,6 +244,9 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
                 fast_poll_window=self.fast_poll_window,
                 # The schedule counts from here, and a rebuilt trigger (triggerer restart) resumes it.
                 waiting_since=time.time(),
+                fail_fast=watch.fail_fast,
+                critical_task_ids=watch.critical_task_ids,
+                result_task_ids=watch.result_task_ids,
             ),
             # Not execute_complete: that stays the stock one, for tasks the stock operator deferred on its
             # DagStateTrigger before an upgrade to this one and that resume with the stock event.
@@ -285,11 +262,22 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
         :param context: the task context.
         :param event: the trigger's payload: ``dag_id``, ``run_id``, ``state`` (``None`` with an ``error``
-            when the run does not exist).
+            when the run does not exist); ``early`` when the trigger ended the wait before the run ended:
+            ``"failure"`` (with the ``task`` and its ``task_state``) or ``"success"``.
         """
         dag_id, run_id, state = str(event["dag_id"]), str(event["run_id"]), event.get("state")
         if state is None:
             raise AirflowException(event.get("error") or f"Dag {dag_id!r} run {run_id!r} has no state")
+        if event.get("early") == "failure":
+            failure = (str(event.get("task")), str(event.get("task_state")))
+            raise AirflowException(EarlyEnd(failure=failure).message(dag_id=dag_id, run_id=run_id))
+        if event.get("early") == "success":
+            self.log.info(
+                "The result tasks succeeded; not waiting for the rest of the Dag run",
+                dag_id=dag_id,
+                run_id=run_id,
+            )
+            return self.get_job_result({"dag_id": dag_id, "run_id": run_id}, context)
         if not is_done(
             dag_id=dag_id,
             run_id=run_id,
@@ -429,7 +417,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
                 # one this task triggered, so run it again rather than fail on it. (An attached run is
                 # shared with others: not this task's to reset; the retry attaches to it again.)
                 return replace(plan, ours=True), True
-        return self._claim(context, plan), False
+        return triggering.claim(ti=_ti(context), plan=plan, when_exists=self.when_exists), False
 
     def _trigger_and_wait(
         self, context: Context, plan: Plan, decision: Decision, *, reset: bool = False
@@ -441,76 +429,18 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
     # -- shared by both modes -------------------------------------------------------------------------
 
-    def _claim(self, context: Context, plan: Plan) -> Plan:
-        """
-        Make sure a run id that another run may hold is free before triggering it, so a conflict is ours.
-
-        An id with a random suffix generated in this try needs no check. A ``trigger_run_id``, or the
-        ``manual__<logical_date>`` of a fixed logical date, is looked up first: if a run holds it, the
-        stock rules apply (skip or fail) before anything is triggered, or, with
-        ``attach_when_already_exists``, the plan is marked ``attach`` and nothing will be triggered.
-        Returns the plan marked ``ours``.
-        """
-        if plan.ours or self.reset_dag_run:
-            return plan
-        if child_state(_ti(context), plan.dag_id, plan.run_id) is not None:
-            self._conflict(plan)
-            return replace(plan, ours=True, attach=True)
-        return replace(plan, ours=True)
-
     def _trigger(self, context: Context, plan: Plan, *, decision: Decision, reset: bool = False) -> None:
-        ti = _ti(context)
-        try_number = context["ti"].try_number
-        fields = {
-            "dag_id": plan.dag_id,
-            "run_id": plan.run_id,
-            "decision": decision.value,
-            "try_number": try_number,
-        }
-        if plan.attach:
-            self.log.info(
-                "Attaching to the Dag run that already exists (attach_when_already_exists)", **fields
-            )
-            self._publish(context, plan.dag_id, plan.run_id)
-            return
-        try:
-            ti.trigger_dag_run(
-                plan.dag_id,
-                plan.run_id,
-                conf=plan.conf,
-                logical_date=plan.logical_date,
-                run_after=plan.run_after,
-                reset_dag_run=reset or self.reset_dag_run,
-                note=plan.note,
-            )
-        except DagRunAlreadyExists:
-            if not plan.ours:
-                self._conflict(plan)
-            # No other run held the id (it was new in this try, or checked free): the run was created by
-            # our own request, whose answer was lost and retried by the client; or, when attaching,
-            # another task triggered it in between, and waiting on it is what attaching asks for.
-            log, event = (
-                self.log.warning,
-                "The trigger answered 'already exists' for the run this task planned; it is ours",
-            )
-        else:
-            log, event = self.log.info, "Triggered child Dag run"
-        log(event, **fields)
-        self._publish(context, plan.dag_id, plan.run_id)
-
-    def _conflict(self, plan: Plan) -> None:
-        """Give the stock answer to a run that already holds the id; return only when attaching to it."""
-        if self.attach_when_already_exists:
-            return
-        if self.skip_when_already_exists:
-            raise AirflowSkipException(
-                f"Dag {plan.dag_id!r} already has a run {plan.run_id!r}; skipping (skip_when_already_exists)"
-            )
-        # Retrying cannot make someone else's run ours, so fail without retries.
-        raise AirflowFailException(
-            f"Dag {plan.dag_id!r} already has a run {plan.run_id!r} that this task did not trigger; "
-            "set reset_dag_run=True to run it again or skip_when_already_exists=True to skip"
+        """Trigger the planned run (or attach to it) and publish it for the link and downstream tasks."""
+        fields = triggering.decision_fields(plan=plan, decision=decision, try_number=context["ti"].try_number)
+        triggering.send(
+            ti=_ti(context),
+            plan=plan,
+            when_exists=self.when_exists,
+            reset=reset,
+            log=self.log,
+            log_fields=fields,
         )
+        self._publish(context, plan.dag_id, plan.run_id)
 
     def _stats_tags(self, ti: Any) -> dict[str, str]:
         # As the mixin tags its metrics: the operator, and the team in multi-team deployments.
@@ -520,16 +450,8 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         return tags
 
     def _publish(self, context: Context, dag_id: str, run_id: str) -> None:
-        """Push the XComs the "Triggered DAG" link and downstream tasks read; again after a reconnect."""
-        from airflow.utils.helpers import build_airflow_dagrun_url
-
         self.trigger_run_id = run_id  # as the stock operator does, for listeners
-        ti = context["ti"]
-        ti.xcom_push(key=XCOM_RUN_ID, value=run_id)
-        ti.xcom_push(key=XCOM_DAG_ID, value=dag_id)
-        ti.xcom_push(
-            key=TriggerDagRunLink().xcom_key, value=build_airflow_dagrun_url(dag_id=dag_id, run_id=run_id)
-        )
+        triggering.publish(ti=context["ti"], dag_id=dag_id, run_id=run_id)
 
 
 def _ti(context: Context) -> TriggeringTaskInstance:

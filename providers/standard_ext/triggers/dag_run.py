@@ -8,11 +8,13 @@ import structlog
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from standard_ext.polling import Schedule
+from standard_ext.progress import Watch
 from standard_ext.triggers.shared_poll import wait_for_final_state
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
+    from standard_ext.progress import TaskProgress
     from standard_ext.triggers.shared_poll import RunOutcome
 
 log = structlog.get_logger(__name__)
@@ -32,7 +34,12 @@ class DagRunTrigger(BaseTrigger):
     **How it works:** ``run()`` registers with the event loop's shared poller for ``dag_id``
     (:mod:`standard_ext.triggers.shared_poll`), which checks all waiting runs of that Dag with batched
     counts, and yields ``TriggerEvent({"dag_id", "run_id", "state"})`` when this run ends. A run that
-    does not exist yields ``"state": None`` and an ``"error"`` naming the Dag and run. The checks follow
+    does not exist yields ``"state": None`` and an ``"error"`` naming the Dag and run. While the run is
+    active, the poller also hands over its task states (batched too): the trigger logs the run's
+    progress when it changes, and ends early under the operator's rules: ``fail_fast`` (of
+    ``critical_task_ids`` when given) yields ``"early": "failure"`` with the ``"task"`` and its
+    ``"task_state"``; every instance of ``result_task_ids`` succeeded yields ``"early": "success"``.
+    The checks follow
     :func:`standard_ext.polling.poll_delays` counted from ``waiting_since``, which is serialized, so a
     trigger rebuilt by a restarted triggerer resumes the same schedule. Cancelling ``run()`` (triggerer
     shutdown, the task cleared) deregisters it from the poller.
@@ -47,6 +54,9 @@ class DagRunTrigger(BaseTrigger):
     :param fast_poll_window: for this many seconds after ``waiting_since`` the run is checked every
         second; then the wait doubles up to ``poke_interval``.
     :param waiting_since: when the wait began, as a UNIX timestamp (``time.time()``).
+    :param fail_fast: end the wait as soon as a task of the run is ``failed`` or ``upstream_failed``.
+    :param critical_task_ids: with ``fail_fast``, only a failure of these tasks counts.
+    :param result_task_ids: end the wait as soon as every instance of these tasks succeeded.
 
     Example::
 
@@ -70,10 +80,20 @@ class DagRunTrigger(BaseTrigger):
         poke_interval: float,
         fast_poll_window: float,
         waiting_since: float,
+        fail_fast: bool = False,
+        critical_task_ids: Sequence[str] | None = None,
+        result_task_ids: Sequence[str] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.dag_id = dag_id
         self.run_id = run_id
+        # The defaults keep a trigger serialized before these existed rebuilding as it was.
+        self.watch = Watch(
+            fail_fast=bool(fail_fast),
+            critical_task_ids=tuple(critical_task_ids) if critical_task_ids else None,
+            result_task_ids=tuple(result_task_ids) if result_task_ids else None,
+        )
+        self._last_progress: str | None = None
         # Validated here, so a bad value fails this trigger as it is built, never the shared poller.
         self.schedule = Schedule(
             waiting_since=float(waiting_since),
@@ -89,14 +109,35 @@ class DagRunTrigger(BaseTrigger):
             "poke_interval": self.schedule.poke_interval,
             "fast_poll_window": self.schedule.fast_poll_window,
             "waiting_since": self.schedule.waiting_since,
+            "fail_fast": self.watch.fail_fast,
+            "critical_task_ids": list(self.watch.critical_task_ids or []) or None,
+            "result_task_ids": list(self.watch.result_task_ids or []) or None,
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Wait until the run ends, then yield one event with its final state."""
+        """Wait until the run ends, or the watch ends the wait early, then yield one event."""
         log.info("Waiting for Dag run", dag_id=self.dag_id, run_id=self.run_id)
-        outcome = await wait_for_final_state(dag_id=self.dag_id, run_id=self.run_id, schedule=self.schedule)
-        log.info("Dag run ended", dag_id=self.dag_id, run_id=self.run_id, state=outcome.state)
+        outcome = await wait_for_final_state(
+            dag_id=self.dag_id,
+            run_id=self.run_id,
+            schedule=self.schedule,
+            watch=self.watch,
+            on_progress=self._log_progress,
+        )
+        if outcome.early is None:
+            log.info("Dag run ended", dag_id=self.dag_id, run_id=self.run_id, state=outcome.state)
+        elif outcome.early.failure is not None:
+            task, task_state = outcome.early.failure
+            log.info("A task of the Dag run failed (fail_fast)", task=task, task_state=task_state)
+        else:
+            log.info("The result tasks succeeded; not waiting for the rest of the Dag run")
         yield TriggerEvent(self.event_payload(outcome))  # type: ignore[no-untyped-call]
+
+    def _log_progress(self, progress: TaskProgress) -> None:
+        # Only on change: a long child would otherwise fill the task's log with identical lines.
+        if progress.line != self._last_progress:
+            log.info("Dag run progress", dag_id=self.dag_id, run_id=self.run_id, progress=progress.line)
+            self._last_progress = progress.line
 
     def event_payload(self, outcome: RunOutcome) -> dict[str, str | None]:
         """
@@ -111,4 +152,8 @@ class DagRunTrigger(BaseTrigger):
         }
         if outcome.error is not None:
             payload["error"] = outcome.error
+        if outcome.early is not None:
+            payload["early"] = "success" if outcome.early.failure is None else "failure"
+            if outcome.early.failure is not None:
+                payload["task"], payload["task_state"] = outcome.early.failure
         return payload

@@ -4,7 +4,8 @@ One poller per child Dag per event loop: the triggers waiting on its runs share 
 A triggerer runs all its triggers on one event loop. When each trigger polls its own child run, N parents
 waiting on runs of one child Dag cost N requests per interval. Here they register with the Dag's
 :class:`Poller` instead, which asks one count per 100 due runs and reads a single run's state only when
-the counts say that run has finished.
+the counts say that run has finished; for the runs still active, one task-state question per 100 runs
+gives each waiter its run's progress, from which it judges an early end (:class:`~standard_ext.progress.Watch`).
 """
 
 from __future__ import annotations
@@ -12,21 +13,22 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from airflow.sdk.exceptions import AirflowRuntimeError
 from asgiref.sync import sync_to_async
 
 from standard_ext.durable import ACTIVE_STATES, FINAL_STATES
-from standard_ext.runs import state_name
+from standard_ext.runs import progress_of, state_name
 from task_sdk_ext.errors import http_status, server_errors_as_runtime_errors
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from standard_ext.polling import Schedule
+    from standard_ext.progress import EarlyEnd, TaskProgress, Watch
 
 log = structlog.get_logger(__name__)
 
@@ -41,20 +43,33 @@ class PollError(RuntimeError):
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """What a wait ended with: the run's final state, or ``state=None`` and why there is none."""
+    """
+    What a wait ended with: the run's final state, or ``state=None`` and why there is none.
+
+    ``early`` is set when the waiter's :class:`~standard_ext.progress.Watch` ended the wait while the run
+    was still active (its ``state`` is then the active state last seen).
+    """
 
     state: str | None
     error: str | None = None
+    early: EarlyEnd | None = None
 
 
 @dataclass(eq=False)
 class Waiter:
-    """One trigger's registration: the run it waits on, its schedule, and the future the poller resolves."""
+    """
+    One trigger's registration: the run it waits on, its schedule, and the future the poller resolves.
+
+    A waiter that ``wants_tasks`` also receives the run's task states at each check while the run is
+    active, on its ``progress`` queue.
+    """
 
     run_id: str
     schedule: Schedule
     due_at: float
     outcome: asyncio.Future[RunOutcome]
+    wants_tasks: bool = False
+    progress: asyncio.Queue[TaskProgress] = field(default_factory=asyncio.Queue)
 
 
 async def pause(seconds: float) -> None:
@@ -75,6 +90,14 @@ def _read_state(dag_id: str, run_id: str) -> str:
 
     with server_errors_as_runtime_errors():
         return state_name(RuntimeTaskInstance.get_dagrun_state(dag_id=dag_id, run_id=run_id))
+
+
+def _read_task_states(dag_id: str, run_ids: list[str]) -> dict[str, TaskProgress]:
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    with server_errors_as_runtime_errors():
+        answer = RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=run_ids)
+    return {run_id: progress_of(answer.get(run_id, {})) for run_id in run_ids}
 
 
 def _chunks(run_ids: list[str]) -> Iterable[list[str]]:
@@ -135,17 +158,25 @@ class Poller:
         """The polling task, once a waiter has registered."""
         return self._task
 
-    def register(self, *, run_id: str, schedule: Schedule) -> Waiter:
+    def register(self, *, run_id: str, schedule: Schedule, wants_tasks: bool = False) -> Waiter:
         """
         Start waiting on ``run_id``; the returned waiter's ``outcome`` resolves when the run ends.
 
         :param run_id: the child run.
         :param schedule: when this waiter wants the run checked.
+        :param wants_tasks: also put the run's task states on the waiter's ``progress`` queue at each
+            check that finds the run active.
         """
         if self._closed:
             raise RuntimeError(f"The poller of Dag {self.dag_id!r} has stopped; ask poller_for() again")
         loop = asyncio.get_running_loop()
-        waiter = Waiter(run_id, schedule, schedule.next_check_after(time.time()), loop.create_future())
+        waiter = Waiter(
+            run_id,
+            schedule,
+            schedule.next_check_after(time.time()),
+            loop.create_future(),
+            wants_tasks=wants_tasks,
+        )
         self._entries.setdefault(run_id, []).append(waiter)
         if self._task is None:
             self._task = loop.create_task(self._run(), name=f"dag-run-poller:{self.dag_id}")
@@ -230,9 +261,10 @@ class Poller:
             active = await sync_to_async(_count_active)(self.dag_id, chunk)
             for run_id in await self._settled(chunk, len(chunk) - active):
                 await self._settle(run_id)
+            await self._report_progress(chunk)
         except AirflowRuntimeError as e:
             log.warning(
-                "Could not count the child Dag's runs; asking again at the next check",
+                "Could not read the child Dag's runs; asking again at the next check",
                 dag_id=self.dag_id,
                 runs=len(chunk),
                 http_status=http_status(e),
@@ -243,6 +275,17 @@ class Poller:
             # never ends. Fail the triggers of this chunk (their tasks' retries apply), keep the others.
             log.exception("Polling child Dag runs failed", dag_id=self.dag_id, runs=len(chunk))
             self._fail(chunk, f"Polling runs of Dag {self.dag_id!r} failed: {e!r}", cause=e)
+
+    async def _report_progress(self, chunk: list[str]) -> None:
+        """Hand the task states of the chunk's still-waited-on runs to the waiters that want them."""
+        watched = [run_id for run_id in chunk if any(w.wants_tasks for w in self._entries.get(run_id, ()))]
+        if not watched:
+            return
+        # One question for all of them, as the count was: the cost per check stays per chunk, not per run.
+        for run_id, progress in (await sync_to_async(_read_task_states)(self.dag_id, watched)).items():
+            for waiter in self._entries.get(run_id, ()):
+                if waiter.wants_tasks:
+                    waiter.progress.put_nowait(progress)
 
     async def _settled(self, run_ids: list[str], settled: int) -> list[str]:
         """Return the ``settled`` runs among ``run_ids`` that are no longer active, by bisection."""
@@ -325,20 +368,61 @@ def pollers_of(loop: asyncio.AbstractEventLoop) -> dict[str, Poller]:
     return dict(_POLLERS.get(loop, {}))
 
 
-async def wait_for_final_state(*, dag_id: str, run_id: str, schedule: Schedule) -> RunOutcome:
+async def wait_for_final_state(
+    *,
+    dag_id: str,
+    run_id: str,
+    schedule: Schedule,
+    watch: Watch | None = None,
+    on_progress: Callable[[TaskProgress], None] | None = None,
+) -> RunOutcome:
     """
     Wait, with every other waiter on this Dag's runs, until the run ends or turns out not to exist.
 
-    Cancelling the caller (triggerer shutdown, the task cleared) deregisters it.
+    With ``watch`` or ``on_progress``, each check that finds the run active also reads its task states
+    (one request per 100 such runs, shared): ``on_progress`` sees every reading, and the wait ends
+    early, with :attr:`RunOutcome.early` set, as soon as ``watch`` says so. Cancelling the caller
+    (triggerer shutdown, the task cleared) deregisters it.
 
     :param dag_id: the child Dag.
     :param run_id: the child run.
     :param schedule: when to check the run.
+    :param watch: the early-end rules (``fail_fast``, ``critical_task_ids``, ``result_task_ids``).
+    :param on_progress: called with each reading of the run's task states.
     :raises PollError: polling failed other than by an API error, which is retried at the next check.
     """
     poller = poller_for(dag_id)
-    waiter = poller.register(run_id=run_id, schedule=schedule)
+    waiter = poller.register(
+        run_id=run_id, schedule=schedule, wants_tasks=watch is not None or on_progress is not None
+    )
     try:
-        return await waiter.outcome
+        while True:
+            progress = await _next_progress(waiter)
+            if progress is None:
+                return waiter.outcome.result()
+            if on_progress is not None:
+                on_progress(progress)
+            if watch is not None and (end := watch.early_end(progress)) is not None:
+                # Active when the tasks were read: the count just before found it queued or running.
+                return RunOutcome(state="running", early=end)
     finally:
         poller.deregister(waiter)
+
+
+async def _next_progress(waiter: Waiter) -> TaskProgress | None:
+    """The waiter's next task-state reading, or ``None`` once its outcome is settled (read it there)."""
+    # Readings first: the poller hands them over before it settles a later check, and their order matters.
+    if not waiter.progress.empty():
+        return waiter.progress.get_nowait()
+    if waiter.outcome.done():
+        return None
+    reading = asyncio.ensure_future(waiter.progress.get())
+    either: set[asyncio.Future[Any]] = {waiter.outcome, reading}
+    try:
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not reading.done():
+            reading.cancel()
+    if reading.done() and not reading.cancelled():
+        return reading.result()
+    return None

@@ -1,0 +1,65 @@
+"""The operator's own checks of its parameters, made when it is built: before anything is sent."""
+
+from __future__ import annotations
+
+from standard_ext.polling import Schedule
+
+
+def refuse_contradictions(
+    *,
+    task_id: str,
+    wait_for_completion: bool,
+    result_task_ids: object,
+    fail_fast: bool,
+    critical_task_ids: object,
+    attach_when_already_exists: bool,
+    skip_when_already_exists: bool,
+    reset_dag_run: bool,
+) -> None:
+    """
+    Refuse parameters that cannot work together, naming them and the task.
+
+    :param task_id: the task, named in the error.
+    :raises ValueError: a combination that would be silently ignored or contradict itself.
+    """
+    if attach_when_already_exists and (skip_when_already_exists or reset_dag_run):
+        other = "skip_when_already_exists" if skip_when_already_exists else "reset_dag_run"
+        raise ValueError(
+            f"Task {task_id!r}: attach_when_already_exists and {other} are two answers to the "
+            "same question (what to do when the run already exists); choose one"
+        )
+    needs_wait = [
+        name
+        for name, value in (
+            ("result_task_ids", result_task_ids),
+            ("fail_fast", fail_fast or None),
+            ("critical_task_ids", critical_task_ids),
+        )
+        if value is not None
+    ]
+    if needs_wait and not wait_for_completion:
+        # Without the wait there is no run to read a result from, nor one to fail early.
+        raise ValueError(
+            f"Task {task_id!r}: {', '.join(needs_wait)} needs wait_for_completion=True; "
+            "without waiting for the child run there is nothing for it to act on"
+        )
+    if critical_task_ids is not None and not fail_fast:
+        raise ValueError(
+            f"Task {task_id!r}: critical_task_ids only narrows fail_fast; set fail_fast=True too"
+        )
+
+
+def check_schedule(*, task_id: str, poke_interval: float, fast_poll_window: float) -> None:
+    """
+    Make the trigger's own schedule checks at construction.
+
+    Refused later, a bad value would surface only after the child was triggered; and a zero
+    ``poke_interval`` would spin the synchronous wait.
+
+    :param task_id: the task, named in the error.
+    :raises ValueError: a value the schedule cannot use.
+    """
+    try:
+        Schedule(waiting_since=0.0, poke_interval=poke_interval, fast_poll_window=fast_poll_window)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"Task {task_id!r}: {e}") from None
