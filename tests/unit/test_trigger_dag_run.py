@@ -227,7 +227,12 @@ class TestSerialization:
 
     def test_a_trigger_stored_before_the_early_end_rules_existed_still_rebuilds(self) -> None:
         # A deferral made by an earlier version of the operator holds only these keys in its row.
-        kwargs = {"dag_id": CHILD, "run_id": "manual__1", "poke_interval": 60.0, "fast_poll_window": 5.0}
+        kwargs: dict[str, Any] = {
+            "dag_id": CHILD,
+            "run_id": "manual__1",
+            "poke_interval": 60.0,
+            "fast_poll_window": 5.0,
+        }
         trigger = DagRunTrigger(**kwargs, waiting_since=T0)
 
         assert trigger.watch == Watch()
