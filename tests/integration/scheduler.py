@@ -44,6 +44,9 @@ class ChildFinisher:
     ``return_value`` XCom when the run is finished; every task instance of the run is set to the run's
     state. A value of ``None`` stores nothing, as a task that returned ``None``.
 
+    ``only_tasks`` plays a run whose teardown goes on: ``{task_id: state}`` sets just those tasks'
+    instances (with their ``returns``) and leaves the run active, so a parent can only end early.
+
     What it does not do: run the child's tasks, or touch runs that are already final.
 
     Example::
@@ -62,9 +65,13 @@ class ChildFinisher:
         start_when: Callable[[], bool] | None = None,
         poll: float = 0.1,
         returns: dict[str, Any] | None = None,
+        only_tasks: dict[str, TaskInstanceState] | None = None,
     ) -> None:
         self.dag_id = dag_id
         self.returns = returns
+        self.only_tasks = only_tasks
+        # Runs whose only_tasks were set: still active, never touched again.
+        self._left_running: set[tuple[str, int]] = set()
         self.after = after
         self.state = state
         self.poll = poll
@@ -113,24 +120,32 @@ class ChildFinisher:
             ).all()
             for run_id, clear_number in active:
                 first_seen = self._first_seen.setdefault((run_id, clear_number), now)
-                if now - first_seen < self.after:
+                if now - first_seen < self.after or (run_id, clear_number) in self._left_running:
+                    continue
+                if self.only_tasks is not None:
+                    self._set_tasks(session, run_id, self.only_tasks)
+                    self._left_running.add((run_id, clear_number))
                     continue
                 run = session.scalars(
                     select(DagRun).where(DagRun.dag_id == self.dag_id, DagRun.run_id == run_id)
                 ).one()
                 if self.returns is not None:
-                    self._finish_tasks(session, run_id)
+                    self._set_tasks(session, run_id, None)
                 run.set_state(self.state)
                 self.finished.append((run_id, self.state))
 
-    def _finish_tasks(self, session: Session, run_id: str) -> None:
-        assert self.returns is not None
+    def _set_tasks(self, session: Session, run_id: str, states: dict[str, TaskInstanceState] | None) -> None:
+        """Set the run's task instances (of ``states``' tasks only, if given) and store their returns."""
         tis = session.scalars(
             select(TaskInstance).where(TaskInstance.dag_id == self.dag_id, TaskInstance.run_id == run_id)
         ).all()
         for ti in tis:
-            ti.state = TaskInstanceState(self.state.value)
-            value = self.returns.get(ti.task_id)
+            if states is not None and ti.task_id not in states:
+                continue
+            ti.state = TaskInstanceState(self.state.value) if states is None else states[ti.task_id]
+            if ti.state != TaskInstanceState.SUCCESS:
+                continue
+            value = (self.returns or {}).get(ti.task_id)
             if ti.map_index >= 0 and value is not None:
                 value = value[ti.map_index]
             if value is not None:

@@ -84,6 +84,21 @@ OURS_ONLY_CASES: dict[str, dict[str, Any]] = {
         "result_task_ids": ["{{ 'answer' }}", "shard"],
         "retries": 0,
     },
+    "fail_fast": {
+        "trigger_dag_id": RESULTS_CHILD,
+        "wait_for_completion": True,
+        "fail_fast": True,
+        "retries": 0,
+    },
+    "fail_fast_deferrable_durable": {
+        "trigger_dag_id": RESULTS_CHILD,
+        "wait_for_completion": True,
+        "deferrable": True,
+        "durable": True,
+        "fail_fast": True,
+        "critical_task_ids": ["answer"],
+        "retries": 0,
+    },
     "timeout_durable": {
         "wait_for_completion": True,
         "execution_timeout": EXECUTION_TIMEOUT,
