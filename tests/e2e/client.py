@@ -157,6 +157,23 @@ class AirflowClient:
         result: Json = self._get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
         return result
 
+    def wait_dag_run(self, dag_id: str, run_id: str, *, result: list[str], timeout: float) -> Json:
+        """
+        Wait through the run's own ``/wait`` endpoint, as a request/response client does; return its last line.
+
+        The endpoint streams one JSON line per second until the run is finished; the last carries the
+        ``results`` of the ``result`` tasks' ``return_value`` XComs.
+        """
+        resp = self._request(
+            "GET",
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/wait",
+            params={"interval": 1, "result": result},
+            timeout=timeout,
+        )
+        lines = [line for line in resp.text.splitlines() if line.strip()]
+        last: Json = json.loads(lines[-1])
+        return last
+
     def set_dag_run_state(self, dag_id: str, run_id: str, state: str) -> Json:
         """Mark a run ``success`` or ``failed`` (its unfinished tasks are stopped), as from the UI."""
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"

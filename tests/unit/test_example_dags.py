@@ -8,7 +8,18 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED_DAG_IDS = {"child", "parent_durable", "parent_stock", "chain_a", "chain_b", "chain_c", "fan_out"}
+EXPECTED_DAG_IDS = {
+    "child",
+    "parent_durable",
+    "parent_stock",
+    "chain_a",
+    "chain_b",
+    "chain_c",
+    "fan_out",
+    "answer_question",
+    "ask_question",
+    "ask_question_sync",
+}
 
 
 @pytest.fixture(scope="module")
