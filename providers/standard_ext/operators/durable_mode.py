@@ -1,0 +1,169 @@
+"""The durable path of ``TriggerDagRunOperator``: read the saved run, decide, save ahead, trigger or carry on."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from standard_ext import durable, telemetry, triggering
+from standard_ext.durable import Decision, SavedRun
+from standard_ext.operators.context import triggering_ti
+from standard_ext.runs import child_state, task_progress
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.context import Context
+    from pydantic import JsonValue
+
+    from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+    from standard_ext.plan import Plan
+
+
+def execute_durable(*, operator: TriggerDagRunOperator, context: Context, plan: Plan) -> Any:
+    """
+    Run one try of a durable task: carry on with the run an earlier try saved, or save one and trigger it.
+
+    :param operator: the task's operator, whose parameters decide.
+    :param context: the task context (``ti`` and ``task_state_store``).
+    :param plan: the run the stock operator prepared for this try.
+    """
+    ti = context["ti"]
+    store = context["task_state_store"]
+    with telemetry.decision_span(
+        operator=type(operator).__name__, external_id_key=operator.external_id_key
+    ) as span:
+        saved, why_ignored = durable.parse_saved_run(store.get(operator.external_id_key), dag_id=plan.dag_id)
+        if why_ignored:
+            operator.log.warning(
+                "Ignoring the stored child run record", reason=why_ignored, try_number=ti.try_number
+            )
+        rerun = saved is not None and durable.is_rerun(saved, max_tries=ti.max_tries)
+        saved_state = (
+            child_state(triggering_ti(context), saved.dag_id, saved.run_id)
+            if saved is not None and not rerun
+            else None
+        )
+        if (
+            saved is not None
+            and saved_state in durable.ACTIVE_STATES
+            and _doomed(operator=operator, context=context, saved=saved)
+        ):
+            # fail_fast failed the earlier try on this run; reconnecting would only fail again, so
+            # the retry treats the run as failed and triggers a fresh one, as after a failed run.
+            saved_state = "failed"
+        decision = durable.decide(
+            saved=saved,
+            rerun=rerun,
+            child_state=saved_state,
+            wait_for_completion=operator.wait_for_completion,
+            allowed_states=operator.allowed_states,
+        )
+        telemetry.record_decision(
+            span,
+            decision=decision,
+            saved=saved,
+            child_state=saved_state,
+            tags=_stats_tags(operator=operator, ti=ti),
+        )
+    log_fields = {"decision": decision.value, "try_number": ti.try_number, "state": saved_state}
+    if rerun:
+        operator.log.info("The task was cleared; triggering a new Dag run", **log_fields)
+    if saved is not None and decision in (Decision.RECONNECT, Decision.ALREADY_FINISHED):
+        return _resume(
+            operator=operator, context=context, saved=saved, decision=decision, log_fields=log_fields
+        )
+
+    plan, reset = _plan_for(
+        operator=operator, context=context, plan=plan, saved=saved, decision=decision, log_fields=log_fields
+    )
+    # Write-ahead: once the trigger is sent the run may exist, so its id must already be saved.
+    store.set(
+        operator.external_id_key,
+        SavedRun(dag_id=plan.dag_id, run_id=plan.run_id, max_tries=ti.max_tries).to_json(),
+    )
+    return _trigger_and_wait(operator=operator, context=context, plan=plan, decision=decision, reset=reset)
+
+
+def _doomed(*, operator: TriggerDagRunOperator, context: Context, saved: SavedRun) -> bool:
+    """Whether ``fail_fast`` already fails the saved, still active run (a task of it has failed)."""
+    if not operator.fail_fast:
+        return False
+    watch = replace(operator.early_end_rules(), result_task_ids=None)
+    end = watch.early_end(task_progress(triggering_ti(context), saved.dag_id, saved.run_id))
+    if end is None or end.failure is None:
+        return False
+    operator.log.warning(
+        "The Dag run saved by an earlier try has a failed task (fail_fast); not reconnecting to it",
+        dag_id=saved.dag_id,
+        run_id=saved.run_id,
+        task=end.failure[0],
+        task_state=end.failure[1],
+    )
+    return True
+
+
+def _resume(
+    *,
+    operator: TriggerDagRunOperator,
+    context: Context,
+    saved: SavedRun,
+    decision: Decision,
+    log_fields: dict[str, Any],
+) -> Any:
+    """Carry on with the run an earlier try triggered: wait on it, or finish if it already did."""
+    event = (
+        "Reconnecting to the Dag run saved by an earlier try"
+        if decision is Decision.RECONNECT
+        else "The Dag run saved by an earlier try already finished; not triggering another"
+    )
+    operator.log.info(event, dag_id=saved.dag_id, run_id=saved.run_id, **log_fields)
+    operator.publish_run(context, dag_id=saved.dag_id, run_id=saved.run_id)
+    external_id: JsonValue = {"dag_id": saved.dag_id, "run_id": saved.run_id}
+    if decision is Decision.RECONNECT:
+        operator.poll_until_complete(external_id, context)
+    return operator.get_job_result(external_id, context)
+
+
+def _plan_for(
+    *,
+    operator: TriggerDagRunOperator,
+    context: Context,
+    plan: Plan,
+    saved: SavedRun | None,
+    decision: Decision,
+    log_fields: dict[str, Any],
+) -> tuple[Plan, bool]:
+    """Return the run to trigger in this try, and whether to reset it because it exists and is ours."""
+    if saved is not None and decision is Decision.TRIGGER_SAVED:
+        # Saved but never created: the earlier try died between the save and the trigger. The server
+        # has just answered that no run holds the id, so a conflict on it now is our own.
+        return replace(plan, run_id=saved.run_id, ours=True), False
+    if saved is not None and decision is Decision.RESUBMIT:
+        operator.log.warning(
+            "The Dag run saved by an earlier try ended badly; triggering a fresh one",
+            dag_id=saved.dag_id,
+            run_id=saved.run_id,
+            **log_fields,
+        )
+        if plan.run_id == saved.run_id and not operator.attach_when_already_exists:
+            # A fixed trigger_run_id, or the id a fixed logical date gives: the run under it is the
+            # one this task triggered, so run it again rather than fail on it. (An attached run is
+            # shared with others: not this task's to reset; the retry attaches to it again.)
+            return replace(plan, ours=True), True
+    return triggering.claim(ti=triggering_ti(context), plan=plan, when_exists=operator.when_exists), False
+
+
+def _trigger_and_wait(
+    *, operator: TriggerDagRunOperator, context: Context, plan: Plan, decision: Decision, reset: bool = False
+) -> Any:
+    operator.send_trigger(context, plan, decision=decision, reset=reset)
+    external_id: JsonValue = {"dag_id": plan.dag_id, "run_id": plan.run_id}
+    operator.poll_until_complete(external_id, context)
+    return operator.get_job_result(external_id, context)
+
+
+def _stats_tags(*, operator: TriggerDagRunOperator, ti: Any) -> dict[str, str]:
+    # As the mixin tags its metrics: the operator, and the team in multi-team deployments.
+    tags = {"operator": type(operator).__name__}
+    if team_name := ti.stats_tags.get("team_name"):
+        tags["team_name"] = team_name
+    return tags
