@@ -50,6 +50,15 @@ def result_ready_at(scenario: Scenario, child_run_id: str) -> str:
     return last
 
 
+def note_lag(
+    scenario: Scenario, record_property: Callable[[str, object], None], name: str, lag: float
+) -> float:
+    """Keep a measured lag in the timeline and as a JUnit property; return it."""
+    scenario.note(f"{name} lag {lag:.1f}s")
+    record_property(f"{name}_lag_seconds", round(lag, 1))
+    return lag
+
+
 @pytest.mark.parametrize("parent", PARENTS)
 @pytest.mark.timeout(300, method="signal")
 def test_the_result_comes_back_through_the_parents_wait_long_before_the_childs_teardown_ends(
@@ -68,9 +77,7 @@ def test_the_result_comes_back_through_the_parents_wait_long_before_the_childs_t
     assert client.task_instance(CHILD, child["dag_run_id"], "close_session")["state"] == "running"
     asked = client.task_instance(parent, run_id, TASK)
     lag = seconds_between(result_ready_at(scenario, child["dag_run_id"]), asked["end_date"])
-    scenario.note(f"{parent}: result ready to parent task end {lag:.1f}s")
-    record_property(f"{parent}_result_lag_seconds", round(lag, 1))
-    assert 0 < lag <= FEW_SECONDS
+    assert 0 < note_lag(scenario, record_property, f"{parent}_result", lag) <= FEW_SECONDS
 
 
 @pytest.mark.parametrize("parent", PARENTS)
@@ -97,9 +104,7 @@ def test_a_failed_answer_fails_the_parent_within_seconds_while_the_childs_teardo
     assert lines_with(try_1, f"Task 'answer' of Dag '{CHILD}' run '{first_child}' is 'failed'")
     failed_at = client.task_instance(CHILD, first_child, "answer")["end_date"]
     lag = seconds_between(failed_at, tries[0]["end_date"])
-    scenario.note(f"{parent}: answer failed to parent try 1 end {lag:.1f}s")
-    record_property(f"{parent}_failure_lag_seconds", round(lag, 1))
-    assert 0 < lag <= FEW_SECONDS
+    assert 0 < note_lag(scenario, record_property, f"{parent}_failure", lag) <= FEW_SECONDS
 
 
 @pytest.mark.parametrize("parent", PARENTS)
