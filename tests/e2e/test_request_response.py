@@ -8,6 +8,8 @@ child run.
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -29,6 +31,7 @@ TEARDOWN = 60
 # second apart in the parents' 30 s fast window; the rest is the task's own exit (synchronous), or the
 # trigger's event, the scheduler queueing the resume and a worker starting it (deferrable).
 FEW_SECONDS = 15.0
+PROGRESS_EVENT = "Dag run progress"
 ATTACHING_EVENT = "Attaching to the Dag run that already exists"
 OURS_EVENT = "The trigger answered 'already exists' for the run this task planned; it is ours"
 
@@ -48,6 +51,13 @@ def result_ready_at(scenario: Scenario, child_run_id: str) -> str:
     assert all(ends), ends
     last: str = max(ends)
     return last
+
+
+def progress_of(line: str) -> str:
+    """The ``3/7 tasks done, ...`` text of a progress log line."""
+    match = re.search(r'progress="([^"]+)"', line)
+    assert match, line
+    return match.group(1)
 
 
 def note_lag(
@@ -75,6 +85,12 @@ def test_the_result_comes_back_through_the_parents_wait_long_before_the_childs_t
     # The teardown still runs: the parent did not wait for the run to end.
     assert child["state"] == "running"
     assert client.task_instance(CHILD, child["dag_run_id"], "close_session")["state"] == "running"
+    # The wait logged the child's progress, each line once (deferred: the trigger's lines, in the task's log).
+    progress = lines_with(scenario.log(parent, run_id, TASK, 1), PROGRESS_EVENT)
+    assert progress
+    assert all(child["dag_run_id"] in line for line in progress)
+    seen = [progress_of(line) for line in progress]
+    assert all(before != after for before, after in itertools.pairwise(seen)), seen
     asked = client.task_instance(parent, run_id, TASK)
     lag = seconds_between(result_ready_at(scenario, child["dag_run_id"]), asked["end_date"])
     assert 0 < note_lag(scenario, record_property, f"{parent}_result", lag) <= FEW_SECONDS
