@@ -32,6 +32,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     e2e = [item for item in items if E2E_DIR in item.path.parents]
     for item in e2e:
         item.add_marker(pytest.mark.e2e)
+        if setup_of(item).distributed:
+            # make test deselects these (-m "not distributed"); make test-distributed runs only them.
+            item.add_marker(pytest.mark.distributed)
     # Quick tests first, then the end-to-end ones grouped by setup (default first; the sort is stable),
     # so each Airflow starts once and only one runs at a time.
     others = [item for item in items if E2E_DIR not in item.path.parents]

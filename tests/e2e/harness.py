@@ -1,25 +1,33 @@
-"""Start a real Airflow 3 (``airflow standalone``) in a throwaway AIRFLOW_HOME, wait for it, stop it fully."""
+"""Start a real Airflow 3 in a throwaway AIRFLOW_HOME, wait for it, stop it fully.
+
+On the default backend that is ``airflow standalone`` (SQLite, LocalExecutor). On the distributed one
+(``Setup.distributed``) it is PostgreSQL and the CeleryExecutor, each component a process of its own
+and two Celery workers the tests can kill and replace.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import psutil
 
+from tests.e2e import backend
 from tests.e2e.client import AirflowClient
 from tests.e2e.polling import wait_for
 from tests.e2e.ports import free_ports
 from tests.e2e.processes import descendants, processes_of, stop_all
-from tests.e2e.settings import DEFAULT, Ports, Setup, airflow_env
+from tests.e2e.settings import DEFAULT, PARENTS_QUEUE, Distributed, Ports, Setup, airflow_env
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -33,6 +41,11 @@ DAGS_FOLDER = PROJECT_ROOT / "dags"
 # Dags only the end-to-end tests need (crash windows held open on purpose); never in the demo's Airflow.
 E2E_DAGS_FOLDER = Path(__file__).resolve().parent / "dags"
 STARTUP_TIMEOUT = 300.0
+# The distributed backend's components, started in this order (after ``airflow db migrate``).
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Its two Celery workers: one serves the default queue (children), the other the parents' queue, so a
+# test can kill the parents' worker while the children run on.
+WORKERS = {"worker-1": ("default",), "worker-2": (PARENTS_QUEUE,)}
 
 
 def exit_on_sigterm() -> None:
@@ -83,10 +96,20 @@ class EmbeddedAirflow:
         self._copy_dags(dags_folders)
         self.standalone_log = self.home / "standalone.log"
         self.ports = Ports(*free_ports(3))
-        self._env = airflow_env(self.home, self.dags_folder, self.ports, Path(sys.prefix) / "bin", setup)
-        self._process: subprocess.Popen[bytes] | None = None
-        # Components started by the harness itself (a restarted triggerer), each the leader of its session.
-        self._restarted: list[subprocess.Popen[bytes]] = []
+        token = uuid.uuid4().hex[:10]
+        self.distributed = (
+            Distributed(database=f"airflow_e2e_{token}", key_prefix=f"airflow-e2e-{token}:")
+            if setup.distributed
+            else None
+        )
+        self._env = airflow_env(
+            self.home, self.dags_folder, self.ports, Path(sys.prefix) / "bin", setup, self.distributed
+        )
+        # Every process started, each the leader of a session of its own, by name ("standalone", or the
+        # distributed components and workers); a component killed on purpose leaves ``_running``.
+        self._sessions: list[subprocess.Popen[bytes]] = []
+        self._running: dict[str, subprocess.Popen[bytes]] = {}
+        self._database_created = False
         self._client: AirflowClient | None = None
         self.import_errors: list[Json] = []
         # What every component logged while starting (providers and plugins load then), before any test ran.
@@ -96,14 +119,17 @@ class EmbeddedAirflow:
 
     def start(self, timeout: float = STARTUP_TIMEOUT) -> None:
         """Start Airflow and return once it is healthy and has parsed the Dags; stop it on any failure."""
-        self._process = self._spawn("standalone", self.standalone_log)
         try:
             deadline = time.monotonic() + timeout
+            if self.distributed is None:
+                self._start_component("standalone", ["standalone"])
+            else:
+                self._start_distributed(self.distributed)
             wait_for(self._healthy, deadline - time.monotonic(), "all Airflow components healthy", 2.0)
             wait_for(self._parsed, max(deadline - time.monotonic(), 1.0), "every Dag file parsed", 2.0)
-            self.startup_log = self.standalone_log.read_text(errors="replace")
+            self.startup_log = "\n".join(path.read_text(errors="replace") for path in self._component_logs())
         except BaseException:
-            print(f"Airflow did not start; standalone log tail:\n{self.log_tail()}", flush=True)
+            print(f"Airflow did not start; log tail:\n{self.log_tail()}", flush=True)
             self.keep_logs_in = self.keep_logs_in or self.keep_logs_on_failed_start_in
             self.stop()
             raise
@@ -114,18 +140,22 @@ class EmbeddedAirflow:
             self._client.close()
             self._client = None
         try:
-            for process in [*self._restarted, *([self._process] if self._process else [])]:
+            for process in self._sessions:
                 # start_new_session made each the leader of a session whose id is its pid.
                 stop_all(process.pid, str(self.home))
                 # Reap it (it is our child); stop_all saw it exit already.
                 process.wait(timeout=10)
-            self._restarted = []
-            self._process = None
+            self._sessions, self._running = [], {}
         finally:
-            # Even if a process survived, the logs are what tells why: keep them before deleting the home.
-            if self.keep_logs_in is not None:
-                self.save_logs(self.keep_logs_in)
-            shutil.rmtree(self.home, ignore_errors=True)
+            try:
+                if self.distributed is not None and self._database_created:
+                    backend.drop_database(self.distributed.database)
+                    self._database_created = False
+            finally:
+                # Even if a process survived, the logs are what tells why: keep them before deleting the home.
+                if self.keep_logs_in is not None:
+                    self.save_logs(self.keep_logs_in)
+                shutil.rmtree(self.home, ignore_errors=True)
 
     def __enter__(self) -> Self:
         self.start()
@@ -143,13 +173,12 @@ class EmbeddedAirflow:
         The new one takes over the dead one's triggers once its heartbeat is older than
         ``[triggerer] triggerer_health_check_threshold``. Return the pids killed.
         """
-        if self._process is None:
+        if not self._sessions:
             raise RuntimeError("Airflow is not running")
-        sessions = [self._process.pid, *(p.pid for p in self._restarted)]
         triggerers = [
             proc
-            for session in sessions
-            for proc in processes_of(session, str(self.home))
+            for session in self._sessions
+            for proc in processes_of(session.pid, str(self.home))
             if "triggerer" in " ".join(proc.cmdline())
         ]
         if not triggerers:
@@ -158,15 +187,84 @@ class EmbeddedAirflow:
         for proc in doomed.values():
             proc.kill()
         psutil.wait_procs(list(doomed.values()), timeout=10)
-        log = self.home / f"triggerer-{len(self._restarted) + 2}.log"
-        self._restarted.append(self._spawn("triggerer", log))
+        self._running.pop("triggerer", None)
+        restarts = sum(name.startswith("triggerer") for name in self._running) + 2
+        self._start_component(f"triggerer-{restarts}", ["triggerer"])
         return sorted(doomed)
 
-    def _spawn(self, command: str, log_path: Path) -> subprocess.Popen[bytes]:
-        """Start ``airflow <command>`` as the leader of a new session, its output in ``log_path``."""
+    # -- the distributed backend ---------------------------------------------------------------------
+
+    def _start_distributed(self, distributed: Distributed) -> None:
+        backend.require_servers()
+        backend.create_database(distributed.database)
+        self._database_created = True
+        with (self.home / "db-migrate.log").open("wb") as log:
+            migrated = subprocess.run(
+                [str(Path(sys.prefix) / "bin" / "airflow"), "db", "migrate"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self._env,
+                cwd=self.home,
+                timeout=300,
+                check=False,
+            )
+        if migrated.returncode != 0:
+            raise RuntimeError(f"airflow db migrate failed:\n{self._tail(self.home / 'db-migrate.log', 60)}")
+        for name in COMPONENTS:
+            self._start_component(name, [name])
+        for name, queues in WORKERS.items():
+            self.start_worker(name, queues)
+
+    def start_worker(self, name: str, queues: tuple[str, ...]) -> None:
+        """Start a Celery worker ``name`` serving ``queues``; it counts as ready once Celery says so."""
+        if self.distributed is None:
+            raise RuntimeError("Celery workers exist on the distributed backend only")
+        # The workers share this machine's AIRFLOW_HOME, where the api-server reads task logs itself: no
+        # log server per worker (two would fight over its port).
+        args = ["celery", "worker", "--queues", ",".join(queues), "--celery-hostname", f"{name}@%h"]
+        self._start_component(name, [*args, "--skip-serve-logs", "--without-mingle", "--without-gossip"])
+
+    def wait_worker_ready(self, name: str, timeout: float = 120.0) -> None:
+        wait_for(lambda: self._worker_ready(name), timeout, f"Celery worker {name} ready", 1.0)
+
+    def kill_worker(self, name: str) -> list[int]:
+        """
+        SIGKILL Celery worker ``name``'s whole process tree, as a lost machine would: the worker, its
+        pool, the task supervisors and the task processes. Return the pids killed.
+        """
+        process = self._running.pop(name)
+        doomed = processes_of(process.pid, str(self.home))
+        doomed = [proc for proc in doomed if os.getsid(proc.pid) == process.pid]
+        for proc in doomed:
+            proc.kill()
+        psutil.wait_procs(doomed, timeout=10)
+        return sorted(proc.pid for proc in doomed)
+
+    def _worker_ready(self, name: str) -> bool:
+        self._check_running()
+        return f"{name}@" in (log := self._read(self.home / f"{name}.log")) and " ready." in log
+
+    # -- processes -----------------------------------------------------------------------------------
+
+    def _start_component(self, name: str, args: list[str]) -> None:
+        """Start ``airflow <args>`` as the leader of a new session, its output in ``<home>/<name>.log``."""
+        log_path = self.standalone_log if name == "standalone" else self.home / f"{name}.log"
+        process = self._spawn(args, log_path)
+        self._sessions.append(process)
+        self._running[name] = process
+
+    def _component_logs(self) -> list[Path]:
+        return [
+            self.standalone_log if name == "standalone" else self.home / f"{name}.log"
+            for name in self._running
+        ]
+
+    def _spawn(self, args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+        """Start ``airflow <args>`` as the leader of a new session, its output in ``log_path``."""
         with log_path.open("wb") as log:
             return subprocess.Popen(
-                [str(Path(sys.prefix) / "bin" / "airflow"), command],
+                [str(Path(sys.prefix) / "bin" / "airflow"), *args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -205,9 +303,9 @@ class EmbeddedAirflow:
 
     def pids(self) -> list[int]:
         """Pids of every live process of this Airflow (for leak checks)."""
-        if self._process is None:
-            return []
-        return [proc.pid for proc in processes_of(self._process.pid, str(self.home))]
+        return sorted(
+            {proc.pid for session in self._sessions for proc in processes_of(session.pid, str(self.home))}
+        )
 
     def require_dags(self, *dag_ids: str) -> None:
         """Fail with the import errors if any of ``dag_ids`` is not loaded."""
@@ -217,9 +315,21 @@ class EmbeddedAirflow:
             raise RuntimeError(f"Dags not loaded: {missing}; import errors:\n{errors or '(none)'}")
 
     def log_tail(self, lines: int = 80) -> str:
-        if not self.standalone_log.exists():
-            return "(no standalone log)"
-        return "\n".join(self.standalone_log.read_text(errors="replace").splitlines()[-lines:])
+        """The last ``lines`` of the standalone log, or of each component's log."""
+        logs = self._component_logs() or [self.standalone_log]
+        if len(logs) == 1:
+            return self._tail(logs[0], lines)
+        return "\n".join(
+            f"----- {path.name}\n{self._tail(path, max(lines // len(logs), 10))}" for path in logs
+        )
+
+    @staticmethod
+    def _tail(path: Path, lines: int) -> str:
+        return "\n".join(EmbeddedAirflow._read(path).splitlines()[-lines:]) or f"(no {path.name})"
+
+    @staticmethod
+    def _read(path: Path) -> str:
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def task_log_files(
         self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
@@ -239,9 +349,7 @@ class EmbeddedAirflow:
     def save_logs(self, dest: Path) -> Path:
         """Copy the standalone log and the task/component logs to ``dest`` and return it."""
         dest.mkdir(parents=True, exist_ok=True)
-        if self.standalone_log.exists():
-            shutil.copy2(self.standalone_log, dest / "standalone.log")
-        for log in self.home.glob("triggerer-*.log"):
+        for log in self.home.glob("*.log"):
             shutil.copy2(log, dest / log.name)
         if (self.home / "logs").exists():
             shutil.copytree(self.home / "logs", dest / "logs", dirs_exist_ok=True)
@@ -250,10 +358,11 @@ class EmbeddedAirflow:
     # -- readiness -----------------------------------------------------------------------------------
 
     def _check_running(self) -> None:
-        if self._process is not None and self._process.poll() is not None:
-            raise RuntimeError(
-                f"airflow standalone exited with {self._process.returncode}; log tail:\n{self.log_tail()}"
-            )
+        for name, process in self._running.items():
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"airflow {name} exited with {process.returncode}; log tail:\n{self.log_tail()}"
+                )
 
     def _healthy(self) -> bool:
         self._check_running()
@@ -263,7 +372,8 @@ class EmbeddedAirflow:
             # Not listening yet, or the admin password not generated yet.
             return False
         components = ("metadatabase", "scheduler", "triggerer", "dag_processor")
-        return all((health.get(name) or {}).get("status") == "healthy" for name in components)
+        healthy = all((health.get(name) or {}).get("status") == "healthy" for name in components)
+        return healthy and all(self._worker_ready(name) for name in self._running if name in WORKERS)
 
     def _parsed(self) -> bool:
         """True once every Dag file has produced either Dags or an import error."""

@@ -1,10 +1,12 @@
-"""Settings for an embedded ``airflow standalone``: isolated, quick to react, sized for the tests."""
+"""Settings for an embedded Airflow: isolated, quick to react, sized for the tests."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from tests.e2e import backend
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,6 +29,9 @@ class Setup:
 
     name: str
     parallelism: int | None = None
+    #: PostgreSQL and the CeleryExecutor (Redis broker) with each component a process of its own and two
+    #: Celery workers, instead of ``airflow standalone`` on SQLite with the LocalExecutor.
+    distributed: bool = False
 
 
 # Every scenario but the narrow fan-out. The widest need is the synchronous 10-way fan-out: each waiting
@@ -35,6 +40,20 @@ DEFAULT = Setup(name="default")
 # Fewer slots than a fan-out's parents: a synchronous fan-out this wide stalls (every slot held by a
 # waiting parent, no child can start), so only a wait that gives its slot up can finish.
 NARROW = Setup(name="4-slots", parallelism=4)
+# What users who outgrow one machine run: PostgreSQL, Celery workers that can vanish, Airflow's default
+# slot settings. ``make test-distributed`` runs the scenarios on it; ``make test`` never does.
+CELERY = Setup(name="celery", distributed=True)
+# The queue the distributed scenarios' parents run in, served by a worker of its own, so a test can kill
+# the parents' worker while the children's go on.
+PARENTS_QUEUE = "parents"
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """Where a distributed Airflow keeps its state: its own database, its own Redis key prefix."""
+
+    database: str
+    key_prefix: str
 
 
 @dataclass(frozen=True)
@@ -47,9 +66,14 @@ class Ports:
 
 
 def airflow_env(
-    home: Path, dags_folder: Path, ports: Ports, venv_bin: Path, setup: Setup = DEFAULT
+    home: Path,
+    dags_folder: Path,
+    ports: Ports,
+    venv_bin: Path,
+    setup: Setup = DEFAULT,
+    distributed: Distributed | None = None,
 ) -> dict[str, str]:
-    """The environment for ``airflow standalone``; every component and task process inherits it."""
+    """The environment of every component and task process (``distributed``: where its state lives)."""
     base_url = f"http://localhost:{ports.api}"
     settings = {
         "AIRFLOW_HOME": str(home),
@@ -79,9 +103,24 @@ def airflow_env(
         "NO_COLOR": "1",
         "PYTHONUNBUFFERED": "1",
     }
+    if distributed is not None:
+        settings.update(distributed_settings(distributed))
     if setup.parallelism is not None:
         # The LocalExecutor runs at most ``parallelism`` tasks at once, one per worker process.
         settings["AIRFLOW__CORE__PARALLELISM"] = str(setup.parallelism)
     # Settings of an Airflow this process may itself be configured for must not leak into the test one.
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     return {**inherited, **settings}
+
+
+def distributed_settings(distributed: Distributed) -> dict[str, str]:
+    """PostgreSQL as the metadata database and Celery's result backend, Redis as Celery's broker."""
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": backend.database_url(distributed.database),
+        "AIRFLOW__CELERY__BROKER_URL": backend.broker_url(),
+        "AIRFLOW__CELERY__RESULT_BACKEND": backend.database_url(distributed.database, driver="db+postgresql"),
+        # Every key this Airflow's Celery writes carries the prefix: two Airflows sharing the Redis (two
+        # test runs on one machine) never take each other's tasks.
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": distributed.key_prefix,
+    }

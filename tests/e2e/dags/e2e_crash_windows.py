@@ -160,3 +160,20 @@ def fan_out(dag_id: str, operator: type[StockTriggerDagRunOperator], **kwargs: A
 fan_out("fan_out_deferrable", HoldingTriggerDagRunOperator, deferrable=True, durable=True)
 fan_out("fan_out_stock_deferrable", StockTriggerDagRunOperator, deferrable=True)
 fan_out("fan_out_sync", TriggerDagRunOperator, durable=True)
+
+# On the distributed backend the parents run in a queue of their own (tests.e2e.settings.PARENTS_QUEUE),
+# served by a Celery worker of its own, so a test can take the parents' worker away while the children
+# run on. Elsewhere the queue changes nothing.
+PARENTS_QUEUE = "parents"
+fan_out("fan_out_sync_parents_queue", TriggerDagRunOperator, durable=True, queue=PARENTS_QUEUE)
+with DAG(dag_id="parent_durable_parents_queue", params=_params(), **_DAG_ARGS):
+    TriggerDagRunOperator(
+        task_id="trigger_child",
+        trigger_dag_id="child",
+        conf=_forwarded_conf(),
+        wait_for_completion=True,
+        durable=True,
+        poke_interval=1,
+        queue=PARENTS_QUEUE,
+        **_RETRIES,
+    )
