@@ -110,6 +110,7 @@ class EmbeddedAirflow:
         self._sessions: list[subprocess.Popen[bytes]] = []
         self._running: dict[str, subprocess.Popen[bytes]] = {}
         self._database_created = False
+        self._worker_queues: dict[str, tuple[str, ...]] = {}
         self._client: AirflowClient | None = None
         self.import_errors: list[Json] = []
         # What every component logged while starting (providers and plugins load then), before any test ran.
@@ -224,6 +225,13 @@ class EmbeddedAirflow:
         # log server per worker (two would fight over its port).
         args = ["celery", "worker", "--queues", ",".join(queues), "--celery-hostname", f"{name}@%h"]
         self._start_component(name, [*args, "--skip-serve-logs", "--without-mingle", "--without-gossip"])
+        self._worker_queues[name] = queues
+
+    def workers_serving(self, queue: str) -> list[str]:
+        """The running Celery workers that serve ``queue``, by name."""
+        return [
+            name for name, queues in self._worker_queues.items() if queue in queues and name in self._running
+        ]
 
     def wait_worker_ready(self, name: str, timeout: float = 120.0) -> None:
         wait_for(lambda: self._worker_ready(name), timeout, f"Celery worker {name} ready", 1.0)
@@ -373,7 +381,9 @@ class EmbeddedAirflow:
             return False
         components = ("metadatabase", "scheduler", "triggerer", "dag_processor")
         healthy = all((health.get(name) or {}).get("status") == "healthy" for name in components)
-        return healthy and all(self._worker_ready(name) for name in self._running if name in WORKERS)
+        return healthy and all(
+            self._worker_ready(name) for name in self._running if name in self._worker_queues
+        )
 
     def _parsed(self) -> bool:
         """True once every Dag file has produced either Dags or an import error."""

@@ -119,7 +119,9 @@ def distributed_settings(distributed: Distributed) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": backend.database_url(distributed.database),
         "AIRFLOW__CELERY__BROKER_URL": backend.broker_url(),
-        "AIRFLOW__CELERY__RESULT_BACKEND": backend.database_url(distributed.database, driver="db+postgresql"),
+        "AIRFLOW__CELERY__RESULT_BACKEND": backend.database_url(
+            distributed.database, driver="db+postgresql+psycopg2"
+        ),
         # Every key this Airflow's Celery writes carries the prefix: two Airflows sharing the Redis (two
         # test runs on one machine) never take each other's tasks.
         "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": distributed.key_prefix,

@@ -8,6 +8,7 @@ time out, and a new worker takes the retries. Run by ``make test-distributed``, 
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 import pytest
@@ -36,13 +37,16 @@ pytestmark = pytest.mark.airflow_setup(CELERY)
 CHILD_SLEEP = HEARTBEAT_TIMEOUT + 40
 
 
-def replace_parents_worker(scenario: Scenario, airflow: EmbeddedAirflow, name: str) -> None:
+def replace_parents_worker(scenario: Scenario, airflow: EmbeddedAirflow) -> None:
     """SIGKILL the parents' worker's whole process tree and start a new worker on the parents' queue."""
-    killed = airflow.kill_worker("worker-2")
-    scenario.note(f"SIGKILL worker-2's process tree ({len(killed)} processes)")
-    airflow.start_worker(name, (PARENTS_QUEUE,))
-    airflow.wait_worker_ready(name)
-    scenario.note(f"{name} ready")
+    # The scenarios share one Airflow: an earlier one may have replaced the worker already.
+    (lost,) = airflow.workers_serving(PARENTS_QUEUE)
+    killed = airflow.kill_worker(lost)
+    scenario.note(f"SIGKILL {lost}'s process tree ({len(killed)} processes)")
+    new = f"{lost}-replaced-{uuid.uuid4().hex[:4]}"
+    airflow.start_worker(new, (PARENTS_QUEUE,))
+    airflow.wait_worker_ready(new)
+    scenario.note(f"{new} ready")
 
 
 @pytest.mark.timeout(300, method="signal")
@@ -69,7 +73,7 @@ def test_a_lost_worker_retries_on_a_new_one_and_reconnects_to_the_one_child(
     scenario.wait_task_running(dag_id, run_id, PARENT_TASK, 1, timeout=180)
     scenario.wait_child_working(CHILD_DAG, CHILD_TASK, 1, timeout=180)
 
-    replace_parents_worker(scenario, airflow, "worker-3")
+    replace_parents_worker(scenario, airflow)
     parent_run = scenario.wait_run_finished(dag_id, run_id, timeout=300)
     children = scenario.wait_runs_finished(CHILD_DAG, 1, timeout=120)
 
@@ -95,7 +99,7 @@ def test_a_lost_worker_under_a_ten_way_synchronous_fan_out_leaves_ten_children(
     run_id = scenario.trigger(dag_id, count=count, sleep=CHILD_SLEEP)
     scenario.wait_child_working(CHILD_DAG, CHILD_TASK, count, timeout=240)
 
-    replace_parents_worker(scenario, airflow, "worker-3")
+    replace_parents_worker(scenario, airflow)
     parent_run = scenario.wait_run_finished(dag_id, run_id, timeout=400)
     children = scenario.wait_runs_finished(CHILD_DAG, count, timeout=120)
 
