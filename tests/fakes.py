@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from airflow.sdk.api.client import ServerResponseError
-from airflow.sdk.api.datamodels._generated import DagRunState
+from airflow.sdk.api.datamodels._generated import DagRun, DagRunState, DagRunType
 from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
 from airflow.sdk.execution_time.comms import (
     DagResult,
@@ -18,9 +18,11 @@ from airflow.sdk.execution_time.comms import (
     GetDag,
     GetDagRunState,
     GetDRCount,
+    GetPreviousDagRun,
     GetTaskStates,
     GetXComSequenceSlice,
     OKResponse,
+    PreviousDagRunResult,
     TaskStatesResult,
     TriggerDagRun,
     XComSequenceSliceResult,
@@ -82,7 +84,8 @@ class FakeDag:
         mapped = [
             f"{task_id}_{i}" for task_id, values in self.mapped_returns.items() for i in range(len(values))
         ]
-        return list(dict.fromkeys([*self.returns, *mapped, *self.task_timeline]))
+        # A real run always has task instances; a Dag that names none has one, as dags/child.py does.
+        return list(dict.fromkeys([*self.returns, *mapped, *self.task_timeline])) or ["work"]
 
 
 @dataclass
@@ -208,6 +211,36 @@ class FakeSupervisor:
         if msg.states:
             runs = [run for run in runs if run.state() in msg.states]
         return DRCount(count=len(runs))
+
+    def _on_GetPreviousDagRun(self, msg: GetPreviousDagRun) -> BaseModel:
+        # The latest run that has ended in the state asked for (every fake run has a logical date: its
+        # creation time).
+        ended = [
+            run
+            for run in self.runs_of(msg.dag_id)
+            if run.created_at < msg.logical_date
+            and run.state() != "running"
+            and (msg.state is None or run.state() == msg.state)
+        ]
+        if not ended:
+            return PreviousDagRunResult(dag_run=None)
+        run = max(ended, key=lambda r: r.created_at)
+        return PreviousDagRunResult(
+            dag_run=DagRun(
+                dag_id=run.dag_id,
+                run_id=run.run_id,
+                logical_date=run.created_at,
+                data_interval_start=None,
+                data_interval_end=None,
+                run_after=run.created_at,
+                start_date=run.created_at,
+                end_date=run.created_at + timedelta(seconds=run.seconds),
+                run_type=DagRunType.MANUAL,
+                state=DagRunState(run.state()),
+                consumed_asset_events=[],
+                partition_key=None,
+            )
+        )
 
     def _run(self, dag_id: str, run_id: str) -> FakeRun:
         if (run := self.runs.get((dag_id, run_id))) is None:

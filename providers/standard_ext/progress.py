@@ -46,6 +46,11 @@ class TaskProgress:
         failed = sum(state in FAILED_TI_STATES for state in self.states.values())
         return f"{done}/{len(self.states)} tasks done, {running} running, {failed} failed"
 
+    @property
+    def all_finished(self) -> bool:
+        """Whether no task instance is left to run (also when the run has none, or is gone)."""
+        return all(state in TERMINAL_TI_STATES for state in self.states.values())
+
     def failures(self, among: Collection[str] | None = None) -> list[tuple[str, str]]:
         """``(task_key, state)`` of failed or upstream-failed instances, of ``among`` tasks if given."""
         return sorted(

@@ -54,40 +54,59 @@ def wait_for_final_state(
     run_id: str,
     allowed_states: Collection[str],
     failed_states: Collection[str],
-    poke_interval: float,
-    fast_poll_window: float,
+    schedule: polling.Schedule,
     log: FilteringBoundLogger,
     watch: Watch | None = None,
 ) -> str:
     """
     Wait until the run ends, or until ``watch`` ends the wait early; return the run's last state.
 
-    While the run is active, each check also reads its task states (a second request), to log the
-    progress when it changes and to let ``watch`` judge an early end.
+    Each check is one request, for the run's task states: they give the progress (logged when it
+    changes), let ``watch`` judge an early end, and say when the run may have ended, which only then is
+    read (a second request). While the task instances are all finished but the run is not yet, the
+    next check comes after a second, whatever the schedule: the scheduler is about to end the run.
 
-    :param ti: the task instance whose accessor reads the run's state.
+    :param ti: the task instance whose accessors ask the execution API.
     :param dag_id: the child Dag.
     :param run_id: the child run.
     :param allowed_states: final states in which the wait succeeds.
     :param failed_states: states that fail the task (a plain ``AirflowException``, so retries apply).
-    :param poke_interval: the longest wait between two checks, in seconds.
-    :param fast_poll_window: how long after the start to check every second.
+    :param schedule: when to check; its ``waiting_since`` is when the wait began.
     :param log: where progress is logged.
     :param watch: the early-end rules (``fail_fast``, ``critical_task_ids``, ``result_task_ids``).
     :raises AirflowException: the run ended in a failed state, or in a final state in neither list, or
         ``watch`` saw a (critical) task fail.
     :raises AirflowTaskTimeout: ``execution_timeout`` ran out during the wait; the message names the run.
     """
-    log.info("Waiting for Dag run", dag_id=dag_id, run_id=run_id, allowed_states=list(allowed_states))
+    log.info(
+        "Waiting for Dag run",
+        dag_id=dag_id,
+        run_id=run_id,
+        allowed_states=list(allowed_states),
+        # How long the Dag's last success took: the checks are dense around it (None: not known).
+        expected_seconds=schedule.expected_seconds,
+    )
     last_line = None
+    # Seconds since the wait began, counted by the waits themselves: the schedule is walked the same
+    # under a real clock and a test's.
+    elapsed = 0.0
     try:
-        for delay in polling.poll_delays(poke_interval=poke_interval, fast_poll_window=fast_poll_window):
-            state = get_state(ti, dag_id, run_id)
+        while True:
+            progress = task_progress(ti, dag_id, run_id)
+            # Only a run whose task instances are all finished can have ended: Airflow ends a run once
+            # they are, and the routes that end one by hand finish them too. None at all means the run
+            # is gone (or has no tasks), which only its state can say.
+            state = get_state(ti, dag_id, run_id) if progress.all_finished else None
             judged = {"dag_id": dag_id, "run_id": run_id, "state": state}
-            if is_done(**judged, allowed_states=allowed_states, failed_states=failed_states):
+            if state is not None and is_done(
+                dag_id=dag_id,
+                run_id=run_id,
+                state=state,
+                allowed_states=allowed_states,
+                failed_states=failed_states,
+            ):
                 log.info("Dag run finished in an allowed state", **judged)
                 return state
-            progress = task_progress(ti, dag_id, run_id)
             if progress.line != last_line:
                 # Only on change: a long child would otherwise fill the log with identical lines.
                 log.info("Dag run progress", dag_id=dag_id, run_id=run_id, progress=progress.line)
@@ -96,8 +115,13 @@ def wait_for_final_state(
                 if end.failure is not None:
                     raise AirflowException(end.message(dag_id=dag_id, run_id=run_id))
                 log.info("The result tasks succeeded; not waiting for the rest of the Dag run", **judged)
-                return state
+                return state or "running"
+            if state is not None and progress.states:
+                delay = polling.FAST_STEP_SECONDS
+            else:
+                delay = schedule.next_offset_after(elapsed) - elapsed
             polling.wait(delay)
+            elapsed += delay
     except AirflowTaskTimeout as e:
         # The task runner's execution_timeout covers the whole of execute(), this wait included. Say
         # which run was left behind: it goes on running, and a durable retry reconnects to it.
@@ -105,4 +129,3 @@ def wait_for_final_state(
             f"execution_timeout expired while waiting for Dag {dag_id!r} run {run_id!r}; the run goes on, "
             "and with durable=True a retry reconnects to it instead of triggering another"
         ) from e
-    raise AssertionError("unreachable: poll_delays never ends")  # pragma: no cover

@@ -13,7 +13,7 @@ from airflow.utils.state import DagRunState, TaskInstanceState
 from sqlalchemy import delete, select
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
 
 def init_database() -> None:
@@ -57,8 +57,13 @@ def create_run(
     *,
     logical_date: datetime | None = None,
     state: DagRunState = DagRunState.SUCCESS,
+    took: timedelta | None = None,
 ) -> None:
-    """Create a run of ``dag_id`` with Airflow's own ``trigger_dag`` (as the REST API does), then set ``state``."""
+    """
+    Create a run of ``dag_id`` with Airflow's own ``trigger_dag`` (as the REST API does), then set ``state``.
+
+    ``took`` gives the ended run a start date that long before its end, as the scheduler's would be.
+    """
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.utils.types import DagRunTriggeredByType
 
@@ -73,6 +78,8 @@ def create_run(
         if run is None:
             raise RuntimeError(f"trigger_dag created no run of {dag_id}")
         run.set_state(state)
+        if took is not None and run.end_date is not None:
+            run.start_date = run.end_date - took
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,11 @@ class ChildFinisher:
     the parent's second try), ``start_when`` is a function the thread calls on each look until it
     returns true; runs are only noticed from then on.
 
-    ``returns`` plays the child's workers too: ``{task_id: value}`` for each task instance of that task
-    (every map index of a mapped one, whose value is then a list indexed by map index), stored as its
-    ``return_value`` XCom when the run is finished; every task instance of the run is set to the run's
-    state. A value of ``None`` stores nothing, as a task that returned ``None``.
+    Every task instance of a run it ends is set to the run's state first, as the scheduler ends a run
+    only once its task instances have finished. ``returns`` plays the child's workers too:
+    ``{task_id: value}`` for each task instance of that task (every map index of a mapped one, whose
+    value is then a list indexed by map index), stored as its ``return_value`` XCom when the run is
+    finished. A value of ``None`` stores nothing, as a task that returned ``None``.
 
     ``only_tasks`` plays a run whose teardown goes on: ``{task_id: state}`` sets just those tasks'
     instances (with their ``returns``) and leaves the run active, so a parent can only end early.
@@ -129,8 +130,9 @@ class ChildFinisher:
                 run = session.scalars(
                     select(DagRun).where(DagRun.dag_id == self.dag_id, DagRun.run_id == run_id)
                 ).one()
-                if self.returns is not None:
-                    self._set_tasks(session, run_id, None)
+                # As the scheduler does: a run ends once its task instances have, and a parent that reads
+                # their states sees them finished first.
+                self._set_tasks(session, run_id, None)
                 run.set_state(self.state)
                 self.finished.append((run_id, self.state))
 

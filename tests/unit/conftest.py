@@ -132,9 +132,10 @@ def kill_run(parent: Parent, message: str, *, nth: int = 1) -> None:
 
 
 def kill_mid_wait(parent: Parent, *, poll: int = 1) -> None:
-    """Run the parent until the worker dies at its ``poll``-th state check after sending the trigger."""
+    """Run the parent until the worker dies at its ``poll``-th check of the child after sending the trigger."""
     supervisor = parent.supervisor
-    handler = supervisor._on_GetDagRunState
+    # Each check of the child asks for its task states first.
+    handler = supervisor._on_GetTaskStates
     polls = {"n": 0}
     start = len(supervisor.sent)
 
@@ -142,11 +143,11 @@ def kill_mid_wait(parent: Parent, *, poll: int = 1) -> None:
         if any(isinstance(sent, TriggerDagRun) for sent in supervisor.sent[start:]):
             polls["n"] += 1
             if polls["n"] == poll:
-                raise WorkerKilled("GetDagRunState")
+                raise WorkerKilled("GetTaskStates")
         return handler(msg)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(supervisor, "_on_GetDagRunState", dying)
+        patch.setattr(supervisor, "_on_GetTaskStates", dying)
         parent.run_until_killed()
 
 

@@ -99,9 +99,10 @@ class TestWaitSuccess:
 
         parent.run()
 
-        # Each check while the run is active also reads its task states, for the progress line.
-        checks = ["GetDagRunState", "GetTaskStates"] * 5 + ["GetDagRunState"]
-        assert supervisor.kinds_sent() == ["GetDagRunState", "TriggerDagRun", *checks]
+        # One question when the wait begins (how long the child's last success took: none yet), then one
+        # request per check (the task states); the run's state is read once its tasks have all finished.
+        checks = ["GetTaskStates"] * 6 + ["GetDagRunState"]
+        assert supervisor.kinds_sent() == ["GetDagRunState", "TriggerDagRun", "GetPreviousDagRun", *checks]
         assert clock.waits == [1, 1, 1, 1, 1]
         assert clock.elapsed() - 5 <= 1
 

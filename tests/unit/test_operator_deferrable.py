@@ -70,6 +70,21 @@ class TestDeferral:
         assert deferred.timeout == timedelta(minutes=10)
         assert parent.ti.xcoms["trigger_run_id"] == run.run_id
         assert (KEY in parent.store.values) is durable
+        assert trigger.schedule.expected_seconds is None  # the child has no earlier success
+
+    def test_the_trigger_carries_the_last_success_length_for_its_schedule(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=20)
+        supervisor.add_run("child", "earlier", seconds=20)
+        clock.traveller.shift(120)
+
+        trigger = deferral(make_parent(wait_for_completion=True, deferrable=True)).trigger
+
+        assert isinstance(trigger, DagRunTrigger)
+        assert trigger.schedule.expected_seconds == 20
+        assert trigger.serialize()[1]["expected_seconds"] == 20
+        assert trigger.schedule.window is not None
 
     def test_without_waiting_it_never_defers(
         self, supervisor: FakeSupervisor, make_parent: MakeParent

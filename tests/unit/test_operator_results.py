@@ -61,7 +61,8 @@ class TestResultShapes:
 
         assert make_parent(**WAITING).run() is None
         assert not supervisor.sent_of(GetXComSequenceSlice)
-        assert not supervisor.sent_of(GetTaskStates)
+        # The only task-state questions are the wait's checks: none asks for a result task.
+        assert all(msg.task_ids is None for msg in supervisor.sent_of(GetTaskStates))
 
     def test_a_result_task_that_pushed_nothing_fails_naming_the_task_and_the_run(
         self, supervisor: FakeSupervisor, make_parent: MakeParent

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from standard_ext.polling import Schedule, next_check_time, poll_delays
+from standard_ext.polling import Schedule, check_offsets, next_check_time, poll_delays
 from tests.unit.virtual_time import T0
 
 if TYPE_CHECKING:
@@ -169,3 +169,75 @@ class TestNextCheckTime:
 
         with pytest.raises(ValueError, match=name):
             Schedule(**values)
+
+
+def with_history(
+    child_ends_at: float, *, expected: float | None, poke_interval: float = 60
+) -> tuple[int, float]:
+    """Checks until the end is seen, and how late, when the child's last success took ``expected`` s."""
+    schedule = Schedule(
+        waiting_since=0.0, poke_interval=poke_interval, fast_poll_window=5, expected_seconds=expected
+    )
+    return requests_and_delay(check_offsets(schedule), child_ends_at)
+
+
+class TestElapsedTimeAloneCannotMeetBothTargets:
+    def test_keeping_every_gap_within_a_tenth_of_the_wait_costs_over_a_hundred_checks_an_hour(self) -> None:
+        # The sparsest schedule that notices any child within a tenth of its length (at least 1 s apart,
+        # never more than poke_interval apart), counted over the hour-long child.
+        t, checks = 0.0, 0
+        while t < 3600:
+            t += min(60.0, max(1.0, 0.1 * t))
+            checks += 1
+
+        assert checks > 100
+        assert checks > 1.2 * 60
+
+
+class TestWindowAroundTheLastSuccess:
+    @pytest.mark.parametrize(("expected", "ends_at"), [(20, 19.5), (20, 20.0), (22, 23.3), (22, 29.9)])
+    def test_a_twenty_second_child_is_noticed_within_about_a_second(
+        self, expected: float, ends_at: float
+    ) -> None:
+        _, delay = with_history(ends_at, expected=expected)
+        _, without = with_history(ends_at, expected=None)
+
+        assert delay <= 1.0 + 1e-9
+        assert without > 5  # the back-off alone checks at 19 and 35 s
+
+    @pytest.mark.parametrize("ends_at", [110.0, 121.0, 125.0, 144.1])
+    def test_a_two_minute_child_is_noticed_within_a_twentieth_of_its_length(self, ends_at: float) -> None:
+        _, delay = with_history(ends_at, expected=121)
+
+        assert delay <= 121 / 20 + 1e-9
+
+    def test_a_child_that_ends_outside_the_window_is_noticed_as_without_history(self) -> None:
+        # Last time 20 s, this time 60 s: past the window (18 s to 28 s) the back-off goes on.
+        assert with_history(60.0, expected=20)[1] == with_history(60.0, expected=None)[1]
+
+    def test_the_window_costs_a_few_checks_and_replaces_the_back_offs_own(self) -> None:
+        requests, _ = with_history(27.0, expected=20)
+
+        offsets = list(itertools.islice(check_offsets(Schedule(0.0, 60, 5, expected_seconds=20)), 25))
+        window = [o for o in offsets if 18 <= o < 28]
+        assert window == pytest.approx([18, 19, 20, 21, 22, 23, 24, 25, 26, 27])
+        assert 28.0 in offsets  # the window's last check, at its close (18 s to 28 s)
+        assert 19.0 not in offsets[:6]  # the back-off's 19 s check gives way to the window's
+        assert requests == len([o for o in offsets if o <= 27])
+
+    def test_an_hour_long_child_costs_no_more_than_without_history(self) -> None:
+        # A twentieth of an hour is longer than poke_interval: the back-off is as dense as a window would be.
+        assert Schedule(0.0, 60, 5, expected_seconds=3600).window is None
+        assert with_history(3600.0, expected=3600) == with_history(3600.0, expected=None) == (70, 7.0)
+
+    @pytest.mark.parametrize("expected", [None, 0.0, -5.0, math.inf, math.nan])
+    def test_no_usable_length_means_no_window(self, expected: float | None) -> None:
+        assert Schedule(0.0, 60, 5, expected_seconds=expected).window is None
+
+    def test_a_trigger_rebuilt_mid_window_resumes_the_same_checks(self) -> None:
+        schedule = Schedule(waiting_since=T0, poke_interval=60, fast_poll_window=5, expected_seconds=120)
+        offsets = list(itertools.takewhile(lambda o: o < 200, check_offsets(schedule)))
+
+        for this, following in itertools.pairwise(offsets):
+            assert schedule.next_check_after(T0 + this) == pytest.approx(T0 + following)
+            assert schedule.next_check_after(T0 + (this + following) / 2) == pytest.approx(T0 + following)

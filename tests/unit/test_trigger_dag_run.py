@@ -214,6 +214,7 @@ class TestSerialization:
             "fail_fast": False,
             "critical_task_ids": None,
             "result_task_ids": None,
+            "expected_seconds": None,
         }
         assert json.loads(json.dumps(kwargs)) == kwargs
 

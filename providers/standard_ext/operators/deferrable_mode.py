@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
@@ -15,15 +14,17 @@ if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
     from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+    from standard_ext.polling import Schedule
 
 
-def defer_on(*, operator: TriggerDagRunOperator, dag_id: str, run_id: str) -> None:
+def defer_on(*, operator: TriggerDagRunOperator, dag_id: str, run_id: str, schedule: Schedule) -> None:
     """
     Give the worker slot up and wait in the triggerer for the run, watched by its run id alone.
 
     :param operator: the task's operator (it defers, and its parameters set the wait).
     :param dag_id: the child Dag.
     :param run_id: the child run.
+    :param schedule: when to check; serialized with the trigger, so a rebuilt trigger resumes it.
     """
     operator.log.info("Deferring until the Dag run ends", dag_id=dag_id, run_id=run_id)
     watch = operator.early_end_rules()
@@ -31,10 +32,10 @@ def defer_on(*, operator: TriggerDagRunOperator, dag_id: str, run_id: str) -> No
         trigger=DagRunTrigger(
             dag_id=dag_id,
             run_id=run_id,
-            poke_interval=operator.poke_interval,
-            fast_poll_window=operator.fast_poll_window,
-            # The schedule counts from here, and a rebuilt trigger (triggerer restart) resumes it.
-            waiting_since=time.time(),
+            poke_interval=schedule.poke_interval,
+            fast_poll_window=schedule.fast_poll_window,
+            waiting_since=schedule.waiting_since,
+            expected_seconds=schedule.expected_seconds,
             fail_fast=watch.fail_fast,
             critical_task_ids=watch.critical_task_ids,
             result_task_ids=watch.result_task_ids,

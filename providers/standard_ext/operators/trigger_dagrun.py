@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import DagRunTriggerException
@@ -11,13 +12,14 @@ from airflow.providers.standard.operators.trigger_dagrun import (
 from airflow.sdk import ResumableJobMixin
 from airflow.sdk.exceptions import AirflowException
 
-from standard_ext import durable, triggering
+from standard_ext import durable, history, triggering
 from standard_ext.durable import Decision
 from standard_ext.operators import deferrable_mode
 from standard_ext.operators.context import ids_of, triggering_ti
 from standard_ext.operators.durable_mode import execute_durable
 from standard_ext.options import check_schedule, refuse_contradictions
 from standard_ext.plan import Plan
+from standard_ext.polling import Schedule
 from standard_ext.progress import Watch
 from standard_ext.results import check_task_ids, collect_results
 from standard_ext.runs import child_state, task_progress
@@ -138,6 +140,8 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         self.critical_task_ids = critical_task_ids
         self.fast_poll_window = fast_poll_window
         self._plan: Plan | None = None
+        # When this try triggered the run it is about to wait on; None for a run found by a retry.
+        self._triggered_at: float | None = None
 
     @property
     def when_exists(self) -> WhenExists:
@@ -214,18 +218,33 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         if not self.wait_for_completion:
             return
         dag_id, run_id = ids_of(external_id)
+        schedule = self.wait_schedule(dag_id=dag_id)
         if self.deferrable:
-            deferrable_mode.defer_on(operator=self, dag_id=dag_id, run_id=run_id)
+            deferrable_mode.defer_on(operator=self, dag_id=dag_id, run_id=run_id, schedule=schedule)
         wait_for_final_state(
             ti=triggering_ti(context),
             dag_id=dag_id,
             run_id=run_id,
             allowed_states=self.allowed_states,
             failed_states=self.failed_states,
-            poke_interval=self.poke_interval,
-            fast_poll_window=self.fast_poll_window,
+            schedule=schedule,
             log=self.log,
             watch=self.early_end_rules(),
+        )
+
+    def wait_schedule(self, *, dag_id: str) -> Schedule:
+        """
+        When to check the child run: counted from its trigger, dense where its last success says it ends.
+
+        Only a run this try has just triggered gets the prediction: a run found by a durable retry
+        started earlier, so the usual length says nothing about when it ends from now.
+        """
+        triggered_at, self._triggered_at = self._triggered_at, None
+        return Schedule(
+            waiting_since=time.time() if triggered_at is None else triggered_at,
+            poke_interval=self.poke_interval,
+            fast_poll_window=self.fast_poll_window,
+            expected_seconds=None if triggered_at is None else history.last_success_seconds(dag_id=dag_id),
         )
 
     # -- deferrable mode ------------------------------------------------------------------------------
@@ -270,6 +289,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
     def send_trigger(self, context: Context, plan: Plan, *, decision: Decision, reset: bool = False) -> None:
         """Trigger the planned run (or attach to it) and publish it for the link and downstream tasks."""
+        self._triggered_at = time.time()
         fields = triggering.decision_fields(plan=plan, decision=decision, try_number=context["ti"].try_number)
         triggering.send(
             ti=triggering_ti(context),

@@ -57,6 +57,8 @@ class DagRunTrigger(BaseTrigger):
     :param fail_fast: end the wait as soon as a task of the run is ``failed`` or ``upstream_failed``.
     :param critical_task_ids: with ``fail_fast``, only a failure of these tasks counts.
     :param result_task_ids: end the wait as soon as every instance of these tasks succeeded.
+    :param expected_seconds: how long the child Dag's last successful run took; the checks are dense
+        around that length after ``waiting_since`` (see :mod:`standard_ext.polling`).
 
     Example::
 
@@ -83,6 +85,7 @@ class DagRunTrigger(BaseTrigger):
         fail_fast: bool = False,
         critical_task_ids: Sequence[str] | None = None,
         result_task_ids: Sequence[str] | None = None,
+        expected_seconds: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.dag_id = dag_id
@@ -99,6 +102,7 @@ class DagRunTrigger(BaseTrigger):
             waiting_since=float(waiting_since),
             poke_interval=float(poke_interval),
             fast_poll_window=float(fast_poll_window),
+            expected_seconds=None if expected_seconds is None else float(expected_seconds),
         )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -112,11 +116,17 @@ class DagRunTrigger(BaseTrigger):
             "fail_fast": self.watch.fail_fast,
             "critical_task_ids": list(self.watch.critical_task_ids or []) or None,
             "result_task_ids": list(self.watch.result_task_ids or []) or None,
+            "expected_seconds": self.schedule.expected_seconds,
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait until the run ends, or the watch ends the wait early, then yield one event."""
-        log.info("Waiting for Dag run", dag_id=self.dag_id, run_id=self.run_id)
+        log.info(
+            "Waiting for Dag run",
+            dag_id=self.dag_id,
+            run_id=self.run_id,
+            expected_seconds=self.schedule.expected_seconds,
+        )
         outcome = await wait_for_final_state(
             dag_id=self.dag_id,
             run_id=self.run_id,

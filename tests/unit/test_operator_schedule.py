@@ -1,0 +1,112 @@
+"""The wait's schedule on the fake supervisor: one request per check, dense where the last success ended."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from airflow.sdk.execution_time.comms import GetPreviousDagRun
+
+from tests.fakes import api_error
+from tests.unit.conftest import kill_mid_wait
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.fakes import FakeSupervisor
+    from tests.unit.conftest import Clock, Parent
+
+    MakeParent = Callable[..., Parent]
+
+WAITING: dict[str, Any] = {"wait_for_completion": True, "logical_date": None}
+
+
+def previous_success(supervisor: FakeSupervisor, clock: Clock, *, seconds: float) -> None:
+    """A run of the child that took ``seconds`` and succeeded, before the wait under test."""
+    supervisor.add_run("child", "earlier", seconds=seconds)
+    clock.traveller.shift(seconds + 60)
+
+
+class TestHistory:
+    def test_a_twenty_second_child_is_noticed_within_a_second_after_a_run_of_the_same_length(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=22)
+        previous_success(supervisor, clock, seconds=22)
+        started = clock.elapsed()
+
+        make_parent(**WAITING).run()
+
+        (asked,) = supervisor.sent_of(GetPreviousDagRun)
+        assert asked.dag_id == "child"
+        assert asked.state == "success"
+        # The back-off alone would check at 19 s and then 35 s; the window checks every 1.1 s from 19.8 s.
+        assert clock.elapsed() - started - 22 <= 1.1 + 1e-6
+
+    def test_without_an_earlier_success_the_back_off_alone_sets_the_checks(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=22)
+
+        make_parent(**WAITING).run()
+
+        assert clock.waits == [1, 1, 1, 1, 1, 2, 4, 8, 16]
+        assert clock.elapsed() == 35
+
+    def test_a_failure_to_ask_is_logged_and_the_wait_goes_on(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=3)
+        supervisor.fail_on(GetPreviousDagRun, nth=1, error=api_error(500, "internal", "database is locked"))
+
+        with structlog.testing.capture_logs() as logs:
+            make_parent(**WAITING).run()
+
+        (warning,) = [e for e in logs if e["log_level"] == "warning"]
+        assert warning["dag_id"] == "child"
+        assert "database is locked" in warning["error"]
+        assert clock.elapsed() == 3
+
+    def test_a_run_found_by_a_durable_retry_is_waited_on_without_asking(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=30)
+        parent = make_parent(durable=True, **WAITING)
+        kill_mid_wait(parent)
+        asked = len(supervisor.sent_of(GetPreviousDagRun))
+
+        parent.retry()
+        parent.run()
+
+        # The run started before this try: its usual length says nothing about when it ends from now.
+        assert asked == 1
+        assert len(supervisor.sent_of(GetPreviousDagRun)) == 1
+
+
+class TestOneRequestPerCheck:
+    def test_an_hour_long_child_costs_at_most_seventy_two_requests(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        # Stock at its default 60 s interval asks 60 times an hour; 1.2 times that is the budget.
+        supervisor.add_dag("child", run_seconds=3600)
+
+        make_parent(**WAITING).run()
+
+        kinds = supervisor.kinds_sent()
+        wait = kinds[kinds.index("TriggerDagRun") + 1 :]
+        assert wait.count("GetPreviousDagRun") == 1
+        assert wait.count("GetDagRunState") == 1  # once, when the task states say the run may have ended
+        assert len(wait) == 72
+
+    def test_tasks_all_finished_but_the_run_not_yet_is_checked_every_second(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
+    ) -> None:
+        # The task ends at 30 s; the scheduler takes until 36 s to end the run.
+        supervisor.add_dag("child", run_seconds=36, task_timeline={"work": [(0, "running"), (30, "success")]})
+
+        make_parent(**WAITING).run()
+
+        # The 35 s check sees the task done and reads the run's state (running): from then on every
+        # second, not at the back-off's 67 s.
+        assert clock.waits[-2:] == [16, 1]
+        assert clock.elapsed() == 36
