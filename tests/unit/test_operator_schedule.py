@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import structlog
 from airflow.sdk.execution_time.comms import GetPreviousDagRun
 
@@ -110,3 +111,32 @@ class TestOneRequestPerCheck:
         # second, not at the back-off's 67 s.
         assert clock.waits[-2:] == [16, 1]
         assert clock.elapsed() == 36
+
+
+class TestTheReadmeTable:
+    """The requests and delays the README's *Polling* table gives, on the fake supervisor."""
+
+    @pytest.mark.parametrize(
+        ("seconds", "earlier", "requests", "noticed_after"),
+        [(5, None, 8, 0.0), (22, None, 12, 13.0), (22, 22, 14, 0.0), (3600, None, 72, 7.0)],
+    )
+    def test_requests_and_delay(
+        self,
+        supervisor: FakeSupervisor,
+        make_parent: MakeParent,
+        clock: Clock,
+        seconds: float,
+        earlier: float | None,
+        requests: int,
+        noticed_after: float,
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=seconds)
+        if earlier is not None:
+            previous_success(supervisor, clock, seconds=earlier)
+        started = clock.elapsed()
+
+        make_parent(**WAITING).run()
+
+        kinds = supervisor.kinds_sent()
+        assert len(kinds[kinds.index("TriggerDagRun") + 1 :]) == requests
+        assert clock.elapsed() - started - seconds == pytest.approx(noticed_after, abs=1e-6)
