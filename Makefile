@@ -1,11 +1,13 @@
 # The two commands the README gives: `make demo` and `make test`. Both install what is missing first.
+# `make bench` (the benchmark, about 20 minutes) does too.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DISTRIBUTED_STAMP := $(VENV)/.installed-distributed
+BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: install install-distributed lint unit integration e2e test test-distributed demo clean
+.PHONY: install install-distributed install-bench lint unit integration e2e test test-distributed demo bench clean
 
 install: $(STAMP)
 
@@ -21,6 +23,13 @@ install-distributed: $(DISTRIBUTED_STAMP)
 $(DISTRIBUTED_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,distributed]'
 	touch $(DISTRIBUTED_STAMP)
+
+# The benchmark's own libraries (matplotlib, for the chart), beside the test tools its harness uses.
+install-bench: $(BENCH_STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
 
 lint: install
 	$(BIN)/ruff check .
@@ -46,6 +55,10 @@ test-distributed: install-distributed
 
 demo: install
 	$(BIN)/python -m tests.e2e.demo
+
+# Stock versus ours on two embedded Airflows at Airflow's defaults; writes bench/results.md and .png.
+bench: install-bench
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,123 +1,115 @@
 """
-Measure a 30-way fan-out on 4 worker slots three ways, one after the other on one embedded Airflow.
+Case 4: a 30-way fan-out on 4 worker slots, three ways, one after the other on one embedded Airflow.
 
 - the stock operator, ``deferrable=True``;
 - ours, ``deferrable=True, durable=True``;
 - ours, synchronous and durable: it stalls (every slot held by a waiting parent, no child can start),
-  so it gets ``--stall-window`` seconds, is reported as stalled with what had finished, and is then
+  so it gets ``stall_window`` seconds, is reported as stalled with what had finished, and is then
   marked failed to free the slots.
 
-Each fan-out is reported with its makespan (the parent run's start to end) beside the floor the slots
-set (the children's total runtime divided by the slots), and its child run count. Run with
-``python -m bench.fan_out``; the table is printed and written to ``bench/fan_out.md``.
+Every operator runs at its defaults otherwise (``poke_interval=60``). Each fan-out is reported with its
+makespan (the parent run's start to end) beside the floor the slots set (the children's total runtime
+divided by the slots), and its child run count. ``python -m bench`` runs it as its case 4.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-import time
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tests.e2e.flows import child_task_seconds, seconds_between
-from tests.e2e.harness import DAGS_FOLDER, E2E_DAGS_FOLDER, PROJECT_ROOT, EmbeddedAirflow, exit_on_sigterm
+from bench.dags.bench import CHILD_TASK, FAN_OUT_CHILD, FAN_OUTS
+from bench.model import FanOutOutcome, FanOutSetup
+from tests.e2e.flows import seconds_between
 from tests.e2e.polling import WaitTimeout
 from tests.e2e.scenario import FINISHED, Scenario
-from tests.e2e.settings import NARROW
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.e2e.client import AirflowClient, Json
+    from tests.e2e.harness import EmbeddedAirflow
 
 WIDTH = 30
-CHILD_SLEEP = 10
-FAN_OUTS = {
-    "stock, deferrable": "fan_out_stock_deferrable",
-    "ours, deferrable + durable": "fan_out_deferrable",
-    "ours, synchronous + durable": "fan_out_sync",
-}
+CHILD_SECONDS = 10.0
+STALL_WINDOW_SECONDS = 90.0
+# Past the stall window, how long a fan-out that is not stalled may take.
+TIMEOUT_SECONDS = 900.0
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """One fan-out's result: how its parent run ended, how long it took, and the children it made."""
+def fan_out(
+    airflow: EmbeddedAirflow, *, label: str, dag_id: str, setup: FanOutSetup, stall_window: float
+) -> FanOutOutcome:
+    """
+    Run one fan-out; if it has not ended after ``stall_window`` seconds, fail it and call it stalled.
 
-    label: str
-    state: str
-    makespan: float | None
-    floor: float
-    children: int
-    children_succeeded: int
+    Only the synchronous fan-out is expected to stall; the deferrable ones get ``TIMEOUT_SECONDS``.
 
-
-def fan_out(airflow: EmbeddedAirflow, label: str, dag_id: str, stall_window: float) -> Outcome:
-    """Run one fan-out; if it has not ended after ``stall_window`` seconds, fail it and call it stalled."""
-    scenario = Scenario(airflow.client, dag_id.replace("_", "-"))
-    run_id = scenario.trigger(dag_id, count=WIDTH, sleep=CHILD_SLEEP)
+    :param airflow: a running Airflow that loaded ``bench/dags``, with ``setup.slots`` slots.
+    :param label: the fan-out's name in the report (a key of ``FAN_OUTS``).
+    :param dag_id: its Dag.
+    :param setup: its width, child length and slots.
+    :param stall_window: seconds the synchronous fan-out gets before it counts as stalled.
+    """
+    scenario = Scenario(airflow.client, dag_id.replace("_", "-"), echo=False)
+    run_id = scenario.trigger(dag_id, count=setup.width, sleep=setup.child_seconds)
+    window = stall_window if "synchronous" in label else TIMEOUT_SECONDS
     try:
-        parent = scenario.wait_run_finished(dag_id, run_id, timeout=stall_window)
+        parent = scenario.wait_run_finished(dag_id, run_id, timeout=window)
     except WaitTimeout:
-        scenario.note(f"no end after {stall_window:.0f}s: marking the run failed to free the slots")
         airflow.client.set_dag_run_state(dag_id, run_id, "failed")
         parent = {**airflow.client.dag_run(dag_id, run_id), "state": "stalled"}
-    children = scenario.runs_of("child")
-    assert NARROW.parallelism is not None
+    children = scenario.runs_of(FAN_OUT_CHILD)
     finished = [run for run in children if run["state"] in FINISHED]
-    floor = child_task_seconds(airflow.client, finished) / NARROW.parallelism
-    return Outcome(
+    return FanOutOutcome(
         label=label,
         state=parent["state"],
         makespan=seconds_between(parent["start_date"], parent["end_date"])
         if parent["state"] in FINISHED
         else None,
-        floor=floor,
+        floor=child_task_seconds(airflow.client, finished) / setup.slots,
         children=len(children),
         children_succeeded=sum(run["state"] == "success" for run in children),
+        stall_window=stall_window,
     )
 
 
-def table(outcomes: list[Outcome], stall_window: float) -> str:
-    """The outcomes as the Markdown table the README shows."""
-    lines = [
-        f"{WIDTH} children of {CHILD_SLEEP} s each, `[core] parallelism = {NARROW.parallelism}`, "
-        "one embedded Airflow (SQLite, LocalExecutor), run one after the other.",
-        "",
-        "| fan-out | parent run | makespan | children's runtime / slots | ratio | child runs (succeeded) |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for o in outcomes:
-        if o.makespan is None:
-            makespan, ratio = f"none after {stall_window:.0f} s", "-"
-        else:
-            makespan, ratio = f"{o.makespan:.0f} s", f"{o.makespan / o.floor:.2f}" if o.floor else "-"
-        lines.append(
-            f"| {o.label} | {o.state} | {makespan} | {o.floor:.0f} s | {ratio} | {o.children} ({o.children_succeeded}) |"
+def child_task_seconds(client: AirflowClient, child_runs: list[Json]) -> float:
+    """
+    The time the children's tasks held a worker slot, summed: the floor a fan-out's slots divide.
+
+    Not the child runs' own lengths: a run counts as running while its task still waits for a slot.
+
+    :param client: the Airflow's REST client.
+    :param child_runs: finished runs of the fan-out's child Dag.
+    """
+    total = 0.0
+    for run in child_runs:
+        ti = client.task_instance(FAN_OUT_CHILD, run["dag_run_id"], CHILD_TASK)
+        total += seconds_between(ti["start_date"], ti["end_date"])
+    return total
+
+
+def run(
+    airflow: EmbeddedAirflow,
+    *,
+    setup: FanOutSetup,
+    stall_window: float = STALL_WINDOW_SECONDS,
+    progress: Callable[[str], None] = print,
+) -> list[FanOutOutcome]:
+    """
+    Run the three fan-outs one after the other (the stalled synchronous one last) and return them.
+
+    :param airflow: a running Airflow that loaded ``bench/dags``, with ``setup.slots`` slots.
+    :param setup: the fan-outs' width, child length and slots.
+    :param stall_window: seconds the synchronous fan-out gets before it counts as stalled.
+    :param progress: where each fan-out's line goes.
+    """
+    outcomes = []
+    for label, dag_id in FAN_OUTS.items():
+        outcome = fan_out(airflow, label=label, dag_id=dag_id, setup=setup, stall_window=stall_window)
+        outcomes.append(outcome)
+        makespan = "no end" if outcome.makespan is None else f"makespan {outcome.makespan:.0f} s"
+        progress(
+            f"[fan-out] {label}: {outcome.state}, {makespan}, floor {outcome.floor:.0f} s, "
+            f"{outcome.children_succeeded}/{outcome.children} child runs succeeded"
         )
-    return "\n".join(lines)
-
-
-def main() -> int:
-    """Start a 4-slot Airflow, run the three fan-outs one after the other, print and save the table."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--stall-window", type=float, default=240.0, help="seconds before a fan-out counts as stalled"
-    )
-    args = parser.parse_args()
-    exit_on_sigterm()
-    logs = PROJECT_ROOT / "bench-logs" / datetime.now().strftime("%Y%m%d-%H%M%S")
-    with EmbeddedAirflow(
-        dags_folders=(DAGS_FOLDER, E2E_DAGS_FOLDER), setup=NARROW, keep_logs_in=logs
-    ) as airflow:
-        outcomes = []
-        for label, dag_id in FAN_OUTS.items():
-            outcomes.append(fan_out(airflow, label, dag_id, args.stall_window))
-            # Let a stalled fan-out's killed tasks and queued children drain before the next one.
-            time.sleep(10)
-    report = table(outcomes, args.stall_window)
-    print(f"\n{report}\n")
-    (Path(__file__).parent / "fan_out.md").write_text(report + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return outcomes

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.harness import DAGS_FOLDER, E2E_DAGS_FOLDER, PROJECT_ROOT, EmbeddedAirflow, exit_on_sigterm
+from tests.e2e.harness import (
+    BENCH_DAGS_FOLDER,
+    DAGS_FOLDER,
+    E2E_DAGS_FOLDER,
+    PROJECT_ROOT,
+    EmbeddedAirflow,
+    exit_on_sigterm,
+)
 from tests.e2e.reporting import scenario_report
 from tests.e2e.scenario import Scenario
 from tests.e2e.settings import DEFAULT, Setup
@@ -74,7 +81,8 @@ class Airflows:
             return self.current
         self.stop()
         instance = EmbeddedAirflow(
-            dags_folders=(DAGS_FOLDER, E2E_DAGS_FOLDER),
+            # The bench's Dags too: its smoke test (test_bench_smoke.py) runs on this Airflow.
+            dags_folders=(DAGS_FOLDER, E2E_DAGS_FOLDER, BENCH_DAGS_FOLDER),
             setup=setup,
             keep_logs_on_failed_start_in=self.logs_dir / f"airflow-{setup.name}",
         )

@@ -40,6 +40,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 # Dags only the end-to-end tests need (crash windows held open on purpose); never in the demo's Airflow.
 E2E_DAGS_FOLDER = Path(__file__).resolve().parent / "dags"
+# The benchmark's Dags (python -m bench); the e2e Airflows load them too, for the bench's smoke test.
+BENCH_DAGS_FOLDER = PROJECT_ROOT / "bench" / "dags"
 STARTUP_TIMEOUT = 300.0
 # The distributed backend's components, started in this order (after ``airflow db migrate``).
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -308,6 +310,14 @@ class EmbeddedAirflow:
         password_file = self.home / "simple_auth_manager_passwords.json.generated"
         password = json.loads(password_file.read_text())["admin"]
         return AirflowClient(self.base_url, "admin", password)
+
+    @property
+    def api_server_log(self) -> Path:
+        """
+        The file the api-server's output goes to: its access log is there, one ``request finished`` line
+        per request. It lives in the home, so it is gone once ``stop()`` returns (``keep_logs_in`` keeps it).
+        """
+        return self.standalone_log if self.distributed is None else self.home / "api-server.log"
 
     def pids(self) -> list[int]:
         """Pids of every live process of this Airflow (for leak checks)."""

@@ -1,0 +1,156 @@
+"""The benchmark's Dags (``python -m bench``): every operator at its defaults but for what a case needs.
+
+- **Latency** (cases 1 and 2): one child Dag per (length, parent variant), ``bench_child_<n>s_<variant>``,
+  whose single task sleeps ``n`` seconds, and one parent Dag per variant, ``bench_parent_<variant>``,
+  that triggers the child of its ``length`` param and waits. A child Dag of its own per variant keeps
+  the variants' request counts apart (the history look-up names only the child Dag) and, with the
+  repetitions staggered, far below Airflow's 16 active runs per Dag.
+- **Durable cost** (case 3): ``bench_durable_cost_on`` / ``_off``, our operator mapped over
+  ``DURABLE_COST_ITEMS`` items, one at a time, ``wait_for_completion=False``, triggering runs of the paused
+  ``bench_paused_target``: the runs are created and never run, so the measurement costs no slots.
+- **Fan-out** (case 4): ``bench_fan_out_<variant>``, one mapped parent per child of
+  ``bench_fan_out_child``, whose task sleeps the ``sleep`` of its conf.
+
+Every parent passes its ``tag`` param to the runs it triggers, so the bench finds the runs one trigger
+caused (``tests.e2e.scenario.Scenario``).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from airflow.providers.standard.operators.trigger_dagrun import (
+    TriggerDagRunOperator as StockTriggerDagRunOperator,
+)
+from airflow.sdk import DAG, get_current_context, task
+
+from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+
+LENGTHS = (2, 20, 120)
+# variant -> (operator, operator, path): the four parents of the latency cases.
+VARIANTS: dict[str, tuple[str, str]] = {
+    "stock_sync": ("stock", "sync"),
+    "stock_deferrable": ("stock", "deferrable"),
+    "ours_sync": ("ours", "sync"),
+    "ours_deferrable": ("ours", "deferrable"),
+}
+PARENT_TASK = "trigger_child"
+CHILD_TASK = "work"
+DURABLE_COST_ITEMS = 4
+DURABLE_COST_TASK = "trigger"
+PAUSED_TARGET = "bench_paused_target"
+FAN_OUT_CHILD = "bench_fan_out_child"
+FAN_OUT_TASK = "trigger_children"
+FAN_OUTS = {
+    "stock, deferrable": "bench_fan_out_stock_deferrable",
+    "ours, deferrable + durable": "bench_fan_out_ours_deferrable",
+    "ours, synchronous + durable": "bench_fan_out_ours_sync",
+}
+
+_DAG_ARGS: dict[str, Any] = {
+    "schedule": None,
+    "start_date": datetime(2025, 1, 1),
+    "catchup": False,
+    "is_paused_upon_creation": False,
+    "tags": ["durable-trigger-bench"],
+}
+
+
+def child_dag_id(length: int, variant: str) -> str:
+    """The child Dag the ``variant`` parent triggers for a ``length``-second child."""
+    return f"bench_child_{length}s_{variant}"
+
+
+def parent_dag_id(variant: str) -> str:
+    """The parent Dag of ``variant`` (its ``length`` param picks the child)."""
+    return f"bench_parent_{variant}"
+
+
+def _operator(name: str) -> type[StockTriggerDagRunOperator]:
+    return StockTriggerDagRunOperator if name == "stock" else TriggerDagRunOperator
+
+
+def _child(dag_id: str, seconds: int) -> None:
+    with DAG(dag_id=dag_id, **_DAG_ARGS):
+
+        @task(task_id=CHILD_TASK, retries=0)
+        def work() -> None:
+            time.sleep(seconds)
+
+        work()
+
+
+for _variant, (_operator_name, _path) in VARIANTS.items():
+    for _length in LENGTHS:
+        _child(child_dag_id(_length, _variant), _length)
+    # Nothing but wait_for_completion (and deferrable) set: poke_interval, fast_poll_window and retries
+    # are each operator's defaults, and so is deferrable on the synchronous path.
+    _path_kwargs: dict[str, Any] = {"deferrable": True} if _path == "deferrable" else {}
+    with DAG(dag_id=parent_dag_id(_variant), params={"length": LENGTHS[0], "tag": "bench"}, **_DAG_ARGS):
+        _operator(_operator_name)(
+            task_id=PARENT_TASK,
+            trigger_dag_id=f"bench_child_{{{{ params.length }}}}s_{_variant}",
+            conf={"tag": "{{ params.tag }}"},
+            wait_for_completion=True,
+            **_path_kwargs,
+        )
+
+
+with DAG(dag_id=PAUSED_TARGET, **{**_DAG_ARGS, "is_paused_upon_creation": True}):
+
+    @task(task_id=CHILD_TASK)
+    def never_runs() -> None:
+        """Its Dag stays paused: the runs triggered into it wait queued for ever, costing no slot."""
+
+    never_runs()
+
+
+for _durable in (True, False):
+    with DAG(dag_id=f"bench_durable_cost_{'on' if _durable else 'off'}", **_DAG_ARGS):
+        # One task at a time per Dag, the two Dags side by side: two task processes on the machine, not
+        # a crowd whose CPU contention would swamp the milliseconds measured.
+        TriggerDagRunOperator.partial(
+            task_id=DURABLE_COST_TASK,
+            trigger_dag_id=PAUSED_TARGET,
+            durable=_durable,
+            max_active_tis_per_dag=1,
+        ).expand(conf=[{"item": item} for item in range(DURABLE_COST_ITEMS)])
+
+
+with DAG(dag_id=FAN_OUT_CHILD, **_DAG_ARGS):
+
+    @task(task_id=CHILD_TASK, retries=0)
+    def sleep_as_told() -> None:
+        """Sleep the ``sleep`` seconds of the run's conf: a child that holds a worker slot that long."""
+        time.sleep(float((get_current_context()["dag_run"].conf or {}).get("sleep", 10)))
+
+    sleep_as_told()
+
+
+def _fan_out(dag_id: str, operator: type[StockTriggerDagRunOperator], **kwargs: Any) -> None:
+    # Native rendering keeps the params' ints for build_confs.
+    with DAG(
+        dag_id=dag_id,
+        params={"count": 30, "sleep": 10, "tag": "bench"},
+        render_template_as_native_obj=True,
+        **_DAG_ARGS,
+    ):
+
+        @task
+        def build_confs() -> list[dict[str, Any]]:
+            params = get_current_context()["params"]
+            return [
+                {"sleep": params["sleep"], "tag": params["tag"], "item": item}
+                for item in range(int(params["count"]))
+            ]
+
+        operator.partial(
+            task_id=FAN_OUT_TASK, trigger_dag_id=FAN_OUT_CHILD, wait_for_completion=True, **kwargs
+        ).expand(conf=build_confs())
+
+
+_fan_out(FAN_OUTS["stock, deferrable"], StockTriggerDagRunOperator, deferrable=True)
+_fan_out(FAN_OUTS["ours, deferrable + durable"], TriggerDagRunOperator, deferrable=True, durable=True)
+_fan_out(FAN_OUTS["ours, synchronous + durable"], TriggerDagRunOperator, durable=True)

@@ -1,0 +1,138 @@
+"""What the benchmark measured: one record per sample or case, as the report and the chart read them."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from bench.schedule_count import ScheduleFigure
+
+OPERATORS = ("stock", "ours")
+PATHS = ("sync", "deferrable")
+
+
+@dataclass(frozen=True)
+class WaitSample:
+    """
+    One parent's wait on one child run (cases 1 and 2).
+
+    ``detection`` is the parent task's end minus the child run's end; ``overhead`` the parent task's
+    duration minus the child run's; ``requests`` the state requests the access log shows for the child
+    run (see ``bench.access_log``). ``None`` where the parent did not get that far.
+    """
+
+    length: int
+    operator: str
+    path: str
+    repetition: int
+    parent: tuple[str, str]
+    state: str
+    detection: float | None
+    overhead: float | None
+    child: tuple[str, str] | None
+    # The child run's start and end (the API's ISO timestamps), to tell which waits had a previous run.
+    child_start: str | None = None
+    child_end: str | None = None
+    requests: float | None = None
+
+
+@dataclass(frozen=True)
+class DurableCost:
+    """Case 3: milliseconds from each task's start to its trigger, with ``durable=True`` and ``False``."""
+
+    on_ms: list[float]
+    off_ms: list[float]
+    repetitions: int
+    items: int
+
+
+@dataclass(frozen=True)
+class FanOutOutcome:
+    """One fan-out's result (case 4): how its parent run ended, how long it took, and the children it made."""
+
+    label: str
+    state: str
+    makespan: float | None
+    floor: float
+    children: int
+    children_succeeded: int
+    stall_window: float
+
+
+@dataclass(frozen=True)
+class FanOutSetup:
+    """The fan-out's shape: ``width`` children of ``child_seconds`` each on ``slots`` worker slots."""
+
+    width: int
+    child_seconds: float
+    slots: int
+    repetitions: int
+
+
+@dataclass(frozen=True)
+class PollScale:
+    """
+    Case 5 at one number of waiters: the requests and the triggerer CPU of each poller wake (tick).
+
+    ``cpu_ms`` leaves out the fake supervisor's own work (in a real deployment, the api-server's).
+    """
+
+    waiters: int
+    requests: list[int]
+    cpu_ms: list[float]
+    virtual_seconds: float
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where the benchmark ran."""
+
+    cores: int
+    system: str
+    python: str
+    airflow: str
+    standard_provider: str
+    load_at_start: tuple[float, float, float]
+
+    @classmethod
+    def here(cls) -> Machine:
+        """Describe this machine and the Airflow installed in this environment."""
+        return cls(
+            cores=os.cpu_count() or 0,
+            system=f"{platform.system()} {platform.release()} {platform.machine()}",
+            python=platform.python_version(),
+            airflow=version("apache-airflow"),
+            standard_provider=version("apache-airflow-providers-standard"),
+            load_at_start=os.getloadavg(),
+        )
+
+
+@dataclass
+class Results:
+    """Everything one benchmark run measured; ``notes`` carry what a reader needs to judge the figures."""
+
+    started_at: datetime
+    seconds: float
+    repetitions: int
+    quick: bool
+    lengths: tuple[int, ...]
+    machine: Machine
+    waits: list[WaitSample] = field(default_factory=list)
+    schedule: list[ScheduleFigure] = field(default_factory=list)
+    durable: DurableCost | None = None
+    fan_out_setup: FanOutSetup | None = None
+    fan_outs: list[FanOutOutcome] = field(default_factory=list)
+    poll: list[PollScale] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    # The parent runs Airflow failed on a stale executor event (see ``bench.latency.stale_defer_exits``).
+    stale_exits: set[tuple[str, str]] = field(default_factory=set)
+
+    def waits_of(self, *, length: int, operator: str, path: str) -> list[WaitSample]:
+        """The samples of one (child length, operator, path)."""
+        return [w for w in self.waits if (w.length, w.operator, w.path) == (length, operator, path)]

@@ -1,0 +1,294 @@
+"""Write ``results.md`` (a table per case and the targets) and ``results.png`` from one run's results."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bench import chart
+from bench.model import OPERATORS, PATHS
+from bench.schedule_count import default_of
+from bench.stats import Summary, ratio, summarize
+from bench.targets import evaluate
+from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bench.model import Results, WaitSample
+
+MARKDOWN = "results.md"
+CHART = "results.png"
+
+
+def write(results: Results, out_dir: Path) -> tuple[Path, Path]:
+    """
+    Write both files into ``out_dir`` and return their paths.
+
+    :param results: what the run measured.
+    :param out_dir: where to write them (created if missing).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown, png = out_dir / MARKDOWN, out_dir / CHART
+    markdown.write_text(render(results))
+    chart.draw(results, png)
+    return markdown, png
+
+
+def render(results: Results) -> str:
+    """
+    Return the Markdown report of ``results``.
+
+    :param results: what the run measured.
+    """
+    sections = [
+        _header(results),
+        _targets(results),
+        _latency(results),
+        _requests(results),
+        _durable(results),
+        _fan_out(results),
+        _shared_poll(results),
+        _notes(results),
+        _samples(results),
+    ]
+    return "\n\n".join(section for section in sections if section) + "\n"
+
+
+def _default(parameter: str) -> str:
+    """Our operator's default for ``parameter`` (the stock ones included), as the report shows it."""
+    return f"{default_of(TriggerDagRunOperator, parameter):g}"
+
+
+def _header(results: Results) -> str:
+    m = results.machine
+    load = "/".join(f"{x:.2f}" for x in m.load_at_start)
+    mode = "quick (smoke) run" if results.quick else "full run"
+    return (
+        "# Benchmark: the stock `TriggerDagRunOperator` against ours\n\n"
+        f"- run: {results.started_at:%Y-%m-%d %H:%M} UTC, {results.seconds / 60:.1f} min, {mode} (`make bench`)\n"
+        f"- machine: {m.cores} cores, {m.system}, Python {m.python}; load average at start {load}\n"
+        f"- Airflow {m.airflow} (standard provider {m.standard_provider}), SQLite and the LocalExecutor, "
+        "every setting that governs how soon it reacts at Airflow's default\n"
+        f"- repetitions: {results.repetitions} per child length and parent variant\n\n"
+        "Every figure below was measured by this run; none is copied in."
+    )
+
+
+def _targets(results: Results) -> str:
+    lines = ["## Targets", "", "| target | measured | asked | verdict |", "| --- | --- | --- | --- |"]
+    lines += [f"| {t.name} | {t.measured} | {t.target} | **{t.verdict}** |" for t in evaluate(results)]
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None, unit: str = " s", digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def _p50(s: Summary | None) -> float | None:
+    return None if s is None else s.p50
+
+
+def _p95(s: Summary | None) -> float | None:
+    return None if s is None else s.p95
+
+
+def _n(s: Summary | None) -> int:
+    return 0 if s is None else s.n
+
+
+def _ratio(value: float | None) -> str:
+    # Three significant digits: ours/stock runs from about 0.005 (a 2 s child) to above 1.
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _summary(samples: list[WaitSample], attribute: str) -> Summary | None:
+    return summarize(v for s in samples if (v := getattr(s, attribute)) is not None)
+
+
+def _latency(results: Results) -> str:
+    if not results.waits:
+        return ""
+    lines = [
+        "## 1. Detection latency and parent overhead",
+        "",
+        "Detection: the parent task's end minus the child run's end. Overhead: the parent task's "
+        "duration minus the child run's. The four parents of a repetition were triggered at the same "
+        f"moment; each operator at its defaults (`poke_interval={_default('poke_interval')}`, ours "
+        f"`fast_poll_window={_default('fast_poll_window')}`).",
+        "",
+        "| child | path | operator | n | detection p50 | p95 | overhead p50 | p95 | ours/stock (detection p50) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for length in results.lengths:
+        for path in PATHS:
+            detection = {
+                op: _summary(results.waits_of(length=length, operator=op, path=path), "detection")
+                for op in OPERATORS
+            }
+            for op in OPERATORS:
+                d = detection[op]
+                o = _summary(results.waits_of(length=length, operator=op, path=path), "overhead")
+                r = ratio(_p50(detection["ours"]), _p50(detection["stock"]))
+                lines.append(
+                    f"| {length} s | {path} | {op} | {_n(d)} | {_fmt(_p50(d))} | "
+                    f"{_fmt(_p95(d))} | {_fmt(_p50(o))} | {_fmt(_p95(o))} | "
+                    f"{_ratio(r) if op == 'ours' else ''} |"
+                )
+    return "\n".join(lines)
+
+
+def _requests(results: Results) -> str:
+    lines = [
+        "## 2. State requests per wait",
+        "",
+        "Counted per child run in the api-server's access log (`GET` of a run's state, a count of runs, "
+        "task states, the previous run; after the trigger). The deferrable rows (†) show only the "
+        "parent task's own requests: the triggerer's checks never reach that log (see the notes). "
+        "*Computed*: the requests each operator's synchronous wait makes by its schedule on a child "
+        "that ends when expected (ours: its last run took as long), at its defaults "
+        "(`bench/schedule_count.py`).",
+        "",
+        "| child | path | operator | n | requests p50 | p95 | computed | ours/stock (p50) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    computed = {f.child_seconds: f for f in results.schedule}
+    for length in results.lengths:
+        for path in PATHS:
+            counted = {
+                op: _summary(results.waits_of(length=length, operator=op, path=path), "requests")
+                for op in OPERATORS
+            }
+            r = ratio(_p50(counted["ours"]), _p50(counted["stock"]))
+            for op in OPERATORS:
+                c = counted[op]
+                figure = computed.get(float(length))
+                by_schedule = "" if figure is None or path != "sync" else str(getattr(figure, op))
+                mark = " †" if path == "deferrable" else ""
+                lines.append(
+                    f"| {length} s | {path}{mark} | {op} | {_n(c)} | {_fmt(_p50(c), '', 1)} | "
+                    f"{_fmt(_p95(c), '', 1)} | {by_schedule} | {_ratio(r) if op == 'ours' else ''} |"
+                )
+    for figure in results.schedule:
+        if figure.child_seconds not in results.lengths:
+            lines.append(
+                f"| {figure.child_seconds / 60:.0f} min | sync, computed | stock / ours | - | - | - | "
+                f"{figure.stock} / {figure.ours} | {_ratio(ratio(figure.ours, figure.stock))} |"
+            )
+    if beyond := _beyond_computed(results):
+        lines += [
+            "",
+            f"Measured against computed, ours on the synchronous path: {beyond} requests (p50). A wait "
+            "without a prediction (see the notes) checks on the back-off alone; a run whose tasks are done "
+            "but which the scheduler has not ended yet is checked every second.",
+        ]
+    return "\n".join(lines)
+
+
+def _beyond_computed(results: Results) -> str:
+    """How many requests our synchronous waits made beyond the computed figure, per child length."""
+    computed = {f.child_seconds: f.ours for f in results.schedule}
+    found = []
+    for length in results.lengths:
+        counted = _p50(_summary(results.waits_of(length=length, operator="ours", path="sync"), "requests"))
+        if counted is not None and float(length) in computed:
+            found.append(f"{counted - computed[float(length)]:+.0f} ({length} s child)")
+    return ", ".join(found)
+
+
+def _durable(results: Results) -> str:
+    cost = results.durable
+    if cost is None:
+        return ""
+    on, off = summarize(cost.on_ms), summarize(cost.off_ms)
+    lines = [
+        "## 3. Durable cost",
+        "",
+        f"Our operator mapped over {cost.items} items with `wait_for_completion=False`, one task at a time "
+        f"per Dag, `durable=True` and `durable=False` side by side, {cost.repetitions} times: per task, "
+        "the time from the start of `execute()` to the `Triggered child Dag run` event, both from the "
+        "task's own log.",
+        "",
+        "| durable | n | start to trigger p50 | p95 |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label, s in (("True", on), ("False", off)):
+        lines.append(f"| {label} | {_n(s)} | {_fmt(_p50(s), ' ms', 0)} | {_fmt(_p95(s), ' ms', 0)} |")
+    if on and off:
+        lines += ["", f"Extra time per trigger (difference of the p50s): **{on.p50 - off.p50:.1f} ms**."]
+    return "\n".join(lines)
+
+
+def _fan_out(results: Results) -> str:
+    setup = results.fan_out_setup
+    if setup is None or not results.fan_outs:
+        return ""
+    lines = [
+        "## 4. Fan-out",
+        "",
+        f"{setup.width} children of {setup.child_seconds:.0f} s each on {setup.slots} worker slots "
+        f"(`[core] parallelism = {setup.slots}`), the fan-outs one after the other, "
+        f"{setup.repetitions} repetition(s). The floor is the children's total task runtime divided by "
+        "the slots.",
+        "",
+        "| fan-out | parent run | makespan | floor | makespan / floor | child runs (succeeded) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for o in results.fan_outs:
+        if o.makespan is None:
+            makespan, r = f"stalled: no end after {o.stall_window:.0f} s", "-"
+        else:
+            makespan, r = f"{o.makespan:.0f} s", _fmt(ratio(o.makespan, o.floor), "", 2)
+        lines.append(
+            f"| {o.label} | {o.state} | {makespan} | {o.floor:.0f} s | {r} | {o.children} ({o.children_succeeded}) |"
+        )
+    return "\n".join(lines)
+
+
+def _shared_poll(results: Results) -> str:
+    if not results.poll:
+        return ""
+    lines = [
+        "## 5. Shared poll at scale",
+        "",
+        "Deferred waiters on runs of one child Dag in one event loop (one triggerer process), on the "
+        "fake supervisor in virtual time; a tick is one poller wake. CPU excludes the fake supervisor's "
+        "own (the api-server's, in a deployment).",
+        "",
+        "| waiters | ticks | requests per tick | triggerer CPU per tick p50 | p95 | CPU per waiter per tick (p50) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for scale in results.poll:
+        cpu = summarize(scale.cpu_ms)
+        low, high = min(scale.requests, default=0), max(scale.requests, default=0)
+        per_tick = str(low) if low == high else f"{low}-{high}"
+        p50 = _p50(cpu)
+        per_waiter = _fmt(None if p50 is None else p50 * 1000 / scale.waiters, " µs", 1)
+        lines.append(
+            f"| {scale.waiters} | {len(scale.requests)} | {per_tick} | {_fmt(p50, ' ms', 2)} | "
+            f"{_fmt(_p95(cpu), ' ms', 2)} | {per_waiter} |"
+        )
+    return "\n".join(lines)
+
+
+def _notes(results: Results) -> str:
+    if not results.notes:
+        return ""
+    return "## Notes\n\n" + "\n".join(f"- {note}" for note in results.notes)
+
+
+def _samples(results: Results) -> str:
+    """Every wait of cases 1 and 2, in the order the rounds ran."""
+    if not results.waits:
+        return ""
+    lines = [
+        "## Every sample",
+        "",
+        "| child | operator | path | repetition | parent task | detection | overhead | requests |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for w in sorted(results.waits, key=lambda w: (w.length, w.operator, w.path, w.repetition)):
+        lines.append(
+            f"| {w.length} s | {w.operator} | {w.path} | {w.repetition} | {w.state} | {_fmt(w.detection)} | "
+            f"{_fmt(w.overhead)} | {_fmt(w.requests, '', 1)} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""The benchmark's Dags parse, carry the ids the bench triggers, and leave the operators at their defaults."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.standard.operators.trigger_dagrun import (
+    TriggerDagRunOperator as StockTriggerDagRunOperator,
+)
+
+from bench.dags.bench import (
+    FAN_OUT_CHILD,
+    FAN_OUTS,
+    LENGTHS,
+    PARENT_TASK,
+    PAUSED_TARGET,
+    VARIANTS,
+    child_dag_id,
+    parent_dag_id,
+)
+from bench.durable_cost import DAGS as DURABLE_COST_DAGS
+from bench.schedule_count import default_of
+from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+from tests.e2e.harness import BENCH_DAGS_FOLDER
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=BENCH_DAGS_FOLDER, safe_mode=False)
+
+
+def test_every_dag_the_bench_triggers_is_there(dagbag: DagBag) -> None:
+    assert dagbag.import_errors == {}
+    expected = {
+        *(child_dag_id(length, variant) for length in LENGTHS for variant in VARIANTS),
+        *(parent_dag_id(variant) for variant in VARIANTS),
+        *DURABLE_COST_DAGS.values(),
+        *FAN_OUTS.values(),
+        FAN_OUT_CHILD,
+        PAUSED_TARGET,
+    }
+    assert set(dagbag.dag_ids) == expected
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_latency_parents_run_at_their_operators_defaults(dagbag: DagBag, variant: str) -> None:
+    operator, path = VARIANTS[variant]
+    task = dagbag.dags[parent_dag_id(variant)].get_task(PARENT_TASK)
+
+    assert isinstance(task, StockTriggerDagRunOperator)
+    assert isinstance(task, TriggerDagRunOperator) == (operator == "ours")
+    assert task.deferrable == (path == "deferrable")
+    assert task.poke_interval == default_of(StockTriggerDagRunOperator, "poke_interval")
+    assert task.retries == 0
+    if isinstance(task, TriggerDagRunOperator):
+        assert task.fast_poll_window == default_of(TriggerDagRunOperator, "fast_poll_window")
+
+
+def test_the_paused_target_never_runs_what_it_is_sent(dagbag: DagBag) -> None:
+    assert dagbag.dags[PAUSED_TARGET].is_paused_upon_creation is True
