@@ -5,7 +5,9 @@ Case 4: a 30-way fan-out on 4 worker slots, three ways, one after the other on o
 - ours, ``deferrable=True, durable=True``;
 - ours, synchronous and durable: it stalls (every slot held by a waiting parent, no child can start),
   so it gets ``stall_window`` seconds, is reported as stalled with what had finished, and is then
-  marked failed to free the slots.
+  marked failed to free the slots;
+- first, as a baseline, the 30 child runs triggered at once through the REST API with no parent at
+  all: what this Airflow itself takes to run them on the slots, the least any parent can add to.
 
 Every operator runs at its defaults otherwise (``poke_interval=60``). Each fan-out is reported with its
 makespan (the parent run's start to end) beside the floor the slots set (the children's total runtime
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bench.dags.bench import CHILD_TASK, FAN_OUT_CHILD, FAN_OUTS
+from bench.dags.bench import CHILD_TASK, CHILDREN_ALONE, FAN_OUT_CHILD, FAN_OUTS
 from bench.model import FanOutOutcome, FanOutSetup
 from tests.e2e.flows import seconds_between
 from tests.e2e.polling import WaitTimeout
@@ -72,6 +74,32 @@ def fan_out(
     )
 
 
+def children_alone(airflow: EmbeddedAirflow, *, setup: FanOutSetup) -> FanOutOutcome:
+    """
+    Trigger the fan-out's children directly, all at once, and time them: the baseline the parents add to.
+
+    Its makespan runs from the first child run's creation (``queued_at``) to the last one's end.
+
+    :param airflow: a running Airflow that loaded ``bench/dags``, with ``setup.slots`` slots.
+    :param setup: the fan-out's width, child length and slots.
+    """
+    scenario = Scenario(airflow.client, "children-alone", echo=False)
+    for item in range(setup.width):
+        scenario.trigger(FAN_OUT_CHILD, sleep=setup.child_seconds, item=item)
+    children = scenario.wait_runs_finished(FAN_OUT_CHILD, setup.width, timeout=TIMEOUT_SECONDS)
+    return FanOutOutcome(
+        label=CHILDREN_ALONE,
+        state="success" if all(run["state"] == "success" for run in children) else "failed",
+        makespan=seconds_between(
+            min(run["queued_at"] for run in children), max(run["end_date"] for run in children)
+        ),
+        floor=child_task_seconds(airflow.client, children) / setup.slots,
+        children=len(children),
+        children_succeeded=sum(run["state"] == "success" for run in children),
+        stall_window=0.0,
+    )
+
+
 def child_task_seconds(client: AirflowClient, child_runs: list[Json]) -> float:
     """
     The time the children's tasks held a worker slot, summed: the floor a fan-out's slots divide.
@@ -96,20 +124,24 @@ def run(
     progress: Callable[[str], None] = print,
 ) -> list[FanOutOutcome]:
     """
-    Run the three fan-outs one after the other (the stalled synchronous one last) and return them.
+    Run the children alone, then the three fan-outs one after the other (the stalled one last).
 
     :param airflow: a running Airflow that loaded ``bench/dags``, with ``setup.slots`` slots.
     :param setup: the fan-outs' width, child length and slots.
     :param stall_window: seconds the synchronous fan-out gets before it counts as stalled.
     :param progress: where each fan-out's line goes.
     """
-    outcomes = []
-    for label, dag_id in FAN_OUTS.items():
-        outcome = fan_out(airflow, label=label, dag_id=dag_id, setup=setup, stall_window=stall_window)
-        outcomes.append(outcome)
+
+    def reported(outcome: FanOutOutcome) -> FanOutOutcome:
         makespan = "no end" if outcome.makespan is None else f"makespan {outcome.makespan:.0f} s"
         progress(
-            f"[fan-out] {label}: {outcome.state}, {makespan}, floor {outcome.floor:.0f} s, "
+            f"[fan-out] {outcome.label}: {outcome.state}, {makespan}, floor {outcome.floor:.0f} s, "
             f"{outcome.children_succeeded}/{outcome.children} child runs succeeded"
         )
+        return outcome
+
+    outcomes = [reported(children_alone(airflow, setup=setup))]
+    for label, dag_id in FAN_OUTS.items():
+        outcome = fan_out(airflow, label=label, dag_id=dag_id, setup=setup, stall_window=stall_window)
+        outcomes.append(reported(outcome))
     return outcomes

@@ -234,12 +234,14 @@ def _fan_out(results: Results) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for o in results.fan_outs:
+        # A stalled fan-out finished no child: there is no runtime to divide.
+        floor = f"{o.floor:.0f} s" if o.floor else "-"
         if o.makespan is None:
             makespan, r = f"stalled: no end after {o.stall_window:.0f} s", "-"
         else:
             makespan, r = f"{o.makespan:.0f} s", _fmt(ratio(o.makespan, o.floor), "", 2)
         lines.append(
-            f"| {o.label} | {o.state} | {makespan} | {o.floor:.0f} s | {r} | {o.children} ({o.children_succeeded}) |"
+            f"| {o.label} | {o.state} | {makespan} | {floor} | {r} | {o.children} ({o.children_succeeded}) |"
         )
     return "\n".join(lines)
 
@@ -251,8 +253,9 @@ def _shared_poll(results: Results) -> str:
         "## 5. Shared poll at scale",
         "",
         "Deferred waiters on runs of one child Dag in one event loop (one triggerer process), on the "
-        "fake supervisor in virtual time; a tick is one poller wake. CPU excludes the fake supervisor's "
-        "own (the api-server's, in a deployment).",
+        "fake supervisor in virtual time; a tick is one poller wake, at most one a second, asking about at "
+        "most 100 due runs (the most overdue first), so more waiters take more ticks, not more requests "
+        "per tick. CPU excludes the fake supervisor's own (the api-server's, in a deployment).",
         "",
         "| waiters | ticks | requests per tick | triggerer CPU per tick p50 | p95 | CPU per waiter per tick (p50) |",
         "| --- | --- | --- | --- | --- | --- |",

@@ -9,7 +9,9 @@ poller wake is a *tick*: its requests are the messages the fake supervisor recei
 its CPU the process time spent meanwhile (``time.process_time()``, every thread) minus the fake
 supervisor's own, which stands in for the api-server's.
 
-All waiters begin at the same moment, so every tick finds every run due: the most a tick can ask.
+All waiters begin at the same moment, so their checks fall due together: the most a tick can find due.
+A tick asks about at most 100 of them and ticks are at least a second apart, so 1,000 waiters take ten
+ticks where 1 or 100 take one: more ticks, each asking the same.
 """
 
 from __future__ import annotations
@@ -103,8 +105,8 @@ def measure(*, waiters: int, virtual_seconds: float = VIRTUAL_SECONDS) -> PollSc
     """
     Wait ``virtual_seconds`` with ``waiters`` triggers on one child Dag; return each tick's figures.
 
-    Ticks that asked nothing (the wake right after the triggers registered, before any run was due)
-    are left out.
+    Ticks that asked nothing (the poller's first sleep, begun as the triggers registered, before any run
+    was due) are left out.
 
     :param waiters: how many triggers wait, each on a run of its own.
     :param virtual_seconds: how long they wait, in virtual time.

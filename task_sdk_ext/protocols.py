@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 class TriggeringTaskInstance(Protocol):
-    """What the operator uses of ``ti``: the trigger accessor, its poll partner, and result reads."""
+    """What the operator uses of ``ti``: the trigger accessor, its poll partner, and task states."""
 
     def trigger_dag_run(
         self,
@@ -33,8 +33,4 @@ class TriggeringTaskInstance(Protocol):
         self, dag_id: str, *, run_ids: list[str] | None = None, task_ids: list[str] | None = None
     ) -> dict[str, Any]:
         """Return ``{run_id: {task_key: state}}``; a mapped task's key is ``<task_id>_<map_index>``."""
-        ...
-
-    def xcom_pull(self, task_ids: list[str], dag_id: str, *, run_id: str) -> Any:
-        """Return the ``return_value`` XComs of ``task_ids`` in another run, every map index."""
         ...

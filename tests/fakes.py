@@ -20,12 +20,13 @@ from airflow.sdk.execution_time.comms import (
     GetDRCount,
     GetPreviousDagRun,
     GetTaskStates,
-    GetXComSequenceSlice,
+    GetXCom,
     OKResponse,
     PreviousDagRunResult,
+    SetXCom,
     TaskStatesResult,
     TriggerDagRun,
-    XComSequenceSliceResult,
+    XComResult,
 )
 from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 from airflow.sdk.serde import serialize
@@ -263,14 +264,23 @@ class FakeSupervisor:
             }
         return TaskStatesResult(task_states=answer)
 
-    def _on_GetXComSequenceSlice(self, msg: GetXComSequenceSlice) -> BaseModel:
+    def _on_GetXCom(self, msg: GetXCom) -> BaseModel:
         dag, run = self._dag(msg.dag_id), self._run(msg.dag_id, msg.run_id)
-        keys = [key for key in dag.task_keys() if msg.task_id in (key, key.rpartition("_")[0])]
-        if msg.key != "return_value" or any(run.task_state(dag, key) != "success" for key in keys):
-            return XComSequenceSliceResult(root=[])
-        values = dag.mapped_returns.get(msg.task_id, [dag.returns.get(msg.task_id)])
-        # As the server: the XComs stored (serialized), and none for a task that pushed nothing.
-        return XComSequenceSliceResult(root=[serialize(value) for value in values if value is not None])
+        mapped = msg.task_id in dag.mapped_returns and msg.map_index is not None and msg.map_index >= 0
+        key = f"{msg.task_id}_{msg.map_index}" if mapped else msg.task_id
+        value = None
+        if msg.key == "return_value" and key in dag.task_keys() and run.task_state(dag, key) == "success":
+            value = (
+                dag.mapped_returns[msg.task_id][int(msg.map_index or 0)]
+                if mapped
+                else dag.returns.get(msg.task_id)
+            )
+        # As the server: the stored (serialized) value, and None for an XCom nobody pushed.
+        return XComResult(key=msg.key, value=None if value is None else serialize(value))
+
+    def _on_SetXCom(self, msg: SetXCom) -> None:
+        # Kept in self.sent; as the server's, the answer carries nothing.
+        return None
 
     def _on_GetDag(self, msg: GetDag) -> BaseModel:
         dag = self._dag(msg.dag_id)
@@ -331,12 +341,14 @@ class FakeTaskInstance:
     get_dagrun_state = staticmethod(RuntimeTaskInstance.get_dagrun_state)
     get_dag = staticmethod(RuntimeTaskInstance.get_dag)
     get_task_states = staticmethod(RuntimeTaskInstance.get_task_states)
-    # The real pull, down to the GetXComSequenceSlice message and the XCom backend's deserializing.
-    xcom_pull = RuntimeTaskInstance.xcom_pull
-    _normalize_xcom_pull_params = RuntimeTaskInstance._normalize_xcom_pull_params
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcoms[key] = value
+
+    def xcom_pull(self, *, task_ids: str, key: str) -> Any:
+        """This task's own XCom (what it pushed this try); the operator reads no other with this."""
+        assert task_ids == self.task_id, f"the fake holds only task {self.task_id!r}'s XComs"
+        return self.xcoms.get(key)
 
     def retry(self) -> None:
         """What the scheduler does on an automatic retry: the try number grows, max_tries does not."""

@@ -43,6 +43,8 @@ DURABLE_COST_TASK = "trigger"
 PAUSED_TARGET = "bench_paused_target"
 FAN_OUT_CHILD = "bench_fan_out_child"
 FAN_OUT_TASK = "trigger_children"
+# The fan-out's baseline: its children triggered through the REST API, no parent (bench/fan_out.py).
+CHILDREN_ALONE = "children alone (no parent)"
 FAN_OUTS = {
     "stock, deferrable": "bench_fan_out_stock_deferrable",
     "ours, deferrable + durable": "bench_fan_out_ours_deferrable",

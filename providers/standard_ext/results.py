@@ -9,9 +9,7 @@ from airflow.sdk.exceptions import AirflowException
 from task_sdk_ext.errors import server_errors_as_runtime_errors
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from task_sdk_ext.protocols import TriggeringTaskInstance
+    from collections.abc import Iterable, Sequence
 
 
 def check_task_ids(value: object, *, task_id: str, parameter: str) -> list[str] | None:
@@ -46,9 +44,7 @@ def check_task_ids(value: object, *, task_id: str, parameter: str) -> list[str] 
     return list(value)
 
 
-def collect_results(
-    *, ti: TriggeringTaskInstance, dag_id: str, run_id: str, task_ids: Sequence[str]
-) -> dict[str, Any]:
+def collect_results(*, dag_id: str, run_id: str, task_ids: Sequence[str]) -> dict[str, Any]:
     """
     Return ``{task_id: value}``: each named task's ``return_value`` XCom in the run.
 
@@ -56,28 +52,49 @@ def collect_results(
     ``results`` does. Whether a task is mapped comes from its task instances in the run (a mapped
     task's are keyed ``<task_id>_<map_index>``), asked per task so no two task ids can be confused.
 
-    :param ti: the task instance whose accessors ask the execution API.
+    Only the messages both a task and the triggerer may send (task states, one XCom by map index):
+    the worker calls this when the task resumes, the trigger when it ends the task itself
+    (:mod:`standard_ext.triggers.finish`), and the two must return the same result.
+
     :param dag_id: the child Dag.
     :param run_id: the child run.
     :param task_ids: the tasks whose results to return.
     :raises AirflowException: a task the run does not have, or one that pushed no ``return_value``;
         the message names the task and the run. Never a silent ``None``.
     """
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+    from airflow.sdk.execution_time.xcom import XCom
+
     results: dict[str, Any] = {}
     for task_id in task_ids:
         with server_errors_as_runtime_errors():
-            states = ti.get_task_states(dag_id=dag_id, run_ids=[run_id], task_ids=[task_id]).get(run_id, {})
-            values = ti.xcom_pull(task_ids=[task_id], dag_id=dag_id, run_id=run_id) if states else None
+            states = RuntimeTaskInstance.get_task_states(
+                dag_id=dag_id, run_ids=[run_id], task_ids=[task_id]
+            ).get(run_id, {})
+            map_indexes = _map_indexes(task_id=task_id, keys=states)
+            values = [
+                XCom.get_one(
+                    key="return_value", dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index
+                )
+                for map_index in map_indexes
+            ]
         if not states:
             raise AirflowException(
                 f"Dag {dag_id!r} run {run_id!r} has no task {task_id!r}, named in result_task_ids"
             )
-        # xcom_pull gives [None] when the task pushed nothing (it returned None, or never ran).
-        if not values or values == [None]:
+        # A task that pushed nothing (it returned None, or never ran) reads as None.
+        if all(value is None for value in values):
             raise AirflowException(
                 f"Task {task_id!r} of Dag {dag_id!r} run {run_id!r} pushed no return_value XCom, so it "
                 "has no result to return (result_task_ids): make it return a value, or leave it out"
             )
         mapped = set(states) != {task_id}
-        results[task_id] = list(values) if mapped else values[0]
+        results[task_id] = [value for value in values if value is not None] if mapped else values[0]
     return results
+
+
+def _map_indexes(*, task_id: str, keys: Iterable[str]) -> list[int]:
+    """The map indexes of ``task_id``'s instances, in order: ``[-1]`` for an unmapped task."""
+    # A mapped task's instances are keyed <task_id>_<map_index>; the question named this task alone.
+    indexes = sorted(int(key.rpartition("_")[2]) for key in keys if key != task_id)
+    return indexes or [-1]

@@ -29,7 +29,7 @@ QUESTION = "what is six times seven"
 TEARDOWN = 60
 # From the child's result being ready (or its answer failing) to the parent task's end. The checks are a
 # second apart in the parents' 30 s fast window; the rest is the task's own exit (synchronous), or the
-# trigger's event, the scheduler queueing the resume and a worker starting it (deferrable).
+# trigger pushing the result and ending the task from the triggerer (deferrable).
 FEW_SECONDS = 15.0
 PROGRESS_EVENT = "Dag run progress"
 ATTACHING_EVENT = "Attaching to the Dag run that already exists"

@@ -26,3 +26,7 @@ def test_durable_deferrable_waits_in_the_trigger_and_keeps_its_record(run_dag: R
     assert db.task_outcome(dag.dag_id, TASK_ID).state == "success"
     assert "Deferring until the Dag run ends" in result.log
     assert db.xcom(dag.dag_id, TASK_ID, "trigger_run_id") == child.run_id
+    # The trigger ended the task (TaskSuccessEvent); dag.test() resumes it with that event's state
+    # instead, and the task finds its run by the XCom it pushed before deferring.
+    assert "Ending the task here: the Dag run succeeded" in result.log
+    assert "The trigger saw the Dag run succeed" in result.log

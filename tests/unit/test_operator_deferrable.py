@@ -31,7 +31,7 @@ def deferral(parent: Parent) -> TaskDeferred:
     return info.value
 
 
-def resume(parent: Parent, deferred: TaskDeferred, event: dict[str, Any]) -> Any:
+def resume(parent: Parent, deferred: TaskDeferred, event: dict[str, Any] | str) -> Any:
     """What the task runner does once the trigger fired: a fresh operator, the named method, the event."""
     operator = TriggerDagRunOperator(task_id=parent.ti.task_id, **parent.operator_kwargs)
     context: dict[str, Any] = {"ti": parent.ti, "task_instance": parent.ti, "task_state_store": parent.store}

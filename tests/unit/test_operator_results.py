@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowException
-from airflow.sdk.execution_time.comms import GetTaskStates, GetXComSequenceSlice, TriggerDagRun
+from airflow.sdk.execution_time.comms import GetTaskStates, GetXCom, TriggerDagRun
 
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from tests.unit.conftest import kill_mid_wait
@@ -38,10 +38,11 @@ class TestResultShapes:
 
         assert result == {"answer": {"label": "cat", "score": 0.9}, "shard": [10, 11, 12]}
         (run,) = supervisor.runs_of("child")
-        pulled = supervisor.sent_of(GetXComSequenceSlice)
-        assert [(m.dag_id, m.run_id, m.task_id, m.key) for m in pulled] == [
-            ("child", run.run_id, "answer", "return_value"),
-            ("child", run.run_id, "shard", "return_value"),
+        pulled = supervisor.sent_of(GetXCom)
+        # One XCom per task instance, by map index: the question the triggerer may ask too.
+        assert [(m.dag_id, m.run_id, m.task_id, m.key, m.map_index) for m in pulled] == [
+            ("child", run.run_id, "answer", "return_value", -1),
+            *[("child", run.run_id, "shard", "return_value", i) for i in range(3)],
         ]
         # Per named task, its own task instances are asked once (to tell a mapped task).
         per_task = [m.task_ids for m in supervisor.sent_of(GetTaskStates) if m.task_ids]
@@ -60,7 +61,7 @@ class TestResultShapes:
         supervisor.add_dag("child", run_seconds=0, returns={"answer": 42})
 
         assert make_parent(**WAITING).run() is None
-        assert not supervisor.sent_of(GetXComSequenceSlice)
+        assert not supervisor.sent_of(GetXCom)
         # The only task-state questions are the wait's checks: none asks for a result task.
         assert all(msg.task_ids is None for msg in supervisor.sent_of(GetTaskStates))
 
@@ -95,7 +96,7 @@ class TestResultShapes:
         ).run()
 
         assert result is None
-        assert not supervisor.sent_of(GetXComSequenceSlice)
+        assert not supervisor.sent_of(GetXCom)
 
 
 class TestResultAfterReconnect:

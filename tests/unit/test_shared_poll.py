@@ -12,8 +12,10 @@ import structlog
 from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount, GetTaskStates
 
 from standard_ext.progress import EarlyEnd, Watch
+from standard_ext.triggers import shared_poll
 from standard_ext.triggers.shared_poll import (
     CHUNK,
+    MIN_TICK_SECONDS,
     PollError,
     RunOutcome,
     pollers_of,
@@ -37,7 +39,6 @@ from tests.unit.virtual_time import (
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from standard_ext.triggers import shared_poll
     from tests.fakes import FakeSupervisor
 
 # A poller that misses a wake-up waits for ever; fail instead of hanging the suite.
@@ -46,14 +47,22 @@ pytestmark = pytest.mark.timeout(30)
 
 @pytest.mark.usefixtures("virtual")
 class TestRequestsPerCheck:
-    @pytest.mark.parametrize(("n", "per_check_expected"), [(1, 1), (10, 1), (1000, 10)])
-    def test_one_count_per_hundred_waiting_runs_when_nothing_ended(
+    @pytest.mark.parametrize(
+        ("n", "ticks"),
+        [
+            (1, CHECKS_UP_TO_12S),
+            (CHUNK, CHECKS_UP_TO_12S),
+            # Ten chunks due every second: one of them a second, the others wait their turn.
+            (1000, [float(t) for t in range(1, 13)]),
+        ],
+    )
+    def test_one_count_per_tick_whatever_the_number_of_waiting_runs(
         self,
         supervisor: FakeSupervisor,
         virtual: VirtualTime,
         stamped: list[tuple[float, BaseModel]],
         n: int,
-        per_check_expected: int,
+        ticks: list[float],
     ) -> None:
         ids = run_ids(n)
         for run_id in ids:
@@ -68,26 +77,37 @@ class TestRequestsPerCheck:
 
         asyncio.run(scenario())
 
-        assert per_check(stamped) == dict.fromkeys(CHECKS_UP_TO_12S, per_check_expected)
-        assert per_check_expected == math.ceil(n / CHUNK)
-        for at in CHECKS_UP_TO_12S:
-            chunks = counted_ids(stamped, at)
-            assert all(len(chunk) <= CHUNK for chunk in chunks)
-            assert sorted(itertools.chain.from_iterable(chunks)) == ids
+        assert per_check(stamped) == dict.fromkeys(ticks, 1)
+        for at in ticks:
+            [chunk] = counted_ids(stamped, at)
+            assert len(chunk) == min(n, CHUNK)
+            if n <= CHUNK:
+                assert chunk == ids
 
-    @pytest.mark.parametrize(("position", "extra"), [(0, 7), (99, 8), (500, 7)])
-    def test_one_run_ending_among_a_thousand_costs_a_bisection(
+    @pytest.mark.parametrize(
+        ("position", "seen_at", "extra"),
+        [
+            # Chunk 0 is asked about at 1 s and next at 11 s, after the other nine had their turn.
+            (0, 11.0, 7),
+            (99, 11.0, 8),
+            # Chunk 5 has its first turn at 6 s.
+            (500, 6.0, 7),
+        ],
+    )
+    def test_one_run_ending_among_a_thousand_costs_a_bisection_in_its_chunks_tick(
         self,
         supervisor: FakeSupervisor,
         virtual: VirtualTime,
         stamped: list[tuple[float, BaseModel]],
         position: int,
+        seen_at: float,
         extra: int,
     ) -> None:
         ids = run_ids(1000)
+        ends_at = 2.5
         for i, run_id in enumerate(ids):
-            supervisor.add_run(CHILD, run_id, seconds=2.5 if i == position else 3600)
-        virtual.horizon = 5
+            supervisor.add_run(CHILD, run_id, seconds=ends_at if i == position else 3600)
+        virtual.horizon = 12
 
         async def scenario() -> list[asyncio.Task[RunOutcome]]:
             tasks = [asyncio.create_task(waiting(run_id)) for run_id in ids]
@@ -99,12 +119,17 @@ class TestRequestsPerCheck:
 
         assert [i for i, task in enumerate(tasks) if not task.cancelled()] == [position]
         assert tasks[position].result() == RunOutcome(state="success")
-        # The run ends at 2.5 s: the check at 3 s pays 10 counts plus the bisection; the one at 4 s is
-        # back to ceil(999 / 100) = 10.
-        assert per_check(stamped) == {1.0: 10, 2.0: 10, 3.0: 10 + extra, 4.0: 10, 5.0: 10}
+        # One count a second; the tick whose chunk holds the ended run pays the bisection on top, once.
+        every_second = {float(t): 1 for t in range(1, 13)}
+        assert per_check(stamped) == every_second | {seen_at: 1 + extra}
         assert extra <= math.ceil(math.log2(CHUNK)) + 1
-        assert [msg.run_id for _, msg in stamped if isinstance(msg, GetDagRunState)] == [ids[position]]
-        assert ids[position] not in itertools.chain.from_iterable(counted_ids(stamped, 4.0))
+        # Seen within ceil(1000 / 100) s of its end, however many runs wait beside it.
+        assert seen_at - ends_at <= math.ceil(len(ids) / CHUNK)
+        assert [(t, msg.run_id) for t, msg in stamped if isinstance(msg, GetDagRunState)] == [
+            (seen_at, ids[position])
+        ]
+        later = [counted_ids(stamped, at) for at in every_second if at > seen_at]
+        assert ids[position] not in itertools.chain.from_iterable(itertools.chain.from_iterable(later))
 
     def test_the_bisection_is_bounded_wherever_the_ended_run_sits_in_its_chunk(
         self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
@@ -178,8 +203,176 @@ class TestRequestsPerCheck:
 
 
 @pytest.mark.usefixtures("virtual")
+class TestOneChunkPerTick:
+    def test_a_thousand_due_runs_cost_a_tick_what_one_does_and_each_is_checked_every_ten_ticks(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
+    ) -> None:
+        # From 19 s on the runs are in their back-off (checks at 19, then 35 s): the last busy second is 28 s.
+        horizon = 28
+
+        def watched_waits(n: int) -> list[tuple[float, BaseModel]]:
+            virtual.start_over()
+            virtual.horizon = horizon
+            stamped.clear()
+            ids = run_ids(n)
+            for run_id in ids:
+                supervisor.add_run(CHILD, run_id, seconds=3600)
+
+            async def scenario() -> None:
+                tasks = [
+                    asyncio.create_task(
+                        wait_for_final_state(dag_id=CHILD, run_id=run_id, schedule=schedule(), watch=Watch())
+                    )
+                    for run_id in ids
+                ]
+                await until_stalled_or_done(virtual, tasks)
+                await cancel(tasks)
+
+            asyncio.run(scenario())
+            return list(stamped)
+
+        alone, crowded = watched_waits(1), watched_waits(1000)
+
+        def kinds_per_tick(messages: list[tuple[float, BaseModel]]) -> set[tuple[str, ...]]:
+            return {tuple(type(msg).__name__ for t, msg in messages if t == at) for at in per_check(messages)}
+
+        # The same two questions at every tick, one run waiting or a thousand.
+        assert kinds_per_tick(alone) == kinds_per_tick(crowded) == {("GetDRCount", "GetTaskStates")}
+        assert list(per_check(alone)) == [1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 11.0, 19.0]
+        assert list(per_check(crowded)) == [float(t) for t in range(1, horizon + 1)]
+        # A fair rotation: the first ten ticks take the chunks in registration order, and from then on
+        # every run is asked about once in every ten ticks (ceil(1000 / 100)), never starved.
+        ids = run_ids(1000)
+        for tick in range(10):
+            assert counted_ids(crowded, float(tick + 1)) == [ids[tick * CHUNK : (tick + 1) * CHUNK]]
+        checked_at: dict[str, list[float]] = {}
+        for t, msg in crowded:
+            if isinstance(msg, GetDRCount):
+                for run_id in msg.run_ids or []:
+                    checked_at.setdefault(run_id, []).append(t)
+        assert sorted(checked_at) == ids
+        bound = math.ceil(len(ids) / CHUNK)
+        for times in checked_at.values():
+            assert times[0] <= bound
+            assert [b - a for a, b in itertools.pairwise(times)] == [bound] * (len(times) - 1)
+        assert sum(map(len, checked_at.values())) == horizon * CHUNK
+
+    def test_a_run_left_out_of_a_tick_is_asked_about_at_the_next_before_those_just_checked(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
+    ) -> None:
+        ids = run_ids(150)
+        for run_id in ids:
+            supervisor.add_run(CHILD, run_id, seconds=3600)
+        virtual.horizon = 3
+
+        async def scenario() -> None:
+            tasks = [asyncio.create_task(waiting(run_id)) for run_id in ids]
+            await until_stalled_or_done(virtual, tasks)
+            await cancel(tasks)
+
+        asyncio.run(scenario())
+
+        assert counted_ids(stamped, 1.0) == [ids[:100]]
+        # The 50 left out at 1 s kept their due time (1 s) and come first; then those due at 2 s.
+        assert counted_ids(stamped, 2.0) == [ids[100:] + ids[:50]]
+        # Left out at 2 s: the last 50 of those due at 2 s, first at 3 s; then, of those due at 3 s,
+        # the earlier registered.
+        assert counted_ids(stamped, 3.0) == [ids[50:100] + ids[:50]]
+
+
+@pytest.mark.usefixtures("virtual")
+class TestTickSpacing:
+    def test_ticks_are_a_second_apart_while_runs_remain_due(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
+    ) -> None:
+        ids = run_ids(250)
+        for run_id in ids:
+            supervisor.add_run(CHILD, run_id, seconds=3600)
+        virtual.horizon = 4
+
+        async def scenario() -> None:
+            tasks = [asyncio.create_task(waiting(run_id)) for run_id in ids]
+            await until_stalled_or_done(virtual, tasks)
+            await cancel(tasks)
+
+        asyncio.run(scenario())
+
+        # 150 runs still due after the tick at 1 s: the next tick waits for 2 s all the same.
+        ticks = list(per_check(stamped))
+        assert ticks == [1.0, 2.0, 3.0, 4.0]
+        assert all(b - a >= MIN_TICK_SECONDS for a, b in itertools.pairwise(ticks))
+        assert per_check(stamped) == dict.fromkeys(ticks, 1)
+
+    def test_a_schedule_finer_than_a_second_is_checked_every_second(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
+    ) -> None:
+        supervisor.add_run(CHILD, "a", seconds=3600)
+        virtual.horizon = 3
+
+        async def scenario() -> None:
+            # Due every quarter of a second.
+            task = asyncio.create_task(
+                wait_for_final_state(dag_id=CHILD, run_id="a", schedule=schedule(poke_interval=0.25))
+            )
+            await until_stalled_or_done(virtual, [task])
+            await cancel([task])
+
+        asyncio.run(scenario())
+
+        assert per_check(stamped) == {0.25: 1, 1.25: 1, 2.25: 1}
+
+    def test_a_newcomer_wakes_the_poller_no_sooner_than_the_spacing_allows(
+        self,
+        supervisor: FakeSupervisor,
+        virtual: VirtualTime,
+        stamped: list[tuple[float, BaseModel]],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        for run_id in ("old", "new", "late"):
+            supervisor.add_run(CHILD, run_id, seconds=3600)
+        sleeps: list[tuple[float, float]] = []
+
+        async def recorded(seconds: float) -> None:
+            sleeps.append((virtual.elapsed(), seconds))
+            await virtual.pause(seconds)
+
+        monkeypatch.setattr(shared_poll, "pause", recorded)
+        virtual.horizon = 27
+
+        async def scenario() -> None:
+            # Waiting for 1000 s: checked every 60 s, at 27 s (-1000 + 67 + 60 * 16) and 87 s.
+            old = asyncio.create_task(waiting("old", since=-1000))
+            await until_stalled_or_done(virtual, [old])
+            # Registered at 27 s, due at 27.5 s: half a second after a tick.
+            virtual.stalled().clear()
+            virtual.horizon = 28
+            new = asyncio.create_task(waiting("new", since=26.5))
+            await until_stalled_or_done(virtual, [old, new])
+            # Registered at 28 s, just after a tick, due at 28.25 s: no tick can come before 29 s,
+            # which the poller sleeps for already; nothing to wake it for.
+            virtual.stalled().clear()
+            late = asyncio.create_task(waiting("late", since=27.25))
+            await let_the_loop_run()
+            virtual.extend(30)
+            await until_stalled_or_done(virtual, [old, new, late])
+            await cancel([old, new, late])
+
+        asyncio.run(scenario())
+
+        assert per_check(stamped, GetDRCount) == {27.0: 1, 28.0: 1, 29.0: 1, 30.0: 1}
+        assert counted_ids(stamped, 27.0) == [["old"]]
+        # Due at 27.5, 28.5, 29.5 s: checked at 28, 29, 30 s. The most overdue first: late (28.25) at 29 s.
+        assert counted_ids(stamped, 28.0) == [["new"]]
+        assert counted_ids(stamped, 29.0) == [["late", "new"]]
+        assert counted_ids(stamped, 30.0) == [["late", "new"]]
+        # Every sleep is a real one; "new" woke the 60 s sleep once, to sleep until 28 s; "late" did not
+        # wake the sleep until 29 s.
+        assert sleeps == [(0.0, 27.0), (27.0, 60.0), (27.0, 1.0), (28.0, 1.0), (29.0, 1.0), (30.0, 1.0)]
+
+
+@pytest.mark.usefixtures("virtual")
 class TestTaskStates:
-    def test_watched_runs_cost_one_task_state_question_per_hundred_and_plain_waits_none(
+    def test_watched_runs_cost_one_task_state_question_per_tick_and_plain_waits_none(
         self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
     ) -> None:
         watched, plain = run_ids(150), [f"plain-{i}" for i in range(50)]
@@ -199,11 +392,14 @@ class TestTaskStates:
 
         asyncio.run(scenario())
 
-        # 200 runs: two counts; of them 150 watched, in the two chunks: two task-state questions.
-        assert per_check(stamped, GetDRCount) == {1.0: 2, 2.0: 2, 3.0: 2}
-        assert per_check(stamped, GetTaskStates) == {1.0: 2, 2.0: 2, 3.0: 2}
-        asked = [set(msg.run_ids or []) for t, msg in stamped if t == 1.0 and isinstance(msg, GetTaskStates)]
-        assert set().union(*asked) == set(watched)
+        # 200 runs, one chunk a tick: one count, and one task-state question for its watched runs only.
+        assert per_check(stamped, GetDRCount) == {1.0: 1, 2.0: 1, 3.0: 1}
+        assert per_check(stamped, GetTaskStates) == {1.0: 1, 2.0: 1, 3.0: 1}
+        asked = {t: msg.run_ids or [] for t, msg in stamped if isinstance(msg, GetTaskStates)}
+        assert asked[1.0] == watched[:100]
+        # The chunk at 2 s: the other 50 watched and the 50 plain runs, whose states are not asked.
+        assert counted_ids(stamped, 2.0) == [watched[100:] + plain]
+        assert asked[2.0] == watched[100:]
 
     def test_an_early_end_ends_only_the_wait_whose_rules_fired(
         self, supervisor: FakeSupervisor, virtual: VirtualTime

@@ -1,12 +1,14 @@
-"""The deferrable wait of ``TriggerDagRunOperator``: defer on the child run by its id, resume when it ends."""
+"""The deferrable wait of ``TriggerDagRunOperator``: defer on the child run by its id; end in the triggerer on success, else resume."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.standard.operators.trigger_dagrun import XCOM_RUN_ID
 from airflow.sdk.exceptions import AirflowException
 
 from standard_ext.progress import EarlyEnd
+from standard_ext.triggering import XCOM_DAG_ID
 from standard_ext.triggers.dag_run import DagRunTrigger
 from standard_ext.wait import is_done
 
@@ -26,8 +28,16 @@ def defer_on(*, operator: TriggerDagRunOperator, dag_id: str, run_id: str, sched
     :param run_id: the child run.
     :param schedule: when to check; serialized with the trigger, so a rebuilt trigger resumes it.
     """
-    operator.log.info("Deferring until the Dag run ends", dag_id=dag_id, run_id=run_id)
     watch = operator.early_end_rules()
+    resume_reason = why_resume_on_worker(operator)
+    operator.log.info(
+        "Deferring until the Dag run ends",
+        dag_id=dag_id,
+        run_id=run_id,
+        # Where the task ends when the run succeeds, and if on a worker, why.
+        finish_on_success="worker" if resume_reason else "triggerer",
+        reason=resume_reason,
+    )
     operator.defer(
         trigger=DagRunTrigger(
             dag_id=dag_id,
@@ -39,6 +49,9 @@ def defer_on(*, operator: TriggerDagRunOperator, dag_id: str, run_id: str, sched
             fail_fast=watch.fail_fast,
             critical_task_ids=watch.critical_task_ids,
             result_task_ids=watch.result_task_ids,
+            finish_on_success=resume_reason is None,
+            push_result=operator.do_xcom_push,
+            dag_result=operator.returns_dag_result,
         ),
         # Not execute_complete: that stays the stock one, for tasks the stock operator deferred on its
         # DagStateTrigger before an upgrade to this one and that resume with the stock event.
@@ -49,7 +62,42 @@ def defer_on(*, operator: TriggerDagRunOperator, dag_id: str, run_id: str, sched
     )
 
 
-def resume(*, operator: TriggerDagRunOperator, context: Context, event: dict[str, Any]) -> Any:
+def why_resume_on_worker(operator: TriggerDagRunOperator) -> str | None:
+    """
+    Say why a success must resume the task on a worker, or ``None`` when the triggerer may end it.
+
+    The triggerer ends a task by setting its state and pushing its XComs; whatever else a worker does
+    when a task returns would not happen. So it may only when nothing of that applies here.
+
+    :param operator: the deferring task's operator.
+    """
+    from airflow.sdk.listener import get_listener_manager
+
+    from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+
+    if not operator.finish_in_triggerer:
+        return "finish_in_triggerer=False"
+    if "success" not in operator.allowed_states or "success" in operator.failed_states:
+        return "success is not an allowed state"
+    if operator.outlets:
+        return "the task has outlets, whose asset events a worker emits"
+    if operator._post_execute_hook is not None:
+        return "a post_execute hook runs on the worker"
+    if operator.multiple_outputs:
+        return "multiple_outputs: a worker splits the result into XComs"
+    # A task running in Airflow always has its Dag; a bare operator (unit tests) has none to ask.
+    has_dag: bool = operator.has_dag()  # type: ignore[no-untyped-call]  # unannotated in the SDK
+    if has_dag and next(operator.iter_mapped_dependants(), None) is not None:
+        return "a downstream task maps over the result, which a worker must record"
+    if get_listener_manager().has_listeners:
+        return "listeners (OpenLineage, say) see a task end only on a worker"
+    for method in ("resume_after_child_run", "get_job_result", "post_execute"):
+        if getattr(type(operator), method) is not getattr(TriggerDagRunOperator, method):
+            return f"{type(operator).__name__} overrides {method}()"
+    return None
+
+
+def resume(*, operator: TriggerDagRunOperator, context: Context, event: dict[str, Any] | str) -> Any:
     """
     Resume after the trigger saw the child run end: succeed, or raise as the synchronous wait would.
 
@@ -59,6 +107,8 @@ def resume(*, operator: TriggerDagRunOperator, context: Context, event: dict[str
         when the run does not exist); ``early`` when the trigger ended the wait before the run ended:
         ``"failure"`` (with the ``task`` and its ``task_state``) or ``"success"``.
     """
+    if isinstance(event, str):
+        return _resume_after_task_end(operator=operator, context=context, event=event)
     dag_id, run_id, state = str(event["dag_id"]), str(event["run_id"]), event.get("state")
     if state is None:
         raise AirflowException(event.get("error") or f"Dag {dag_id!r} run {run_id!r} has no state")
@@ -82,3 +132,21 @@ def resume(*, operator: TriggerDagRunOperator, context: Context, event: dict[str
         raise AirflowException(f"The trigger reported Dag {dag_id!r} run {run_id!r} in state {state!r}")
     operator.log.info("Dag run finished in an allowed state", dag_id=dag_id, run_id=run_id, state=state)
     return operator.get_job_result({"dag_id": dag_id, "run_id": run_id}, context)
+
+
+def _resume_after_task_end(*, operator: TriggerDagRunOperator, context: Context, event: str) -> Any:
+    """
+    Finish a task whose trigger ended it (``TaskSuccessEvent``) but which resumed anyway: ``dag.test()``.
+
+    ``dag.test()`` runs the trigger in line and resumes the task with the event's payload, the state
+    ``"success"``, rather than ending it; the task then returns what the triggerer would have pushed.
+    """
+    if event != "success":
+        raise AirflowException(f"Task {operator.task_id!r} resumed with an unexpected event {event!r}")
+    ti = context["ti"]
+    dag_id = ti.xcom_pull(task_ids=ti.task_id, key=XCOM_DAG_ID)
+    run_id = ti.xcom_pull(task_ids=ti.task_id, key=XCOM_RUN_ID)
+    if not dag_id or not run_id:
+        raise AirflowException(f"Task {operator.task_id!r} resumed without the Dag run it triggered")
+    operator.log.info("The trigger saw the Dag run succeed", dag_id=dag_id, run_id=run_id)
+    return operator.get_job_result({"dag_id": str(dag_id), "run_id": str(run_id)}, context)

@@ -9,6 +9,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from standard_ext.polling import Schedule
 from standard_ext.progress import Watch
+from standard_ext.triggers.finish import succeeded, success_event
 from standard_ext.triggers.shared_poll import wait_for_final_state
 
 if TYPE_CHECKING:
@@ -44,7 +45,10 @@ class DagRunTrigger(BaseTrigger):
     trigger rebuilt by a restarted triggerer resumes the same schedule. Cancelling ``run()`` (triggerer
     shutdown, the task cleared) deregisters it from the poller.
 
-    **What it does not do:** decide whether the state is good (the operator's ``resume_after_child_run`` does,
+    With ``finish_on_success``, a success ends the task from here instead (``TaskSuccessEvent``, the
+    result as its ``return_value``): no worker resumes it (:mod:`standard_ext.triggers.finish`).
+
+    **What it does not do:** decide whether a state other than success is good (the operator's ``resume_after_child_run`` does,
     against its ``allowed_states`` and ``failed_states``); look the run up by logical date (run id only:
     upstream issue 57756 hung the stock trigger after ``reset_dag_run``); stop the child run.
 
@@ -59,6 +63,13 @@ class DagRunTrigger(BaseTrigger):
     :param result_task_ids: end the wait as soon as every instance of these tasks succeeded.
     :param expected_seconds: how long the child Dag's last successful run took; the checks are dense
         around that length after ``waiting_since`` (see :mod:`standard_ext.polling`).
+    :param finish_on_success: when the run (or, early, its result tasks) succeeded, end the task here
+        with ``TaskSuccessEvent`` and the result as its ``return_value``, instead of resuming it on a
+        worker (see :mod:`standard_ext.triggers.finish`); the operator sets it when nothing on a worker
+        would see the difference. Off, the default, every outcome resumes the task.
+    :param push_result: with ``finish_on_success``, push the result (the task's ``do_xcom_push``).
+    :param dag_result: with ``finish_on_success``, flag the pushed result as its Dag's result (the
+        task's ``returns_dag_result``), as a worker's push would.
 
     Example::
 
@@ -86,6 +97,9 @@ class DagRunTrigger(BaseTrigger):
         critical_task_ids: Sequence[str] | None = None,
         result_task_ids: Sequence[str] | None = None,
         expected_seconds: float | None = None,
+        finish_on_success: bool = False,
+        push_result: bool = True,
+        dag_result: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.dag_id = dag_id
@@ -97,6 +111,9 @@ class DagRunTrigger(BaseTrigger):
             result_task_ids=tuple(result_task_ids) if result_task_ids else None,
         )
         self._last_progress: str | None = None
+        self.finish_on_success = bool(finish_on_success)
+        self.push_result = bool(push_result)
+        self.dag_result = bool(dag_result)
         # Validated here, so a bad value fails this trigger as it is built, never the shared poller.
         self.schedule = Schedule(
             waiting_since=float(waiting_since),
@@ -117,6 +134,9 @@ class DagRunTrigger(BaseTrigger):
             "critical_task_ids": list(self.watch.critical_task_ids or []) or None,
             "result_task_ids": list(self.watch.result_task_ids or []) or None,
             "expected_seconds": self.schedule.expected_seconds,
+            "finish_on_success": self.finish_on_success,
+            "push_result": self.push_result,
+            "dag_result": self.dag_result,
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -141,6 +161,18 @@ class DagRunTrigger(BaseTrigger):
             log.info("A task of the Dag run failed (fail_fast)", task=task, task_state=task_state)
         else:
             log.info("The result tasks succeeded; not waiting for the rest of the Dag run")
+        if self.finish_on_success and succeeded(outcome):
+            event = await success_event(
+                dag_id=self.dag_id,
+                run_id=self.run_id,
+                result_task_ids=self.watch.result_task_ids,
+                push_result=self.push_result,
+                dag_result=self.dag_result,
+                parent=self.task_instance,
+            )
+            if event is not None:
+                yield event
+                return
         yield TriggerEvent(self.event_payload(outcome))  # type: ignore[no-untyped-call]
 
     def _log_progress(self, progress: TaskProgress) -> None:

@@ -3,14 +3,23 @@ One poller per child Dag per event loop: the triggers waiting on its runs share 
 
 A triggerer runs all its triggers on one event loop. When each trigger polls its own child run, N parents
 waiting on runs of one child Dag cost N requests per interval. Here they register with the Dag's
-:class:`Poller` instead, which asks one count per 100 due runs and reads a single run's state only when
-the counts say that run has finished; for the runs still active, one task-state question per 100 runs
-gives each waiter its run's progress, from which it judges an early end (:class:`~standard_ext.progress.Watch`).
+:class:`Poller` instead. Each time it wakes (a *tick*) it asks about at most :data:`CHUNK` due runs, the
+most overdue first: one count of those still active, and, for the runs whose waiters watch them
+(:class:`~standard_ext.progress.Watch`), one task-state question, from which each waiter gets its run's
+progress and judges an early end. A single run's state is read only when the count says it has finished.
+
+Ticks are at least :data:`MIN_TICK_SECONDS` apart. So the requests per tick do not depend on the number of
+waiters, and neither does the load one child Dag's waiters put on the API server: at most one count (plus
+one task-state question) per second, and a few more requests per run that ends. The price is latency
+under fan-out: with N runs due at once, each is checked at least every ``ceil(N / 100)`` seconds, so
+1,000 parents all in their one-second fast window are each checked every 10 s, not every second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import math
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -25,16 +34,21 @@ from standard_ext.runs import progress_of, state_name
 from task_sdk_ext.errors import http_status, server_errors_as_runtime_errors
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
 
     from standard_ext.polling import Schedule
     from standard_ext.progress import EarlyEnd, TaskProgress, Watch
 
 log = structlog.get_logger(__name__)
 
-# At most this many run ids per count: the execution API takes them in the query string, and a few
-# hundred 60-character ids would outgrow the URL length proxies and servers accept.
+# At most this many run ids per tick: the execution API takes them in the query string, and a few
+# hundred 60-character ids would outgrow the URL length proxies and servers accept. One chunk per tick,
+# not one per 100 due runs, is what keeps the requests per tick from growing with the number of waiters.
 CHUNK = 100
+# The least time between two ticks, as the schedule's own finest step (``polling.FAST_STEP_SECONDS``): a
+# backlog of due runs is worked through at one chunk per second rather than in a burst, and however often
+# newcomers arrive or runs fall due, the poller never asks more than once a second.
+MIN_TICK_SECONDS = 1.0
 
 
 class PollError(RuntimeError):
@@ -73,7 +87,7 @@ class Waiter:
 
 
 async def pause(seconds: float) -> None:
-    """Sleep until the next check is due."""
+    """Sleep until the next tick is due."""
     # One place to stand in for the clock: unit tests replace it to move time-machine's clock instead.
     await asyncio.sleep(seconds)
 
@@ -100,33 +114,46 @@ def _read_task_states(dag_id: str, run_ids: list[str]) -> dict[str, TaskProgress
     return {run_id: progress_of(answer.get(run_id, {})) for run_id in run_ids}
 
 
-def _chunks(run_ids: list[str]) -> Iterable[list[str]]:
-    return (run_ids[start : start + CHUNK] for start in range(0, len(run_ids), CHUNK))
-
-
 class Poller:
     """
     Poll the runs of one child Dag for every trigger in this event loop that waits on one of them.
 
-    **Purpose:** make N triggers waiting on runs of one Dag cost about N/100 requests per check instead
-    of N, so a triggerer can hold thousands of waiting parents without loading the API server.
+    **Purpose:** make N triggers waiting on runs of one Dag cost the API server the same few requests per
+    second whatever N is, so a triggerer can hold thousands of waiting parents without loading it.
 
     **How it works:** triggers :meth:`register` a run id with their own :class:`Schedule`; waiters on the
-    same run share one entry. One asyncio task wakes when the earliest waiter is due and asks, per 100
-    due runs, how many are still ``queued`` or ``running``. Counting the runs still *active*, not the
-    finished ones, is what lets one question per chunk cover both a run that ended and a run that does
-    not exist (any more): either makes the count fall short. A chunk that counts in full costs nothing
-    more; one that falls short by k is halved, one half counted and the other deduced, until single runs
-    are singled out, whose state is then read; so one finished run among 100 costs at most
-    ``ceil(log2(100)) + 1 = 8`` requests more. A final state resolves the run's waiters; a 404 resolves
-    them with an error naming the run. When the last waiter leaves, the task ends and the poller drops
-    out of the registry.
+    same run share one entry, due when its first waiter is. One asyncio task sleeps until the earliest
+    entry is due, but no sooner than :data:`MIN_TICK_SECONDS` after its last tick, then ticks:
+
+    - It takes at most :data:`CHUNK` of the due runs, the most overdue first (smallest ``due_at``; ties
+      in registration order), and moves only their schedules on. A due run left out keeps its
+      ``due_at``, which is earlier than that of any run just asked about or registered since, so it is
+      first in line at the next tick: with N runs due, every one is asked about within ``ceil(N / 100)``
+      ticks, none is starved, and the order is deterministic.
+    - It asks how many of them are still ``queued`` or ``running`` (one request). Counting the runs still
+      *active*, not the finished ones, is what lets one question cover both a run that ended and a run
+      that does not exist (any more): either makes the count fall short. A count in full costs nothing
+      more; one that falls short by k is halved, one half counted and the other deduced, until single
+      runs are singled out, whose state is then read; so one finished run among 100 costs at most
+      ``ceil(log2(100)) + 1 = 8`` requests more, once, when it ends. A final state resolves the run's
+      waiters; a 404 resolves them with an error naming the run.
+    - For the runs still active whose waiters watch them, it asks their task states (one request) and
+      puts each run's on its waiters' ``progress`` queues.
+
+    **Cost and its price:** a tick sends one count, plus one task-state question when a run in it is
+    watched, plus the bisection and a state read per run that ended: per event, not per waiter. At most
+    one tick a second, so one child Dag's waiters cost the API server at most that per second whatever the
+    fan-out. In exchange a run is checked later than its schedule asks when more than 100 are due at
+    once: with N due together each is checked at least every ``ceil(N / 100)`` seconds (1,000 parents
+    all in their one-second fast window: every 10 s each). A schedule with steps below a second
+    (``poke_interval`` under 1 s) is checked every second.
 
     **What it does not do:** judge states (the operator decides what is allowed), look runs up by
     logical date (run ids only, see upstream issue 57756), or survive its event loop: a restarted
     triggerer rebuilds the triggers, and they register afresh on the same schedules. An API error
-    (the server briefly away) is logged and the chunk is asked again at its next check; any other error
-    fails only the triggers of that chunk.
+    (the server briefly away) is logged and the runs are asked about again at their next check; any
+    other error fails only the triggers of that tick's runs. When the last waiter leaves, the task ends
+    and the poller drops out of the registry.
 
     Example::
 
@@ -143,6 +170,8 @@ class Poller:
         self._entries: dict[str, list[Waiter]] = {}
         self._wake = asyncio.Event()
         self._sleeping_until: float | None = None
+        # The earliest the next tick may be: MIN_TICK_SECONDS after the last one that asked something.
+        self._next_tick_not_before = -math.inf
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         # Weakly: the registry's values must not keep its (weak) keys alive.
@@ -150,7 +179,7 @@ class Poller:
 
     @property
     def run_ids(self) -> list[str]:
-        """The run ids waited on, each once however many triggers wait on it."""
+        """The run ids waited on, each once however many triggers wait on it, in registration order."""
         return list(self._entries)
 
     @property
@@ -180,9 +209,14 @@ class Poller:
         self._entries.setdefault(run_id, []).append(waiter)
         if self._task is None:
             self._task = loop.create_task(self._run(), name=f"dag-run-poller:{self.dag_id}")
-        elif self._sleeping_until is not None and waiter.due_at < self._sleeping_until:
+        elif (
+            self._sleeping_until is not None
+            and max(waiter.due_at, self._next_tick_not_before) < self._sleeping_until
+        ):
             # The poller sleeps until its earliest waiter is due; a newcomer due sooner must not wait
-            # for that (a fresh wait checks every second, an old one maybe once a minute).
+            # for that (a fresh wait checks every second, an old one maybe once a minute). It wakes the
+            # poller only if the tick can really come sooner: waking it for a time the spacing forbids
+            # would only have it work out the same sleep again.
             self._wake.set()
         return waiter
 
@@ -218,9 +252,9 @@ class Poller:
         log.debug("Polling child Dag runs", dag_id=self.dag_id)
         try:
             while self._entries:
-                await self._tick(time.time())
+                now = await self._sleep_until_due()
                 if self._entries:
-                    await self._sleep_until_due()
+                    await self._tick(now)
         finally:
             self._close()
             # Only cancellation of the task itself (its loop shutting down) leaves waiters here; fail
@@ -228,33 +262,65 @@ class Poller:
             self._fail(list(self._entries), f"The poller of Dag {self.dag_id!r} stopped", cause=None)
             log.debug("Stopped polling child Dag runs", dag_id=self.dag_id)
 
-    async def _sleep_until_due(self) -> None:
-        due_at = min(waiter.due_at for waiters in self._entries.values() for waiter in waiters)
-        self._wake.clear()
-        self._sleeping_until = due_at
-        sleeper = asyncio.ensure_future(pause(max(0.0, due_at - time.time())))
-        woken = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            self._sleeping_until = None
-            sleeper.cancel()
-            woken.cancel()
+    def _due_at(self, run_id: str) -> float:
+        """When ``run_id`` is next due: when the first of its waiters is."""
+        return min(waiter.due_at for waiter in self._entries[run_id])
+
+    async def _sleep_until_due(self) -> float:
+        """
+        Sleep until the next tick, and return the time it is for.
+
+        That is when the earliest run is due, but no sooner than :data:`MIN_TICK_SECONDS` after the last
+        tick. A newcomer that brings the tick forward wakes the sleep, which then works the time out
+        again; the poller closing wakes it too, and it returns at once.
+        """
+        while self._entries:
+            tick_at = max(min(map(self._due_at, self._entries)), self._next_tick_not_before)
+            now = time.time()
+            if tick_at <= now:
+                return now
+            self._wake.clear()
+            self._sleeping_until = tick_at
+            sleeper = asyncio.ensure_future(pause(tick_at - now))
+            woken = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._sleeping_until = None
+                sleeper.cancel()
+                woken.cancel()
+            if sleeper.done() and not sleeper.cancelled():
+                # The sleep ran its course: the tick is due even if the clock reads a hair earlier (the
+                # loop may end a sleep within its clock's resolution, and the wall clock need not agree
+                # with it), or the poller would sleep a hair again, and again, finding nothing due.
+                return max(time.time(), tick_at)
+        return time.time()
 
     async def _tick(self, now: float) -> None:
-        due = [run_id for run_id, waiters in self._entries.items() if any(w.due_at <= now for w in waiters)]
+        due_at = {run_id: self._due_at(run_id) for run_id in self._entries}
+        due = [run_id for run_id, at in due_at.items() if at <= now]
+        # One chunk, the most overdue first. nsmallest is stable, as sorted() is: ties keep the entries'
+        # (registration) order. The runs left out keep their due_at, earlier than any a schedule moved on
+        # now will get, so they come first at the next tick: a fair rotation, not a starving one.
+        chunk = heapq.nsmallest(CHUNK, due, key=due_at.__getitem__)
+        if not chunk:
+            # Only a waiter that left during the sleep gets here; a tick that asks nothing needs no spacing.
+            return
+        self._next_tick_not_before = now + MIN_TICK_SECONDS
         # Move the schedules on first: whatever this check learns or fails to learn, the next is on time.
         # Moving on a waiter of the same run that was not due yet leaves it where it was: its first check
         # after now is the one it was waiting for.
-        for run_id in due:
+        for run_id in chunk:
             for waiter in self._entries[run_id]:
                 waiter.due_at = waiter.schedule.next_check_after(now)
-        for chunk in _chunks(due):
-            # A trigger may have left while an earlier chunk was being asked about.
-            chunk = [run_id for run_id in chunk if run_id in self._entries]
-            if chunk:
-                await self._check(chunk)
-        log.debug("Checked child Dag runs", dag_id=self.dag_id, due=len(due), waiting=len(self._entries))
+        await self._check(chunk)
+        log.debug(
+            "Checked child Dag runs",
+            dag_id=self.dag_id,
+            checked=len(chunk),
+            left_due=len(due) - len(chunk),
+            waiting=len(self._entries),
+        )
 
     async def _check(self, chunk: list[str]) -> None:
         try:
@@ -281,7 +347,7 @@ class Poller:
         watched = [run_id for run_id in chunk if any(w.wants_tasks for w in self._entries.get(run_id, ()))]
         if not watched:
             return
-        # One question for all of them, as the count was: the cost per check stays per chunk, not per run.
+        # One question for all of them, as the count was: the cost stays one request per tick, not per run.
         for run_id, progress in (await sync_to_async(_read_task_states)(self.dag_id, watched)).items():
             for waiter in self._entries.get(run_id, ()):
                 if waiter.wants_tasks:
@@ -380,7 +446,7 @@ async def wait_for_final_state(
     Wait, with every other waiter on this Dag's runs, until the run ends or turns out not to exist.
 
     With ``watch`` or ``on_progress``, each check that finds the run active also reads its task states
-    (one request per 100 such runs, shared): ``on_progress`` sees every reading, and the wait ends
+    (one request per tick, shared by up to 100 runs): ``on_progress`` sees every reading, and the wait ends
     early, with :attr:`RunOutcome.early` set, as soon as ``watch`` says so. Cancelling the caller
     (triggerer shutdown, the task cleared) deregisters it.
 

@@ -59,7 +59,7 @@ class HoldingTriggerDagRunOperator(TriggerDagRunOperator):
         self._hold(context, "hold_before_wait")
         super().poll_until_complete(external_id, context)
 
-    def resume_after_child_run(self, context: Context, event: dict[str, Any]) -> Any:
+    def resume_after_child_run(self, context: Context, event: dict[str, Any] | str) -> Any:
         self._hold(context, "hold_before_resume")
         return super().resume_after_child_run(context, event)
 

@@ -1,0 +1,149 @@
+"""Whether a deferred task may end in the triggerer, and its resume when ``dag.test()`` resumes it anyway."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import structlog
+from airflow.sdk import DAG, Asset, task
+from airflow.sdk.listener import get_listener_manager
+
+from standard_ext.operators.deferrable_mode import why_resume_on_worker
+from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+from standard_ext.triggers.dag_run import DagRunTrigger
+from tests.unit.test_operator_deferrable import deferral, resume
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from tests.fakes import FakeSupervisor
+    from tests.unit.conftest import Parent
+
+    MakeParent = Callable[..., Parent]
+
+DEFERRING: dict[str, Any] = {"wait_for_completion": True, "deferrable": True, "logical_date": None}
+
+
+def operator(**kwargs: Any) -> TriggerDagRunOperator:
+    return TriggerDagRunOperator(task_id="trigger", trigger_dag_id="child", **DEFERRING, **kwargs)
+
+
+class ResumesOnItsOwn(TriggerDagRunOperator):
+    def get_job_result(self, external_id: Any, context: Any) -> Any:
+        return "mine"
+
+
+class OneListener:
+    """A listener plugin, as OpenLineage registers one: it only has to be registered to count."""
+
+
+@pytest.fixture
+def a_listener() -> Iterator[None]:
+    listener = OneListener()
+    get_listener_manager().add_listener(listener)  # type: ignore[no-untyped-call]  # unannotated
+    yield
+    get_listener_manager().pm.unregister(listener)
+
+
+class TestWhereASuccessEnds:
+    def test_by_default_the_trigger_is_told_to_end_the_task_and_push_its_result(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=30)
+
+        with structlog.testing.capture_logs() as logs:
+            deferred = deferral(make_parent(**DEFERRING))
+
+        trigger = deferred.trigger
+        assert isinstance(trigger, DagRunTrigger)
+        assert (trigger.finish_on_success, trigger.push_result) == (True, True)
+        (deferring,) = [e for e in logs if e["event"] == "Deferring until the Dag run ends"]
+        assert (deferring["finish_on_success"], deferring["reason"]) == ("triggerer", None)
+
+    @pytest.mark.parametrize(
+        ("kwargs", "reason"),
+        [
+            ({"finish_in_triggerer": False}, "finish_in_triggerer=False"),
+            ({"allowed_states": ["failed"], "failed_states": ["success"]}, "success is not an allowed state"),
+            ({"outlets": [Asset("s3://bucket/child")]}, "the task has outlets"),
+            ({"multiple_outputs": True}, "multiple_outputs"),
+            ({"post_execute": lambda context, result: None}, "a post_execute hook"),
+        ],
+    )
+    def test_a_worker_resumes_it_when_a_worker_would_do_more_than_push_the_result(
+        self, kwargs: dict[str, Any], reason: str
+    ) -> None:
+        why = why_resume_on_worker(operator(**kwargs))
+
+        assert why is not None
+        assert why.startswith(reason)
+
+    def test_a_worker_resumes_it_when_a_subclass_overrides_the_resume(self) -> None:
+        op = ResumesOnItsOwn(task_id="trigger", trigger_dag_id="child", **DEFERRING)
+
+        assert why_resume_on_worker(op) == "ResumesOnItsOwn overrides get_job_result()"
+
+    @pytest.mark.usefixtures("a_listener")
+    def test_a_worker_resumes_it_when_a_listener_is_registered(self) -> None:
+        assert (
+            why_resume_on_worker(operator()) == "listeners (OpenLineage, say) see a task end only on a worker"
+        )
+
+    def test_a_worker_resumes_it_when_a_downstream_task_maps_over_the_result(self) -> None:
+        with DAG("parent", schedule=None):
+            parent = operator(result_task_ids=["answer"])
+
+            @task
+            def each(item: Any) -> None: ...
+
+            each.expand(item=parent.output)
+
+        assert (
+            why_resume_on_worker(parent)
+            == "a downstream task maps over the result, which a worker must record"
+        )
+
+    def test_a_plain_downstream_task_does_not_stop_it(self) -> None:
+        with DAG("parent", schedule=None):
+            parent = operator()
+
+            @task
+            def after(value: Any) -> None: ...
+
+            after(parent.output)
+
+        assert why_resume_on_worker(parent) is None
+
+    def test_without_do_xcom_push_the_trigger_is_told_not_to_push(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=30)
+
+        trigger = deferral(make_parent(do_xcom_push=False, **DEFERRING)).trigger
+
+        assert isinstance(trigger, DagRunTrigger)
+        assert (trigger.finish_on_success, trigger.push_result) == (True, False)
+
+
+class TestResumedWithTheEndEventsState:
+    """``dag.test()`` runs the trigger in line and resumes the task with a task-end event's payload."""
+
+    def test_returns_the_result_the_triggerer_would_have_pushed(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=0, returns={"answer": 42})
+        parent = make_parent(result_task_ids=["answer"], **DEFERRING)
+        deferred = deferral(parent)
+
+        assert resume(parent, deferred, "success") == {"answer": 42}
+
+    def test_any_other_state_fails_naming_it(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=0)
+        parent = make_parent(**DEFERRING)
+        deferred = deferral(parent)
+
+        with pytest.raises(Exception, match=r"Task 'trigger' resumed with an unexpected event 'failed'"):
+            resume(parent, deferred, "failed")
