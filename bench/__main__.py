@@ -18,10 +18,12 @@ About 20 minutes on 2 cores; ``--quick`` checks the whole pipeline in a few.
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import sys
 from pathlib import Path
 
-from bench.home import isolate_airflow_home
+from tests.airflow_home import isolated_airflow_home
 
 OUT_DIR = Path(__file__).resolve().parent
 # The quick path's children: the short ones (the 120 s child alone would double its time).
@@ -64,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = parse_args(argv)
     # Before anything imports Airflow: the bench's modules do, so they are imported only after this.
-    isolate_airflow_home()
+    home = isolated_airflow_home(prefix="airflow-bench-", who="the bench")
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
     from bench import fan_out, latency, report, runner
     from bench.dags.bench import LENGTHS
     from tests.e2e.harness import exit_on_sigterm

@@ -10,14 +10,13 @@ only inside fixtures here, never at the top of this file.
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.airflow_home import isolated_airflow_home
 
 if TYPE_CHECKING:
     from tests.fakes import FakeSupervisor
@@ -26,29 +25,17 @@ if TYPE_CHECKING:
 INTEGRATION_DAGS_FOLDER = Path(__file__).resolve().parent / "integration" / "dags"
 
 
-def _isolated_airflow_home() -> Path:
-    """Create a temporary AIRFLOW_HOME and point this process's Airflow configuration at it."""
-    if "airflow" in sys.modules:
-        raise RuntimeError("Airflow was imported before tests/conftest.py could set AIRFLOW_HOME")
-    home = Path(tempfile.mkdtemp(prefix="airflow-pytest-"))
-    # Settings inherited from the shell could point this session at another Airflow's database or config.
-    for name in [name for name in os.environ if name.startswith("AIRFLOW__")]:
-        del os.environ[name]
-    os.environ.pop("AIRFLOW_CONFIG", None)
-    os.environ.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(INTEGRATION_DAGS_FOLDER),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            # The test child Dag must take runs as soon as it is synced; a paused one is declared so.
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        }
-    )
-    return home
-
-
-AIRFLOW_HOME = _isolated_airflow_home()
+AIRFLOW_HOME = isolated_airflow_home(
+    prefix="airflow-pytest-",
+    who="tests/conftest.py",
+    settings={
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:///{home}/airflow.db",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(INTEGRATION_DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # The test child Dag must take runs as soon as it is synced; a paused one is declared so.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+    },
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:

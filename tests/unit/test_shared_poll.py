@@ -31,6 +31,7 @@ from tests.unit.virtual_time import (
     let_the_loop_run,
     per_check,
     run_ids,
+    run_to_the_horizon,
     schedule,
     until_stalled_or_done,
     waiting,
@@ -265,12 +266,7 @@ class TestOneChunkPerTick:
             supervisor.add_run(CHILD, run_id, seconds=3600)
         virtual.horizon = 3
 
-        async def scenario() -> None:
-            tasks = [asyncio.create_task(waiting(run_id)) for run_id in ids]
-            await until_stalled_or_done(virtual, tasks)
-            await cancel(tasks)
-
-        asyncio.run(scenario())
+        run_to_the_horizon(virtual, [waiting(run_id) for run_id in ids])
 
         assert counted_ids(stamped, 1.0) == [ids[:100]]
         # The 50 left out at 1 s kept their due time (1 s) and come first; then those due at 2 s.
@@ -290,12 +286,7 @@ class TestTickSpacing:
             supervisor.add_run(CHILD, run_id, seconds=3600)
         virtual.horizon = 4
 
-        async def scenario() -> None:
-            tasks = [asyncio.create_task(waiting(run_id)) for run_id in ids]
-            await until_stalled_or_done(virtual, tasks)
-            await cancel(tasks)
-
-        asyncio.run(scenario())
+        run_to_the_horizon(virtual, [waiting(run_id) for run_id in ids])
 
         # 150 runs still due after the tick at 1 s: the next tick waits for 2 s all the same.
         ticks = list(per_check(stamped))

@@ -25,6 +25,7 @@ from tests.unit.virtual_time import (
     counted_ids,
     let_the_loop_run,
     per_check,
+    run_to_the_horizon,
     until_stalled_or_done,
 )
 
@@ -281,12 +282,7 @@ class TestSharing:
             supervisor.add_run(CHILD, trigger.run_id, seconds=3600)
         virtual.horizon = 5
 
-        async def scenario() -> None:
-            tasks = [asyncio.create_task(all_events(trigger)) for trigger in triggers]
-            await until_stalled_or_done(virtual, tasks)
-            await cancel(tasks)
-
-        asyncio.run(scenario())
+        run_to_the_horizon(virtual, [all_events(trigger) for trigger in triggers])
 
         # One chunk of 100 runs a second, as with one trigger: the load does not grow with the fan-out.
         every_second = {1.0: 1, 2.0: 1, 3.0: 1, 4.0: 1, 5.0: 1}

@@ -120,3 +120,14 @@ async def cancel(tasks: Sequence[asyncio.Task[Any]]) -> None:
 async def let_the_loop_run() -> None:
     for _ in range(10):
         await asyncio.sleep(0)
+
+
+def run_to_the_horizon(virtual: VirtualTime, waits: Sequence[Coroutine[Any, Any, Any]]) -> None:
+    """Run ``waits`` side by side in a fresh event loop until they stall at the horizon, then cancel them."""
+
+    async def scenario() -> None:
+        tasks = [asyncio.create_task(wait) for wait in waits]
+        await until_stalled_or_done(virtual, tasks)
+        await cancel(tasks)
+
+    asyncio.run(scenario())
