@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen before pyplot is imported)
 from matplotlib.patches import Patch  # noqa: E402
 
+from bench.dags.bench import CHILDREN_ALONE  # noqa: E402
 from bench.model import OPERATORS, PATHS  # noqa: E402
 from bench.stats import summarize  # noqa: E402
 from bench.targets import FAN_OUT_FACTOR, detection_limit  # noqa: E402
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from bench.model import Results
 
 COLOURS = {"stock": "#9e9e9e", "ours": "#1f77b4"}
+BASELINE_COLOUR = "#e0e0e0"
 WIDTH = 0.38
 
 
@@ -123,12 +125,19 @@ def _requests(ax: Axes, results: Results) -> None:
     ax.set_title("2. State requests per wait\n(access log; 60 min from the schedule; red: 1.2 x stock)")
 
 
+def _fan_out_colour(label: str) -> str:
+    # The children alone are neither operator's: Airflow's own baseline, drawn apart from both.
+    if label == CHILDREN_ALONE:
+        return BASELINE_COLOUR
+    return COLOURS["stock"] if label.startswith("stock") else COLOURS["ours"]
+
+
 def _fan_out(ax: Axes, results: Results) -> None:
     outcomes = results.fan_outs
-    labels = [o.label.replace(", ", "\n").replace(" + ", "\n+ ") for o in outcomes]
+    labels = [o.label.replace(", ", "\n").replace(" + ", "\n+ ").replace(" (", "\n(") for o in outcomes]
     # A stalled fan-out has no makespan: its bar stands, hatched, for the window it was given.
     makespans = [o.stall_window if o.makespan is None else o.makespan for o in outcomes]
-    colours = [COLOURS["stock"] if o.label.startswith("stock") else COLOURS["ours"] for o in outcomes]
+    colours = [_fan_out_colour(o.label) for o in outcomes]
     bars = ax.bar(range(len(outcomes)), makespans, color=colours)
     for bar, o in zip(bars, outcomes, strict=True):
         if o.makespan is None:

@@ -192,5 +192,7 @@ def notes(results: Results, logs: Path) -> list[str]:
         "it ended. The bench's own Airflow accounts for some of it; more means other work shared the "
         "machine: absolute figures carry that load, and stock and ours, run side by side, bore it alike."
     )
-    found.append(f"Airflow's logs of this run (the access log and every task log) are in `{logs}`.")
+    # Relative to the checkout: the committed report must not name one machine's paths.
+    where = logs.relative_to(PROJECT_ROOT) if logs.is_relative_to(PROJECT_ROOT) else logs
+    found.append(f"Airflow's logs of this run (the access log and every task log) are in `{where}`.")
     return found
