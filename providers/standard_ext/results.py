@@ -71,17 +71,17 @@ def collect_results(*, dag_id: str, run_id: str, task_ids: Sequence[str]) -> dic
             states = RuntimeTaskInstance.get_task_states(
                 dag_id=dag_id, run_ids=[run_id], task_ids=[task_id]
             ).get(run_id, {})
-            map_indexes = _map_indexes(task_id=task_id, keys=states)
-            values = [
-                XCom.get_one(
-                    key="return_value", dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index
-                )
-                for map_index in map_indexes
-            ]
         if not states:
             raise AirflowException(
                 f"Dag {dag_id!r} run {run_id!r} has no task {task_id!r}, named in result_task_ids"
             )
+        with server_errors_as_runtime_errors():
+            values = [
+                XCom.get_one(
+                    key="return_value", dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index
+                )
+                for map_index in _map_indexes(task_id=task_id, keys=states)
+            ]
         # A task that pushed nothing (it returned None, or never ran) reads as None.
         if all(value is None for value in values):
             raise AirflowException(

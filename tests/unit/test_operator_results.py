@@ -86,6 +86,9 @@ class TestResultShapes:
         with pytest.raises(AirflowException, match=r"has no task 'anwser', named in result_task_ids"):
             make_parent(result_task_ids=["anwser"], **WAITING).run()
 
+        # Found missing from its task states: no XCom is read for it.
+        assert not supervisor.sent_of(GetXCom)
+
     def test_an_allowed_state_other_than_success_returns_no_result(
         self, supervisor: FakeSupervisor, make_parent: MakeParent
     ) -> None:

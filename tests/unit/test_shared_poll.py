@@ -31,9 +31,9 @@ from tests.unit.virtual_time import (
     let_the_loop_run,
     per_check,
     run_ids,
-    run_to_the_horizon,
     schedule,
     until_stalled_or_done,
+    wait_on_long_runs,
     waiting,
 )
 
@@ -261,12 +261,7 @@ class TestOneChunkPerTick:
     def test_a_run_left_out_of_a_tick_is_asked_about_at_the_next_before_those_just_checked(
         self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
     ) -> None:
-        ids = run_ids(150)
-        for run_id in ids:
-            supervisor.add_run(CHILD, run_id, seconds=3600)
-        virtual.horizon = 3
-
-        run_to_the_horizon(virtual, [waiting(run_id) for run_id in ids])
+        ids = wait_on_long_runs(supervisor, virtual, count=150, horizon=3)
 
         assert counted_ids(stamped, 1.0) == [ids[:100]]
         # The 50 left out at 1 s kept their due time (1 s) and come first; then those due at 2 s.
@@ -281,12 +276,7 @@ class TestTickSpacing:
     def test_ticks_are_a_second_apart_while_runs_remain_due(
         self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
     ) -> None:
-        ids = run_ids(250)
-        for run_id in ids:
-            supervisor.add_run(CHILD, run_id, seconds=3600)
-        virtual.horizon = 4
-
-        run_to_the_horizon(virtual, [waiting(run_id) for run_id in ids])
+        wait_on_long_runs(supervisor, virtual, count=250, horizon=4)
 
         # 150 runs still due after the tick at 1 s: the next tick waits for 2 s all the same.
         ticks = list(per_check(stamped))

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from standard_ext.triggers.shared_poll import RunOutcome
+    from tests.fakes import FakeSupervisor
 
 START = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
 T0 = START.timestamp()
@@ -131,3 +132,15 @@ def run_to_the_horizon(virtual: VirtualTime, waits: Sequence[Coroutine[Any, Any,
         await cancel(tasks)
 
     asyncio.run(scenario())
+
+
+def wait_on_long_runs(
+    supervisor: FakeSupervisor, virtual: VirtualTime, *, count: int, horizon: float
+) -> list[str]:
+    """Wait on ``count`` runs of ``CHILD`` that outlast the test, up to ``horizon``; return their ids in order."""
+    ids = run_ids(count)
+    for run_id in ids:
+        supervisor.add_run(CHILD, run_id, seconds=3600)
+    virtual.horizon = horizon
+    run_to_the_horizon(virtual, [waiting(run_id) for run_id in ids])
+    return ids

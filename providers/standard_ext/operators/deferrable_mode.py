@@ -81,6 +81,7 @@ def why_resume_on_worker(operator: TriggerDagRunOperator) -> str | None:
         return "success is not an allowed state"
     if operator.outlets:
         return "the task has outlets, whose asset events a worker emits"
+    # The post_execute= argument has no public getter; BaseOperator.post_execute calls this attribute.
     if operator._post_execute_hook is not None:
         return "a post_execute hook runs on the worker"
     if operator.multiple_outputs:

@@ -89,9 +89,9 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     :param finish_in_triggerer: with ``deferrable=True``, when the child run succeeds the triggerer ends
         the task (and pushes its result) instead of a worker resuming it, which saves the resume's trip
         through the scheduler and a worker slot. Only where nothing on a worker would notice: it
-        resumes anyway for listeners (OpenLineage), outlets, ``multiple_outputs``, a downstream task
-        mapping over the result, or a subclass overriding the resume. Any
-        other outcome always resumes on a worker. Default ``True``.
+        resumes anyway for listeners (OpenLineage), outlets, a ``post_execute`` hook,
+        ``multiple_outputs``, a downstream task mapping over the result, or a subclass overriding the
+        resume. Any other outcome always resumes on a worker. Default ``True``.
 
     Example::
 
