@@ -320,6 +320,13 @@ class FakeTaskStateStore:
 
 
 @dataclass
+class FakeDagRun:
+    """The parent's run as the task context has it: only what the operator reads."""
+
+    clear_number: int = 0
+
+
+@dataclass
 class FakeTaskInstance:
     """
     The parts of ``RuntimeTaskInstance`` the operator uses.
@@ -336,6 +343,7 @@ class FakeTaskInstance:
     max_tries: int = 0
     xcoms: dict[str, Any] = field(default_factory=dict)
     stats_tags: dict[str, str] = field(default_factory=dict)
+    dag_run: FakeDagRun = field(default_factory=FakeDagRun)
 
     trigger_dag_run = staticmethod(trigger_dag_run)
     get_dagrun_state = staticmethod(RuntimeTaskInstance.get_dagrun_state)
@@ -356,7 +364,16 @@ class FakeTaskInstance:
         self.xcoms.clear()
 
     def clear(self) -> None:
-        """What a person's clear does (``clear_task_instances``): max_tries is raised past the last try."""
+        """What a person's clear of a finished task does (``clear_task_instances``): max_tries is raised."""
         self.max_tries = self.try_number + self.retries
+        self.clear_running()
+
+    def clear_running(self) -> None:
+        """
+        What a person's clear of a running task comes to: ``restarting``, then ``up_for_retry``.
+
+        Airflow leaves ``max_tries`` alone then; only the run's ``clear_number`` says anything happened.
+        """
+        self.dag_run.clear_number += 1
         self.try_number += 1
         self.xcoms.clear()

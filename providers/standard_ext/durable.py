@@ -29,22 +29,35 @@ class Decision(str, enum.Enum):
     RESUBMIT = "resubmit"
 
 
+# How the try that last held a record ended, when it ended in a way no automatic retry follows: the
+# task succeeded, or the server stopped it (a person marked it failed or success, or cleared it).
+ENDED_SUCCESS = "success"
+ENDED_STOPPED = "stopped"
+
+
 @dataclass(frozen=True)
 class SavedRun:
     """
     The record written to ``task_state_store`` before the trigger is sent.
 
-    ``max_tries`` tells a retry from a re-run: Airflow raises a task instance's ``max_tries`` when a
-    person clears it, and leaves it alone on an automatic retry.
+    ``max_tries``, ``clear_number`` (the parent run's, which every clear in the run raises) and
+    ``ended`` tell an automatic retry from a person's clear: see :func:`is_rerun`.
     """
 
     dag_id: str
     run_id: str
     max_tries: int
+    clear_number: int | None = None
+    ended: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as stored."""
-        return {"dag_id": self.dag_id, "run_id": self.run_id, "max_tries": self.max_tries}
+        record: dict[str, Any] = {"dag_id": self.dag_id, "run_id": self.run_id, "max_tries": self.max_tries}
+        if self.clear_number is not None:
+            record["clear_number"] = self.clear_number
+        if self.ended is not None:
+            record["ended"] = self.ended
+        return record
 
 
 def parse_saved_run(value: object, *, dag_id: str) -> tuple[SavedRun | None, str | None]:
@@ -67,12 +80,43 @@ def parse_saved_run(value: object, *, dag_id: str) -> tuple[SavedRun | None, str
         return None, "the stored record has no max_tries"
     if stored_dag_id != dag_id:
         return None, f"the stored record is for Dag {stored_dag_id!r}, not {dag_id!r}"
-    return SavedRun(dag_id=stored_dag_id, run_id=run_id, max_tries=max_tries), None
+    # Both absent from a record saved before they were kept: is_rerun then goes by max_tries alone.
+    clear_number = value.get("clear_number")
+    if not isinstance(clear_number, int) or isinstance(clear_number, bool):
+        clear_number = None
+    ended = value.get("ended")
+    ended = ended if ended in (ENDED_SUCCESS, ENDED_STOPPED) else None
+    return SavedRun(
+        dag_id=stored_dag_id, run_id=run_id, max_tries=max_tries, clear_number=clear_number, ended=ended
+    ), None
 
 
-def is_rerun(saved: SavedRun, *, max_tries: int) -> bool:
-    """Whether this try comes from a person clearing the task, not from an automatic retry."""
-    return saved.max_tries != max_tries
+def is_rerun(saved: SavedRun, *, max_tries: int, clear_number: int | None) -> bool:
+    """
+    Whether this try comes from a person clearing the task, not from an automatic retry.
+
+    Airflow's clear (``clear_task_instances``) raises the parent run's ``clear_number``, whatever it
+    clears in the run, and sets a finished task's ``max_tries`` to ``try_number + retries``; an
+    automatic retry changes neither. Neither says it alone: ``try_number + retries`` can equal the old
+    ``max_tries`` (``retries`` lowered before the clear), a task cleared while it runs keeps its
+    ``max_tries`` (it goes to ``restarting``, then ``up_for_retry``), and ``clear_number`` also moves
+    when another task of the run is cleared. So:
+
+    - ``max_tries`` changed: a clear (nothing else changes it);
+    - ``clear_number`` unchanged: no clear in the run since the record was written, an automatic retry;
+    - ``clear_number`` changed: a clear, this task's if the try that last held the record ended in a
+      way no automatic retry follows (``ended``: it succeeded, or the server stopped it); otherwise
+      another task's clear while this one crashed or failed, and the retry carries on.
+
+    :param saved: the record an earlier try saved.
+    :param max_tries: this try's ``max_tries``.
+    :param clear_number: the parent run's ``clear_number`` now; ``None`` where it is not known.
+    """
+    if saved.max_tries != max_tries:
+        return True
+    if saved.clear_number is None or clear_number is None or clear_number == saved.clear_number:
+        return False
+    return saved.ended in (ENDED_SUCCESS, ENDED_STOPPED)
 
 
 def decide(

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Iterator
 
 # The shortest wait between two checks; a child that ends within the fast window is seen this late at most.
@@ -82,10 +83,19 @@ def check_offsets(schedule: Schedule) -> Iterator[float]:
         offset = schedule.next_offset_after(offset)
 
 
-def wait(seconds: float) -> None:
-    """Sleep between two checks."""
+def wait(seconds: float, *, stop: threading.Event | None = None) -> None:
+    """
+    Sleep between two checks; with ``stop``, wake as soon as it is set.
+
+    :param seconds: how long to sleep.
+    :param stop: set from a signal handler (``on_kill``): the wait wakes at once instead of sleeping on
+        (``time.sleep`` resumes after a handler, ``Event.wait`` returns).
+    """
     # One place to stand in for the clock: unit tests replace it with time-machine's shift.
-    time.sleep(seconds)
+    if stop is None:
+        time.sleep(seconds)
+    else:
+        stop.wait(seconds)
 
 
 def next_check_time(

@@ -30,6 +30,17 @@ DECISION_METRICS = {
 }
 
 
+# The span's ``resumable.decision`` values, the mixin's where it has the decision: a query written for
+# the mixin's spans finds ours. TRIGGER_SAVED is ours alone, named as its counter is.
+SPAN_DECISIONS = {
+    Decision.TRIGGER: "fresh_submit",
+    Decision.TRIGGER_SAVED: "saved_id_submit",
+    Decision.RECONNECT: "reconnect",
+    Decision.ALREADY_FINISHED: "already_succeeded",
+    Decision.RESUBMIT: "terminal_resubmit",
+}
+
+
 @contextmanager
 def decision_span(*, operator: str, external_id_key: str) -> Iterator[Span]:
     """
@@ -61,7 +72,7 @@ def record_decision(
     :param child_state: the saved run's state, if it was looked up and found.
     :param tags: metric tags (``operator``, and ``team_name`` in multi-team deployments).
     """
-    span.set_attribute("resumable.decision", decision.value)
+    span.set_attribute("resumable.decision", SPAN_DECISIONS[decision])
     if saved is not None:
         span.set_attribute("resumable.external_id", saved.run_id)
         span.set_attribute("resumable.prior_status", child_state or "not_found")

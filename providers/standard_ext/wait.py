@@ -16,7 +16,13 @@ if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
     from standard_ext.progress import Watch
+    from standard_ext.stopped import StopNote
     from task_sdk_ext.protocols import TriggeringTaskInstance
+
+
+# What the wait returns when it ended early because the result tasks succeeded (``result_task_ids``):
+# not a Dag run state, since the run may still be running.
+RESULTS_READY = "results_ready"
 
 
 def is_done(
@@ -57,9 +63,13 @@ def wait_for_final_state(
     schedule: polling.Schedule,
     log: FilteringBoundLogger,
     watch: Watch | None = None,
+    stop: StopNote | None = None,
 ) -> str:
     """
-    Wait until the run ends, or until ``watch`` ends the wait early; return the run's last state.
+    Wait until the run ends, or until ``watch`` ends the wait early; return how it ended.
+
+    The run's final state (one of ``allowed_states``), or :data:`RESULTS_READY` when the result tasks
+    succeeded first.
 
     Each check is one request, for the run's task states: they give the progress (logged when it
     changes), let ``watch`` judge an early end, and say when the run may have ended, which only then is
@@ -74,6 +84,8 @@ def wait_for_final_state(
     :param schedule: when to check; its ``waiting_since`` is when the wait began.
     :param log: where progress is logged.
     :param watch: the early-end rules (``fail_fast``, ``critical_task_ids``, ``result_task_ids``).
+    :param stop: a durable task's :class:`~standard_ext.stopped.StopNote`: ``on_kill`` wakes the wait,
+        which notes the stop in the record before the wait goes on.
     :raises AirflowException: the run ended in a failed state, or in a final state in neither list, or
         ``watch`` saw a (critical) task fail.
     :raises AirflowTaskTimeout: ``execution_timeout`` ran out during the wait; the message names the run.
@@ -115,12 +127,17 @@ def wait_for_final_state(
                 if end.failure is not None:
                     raise AirflowException(end.message(dag_id=dag_id, run_id=run_id))
                 log.info("The result tasks succeeded; not waiting for the rest of the Dag run", **judged)
-                return state or "running"
+                return RESULTS_READY
             if state is not None and progress.states:
                 delay = polling.FAST_STEP_SECONDS
             else:
                 delay = schedule.next_offset_after(elapsed) - elapsed
-            polling.wait(delay)
+            if stop is not None and stop.pending:
+                stop.note()
+            polling.wait(delay, stop=stop.requested if stop is not None and not stop.noted else None)
+            if stop is not None and stop.pending:
+                # Woken by on_kill: what is left of the sleep is not waited, nor counted.
+                stop.note()
             elapsed += delay
     except AirflowTaskTimeout as e:
         # The task runner's execution_timeout covers the whole of execute(), this wait included. Say

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -149,3 +150,18 @@ def xcom(dag_id: str, task_id: str, key: str) -> Any:
             )
         ).one_or_none()
         return None if row is None else XComModel.deserialize_value(row)
+
+
+def task_state(dag_id: str, task_id: str, key: str) -> Any:
+    """What ``task_id`` keeps under ``key`` in its ``task_state_store``, in the one run of ``dag_id``."""
+    from airflow.models.task_state_store import TaskStateStoreModel
+
+    with create_session() as session:
+        value = session.scalar(
+            select(TaskStateStoreModel.value).where(
+                TaskStateStoreModel.dag_id == dag_id,
+                TaskStateStoreModel.task_id == task_id,
+                TaskStateStoreModel.key == key,
+            )
+        )
+        return None if value is None else json.loads(value)

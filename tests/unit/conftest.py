@@ -20,6 +20,7 @@ from tests.unit.virtual_time import START as POLLER_START
 from tests.unit.virtual_time import T0, VirtualTime
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Iterator
 
     from pydantic import BaseModel
@@ -54,7 +55,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
     with time_machine.travel(START, tick=False) as traveller:
         test_clock = Clock(traveller)
 
-        def wait(seconds: float) -> None:
+        def wait(seconds: float, *, stop: threading.Event | None = None) -> None:
+            if stop is not None and stop.is_set():
+                return  # Event.wait returns at once once it is set
             test_clock.waits.append(seconds)
             traveller.shift(seconds)
 
@@ -79,10 +82,18 @@ class Parent:
     ti: FakeTaskInstance
     clock: Clock
     store: FakeTaskStateStore = field(default_factory=FakeTaskStateStore)
+    # The operator of the latest try, as the task runner holds it (its on_kill, say).
+    operator: TriggerDagRunOperator | None = None
 
     def run(self) -> Any:
         operator = TriggerDagRunOperator(task_id=self.ti.task_id, **self.operator_kwargs)
-        context: dict[str, Any] = {"ti": self.ti, "task_instance": self.ti, "task_state_store": self.store}
+        self.operator = operator
+        context: dict[str, Any] = {
+            "ti": self.ti,
+            "task_instance": self.ti,
+            "task_state_store": self.store,
+            "dag_run": self.ti.dag_run,
+        }
         return operator.execute(context)  # type: ignore[arg-type]
 
     def run_until_killed(self) -> None:
@@ -98,6 +109,11 @@ class Parent:
         """A person clears the task; the next try starts a little later."""
         self.clock.traveller.shift(RETRY_DELAY_SECONDS)
         self.ti.clear()
+
+    def clear_running(self) -> None:
+        """A person cleared the task while it ran; the scheduler then started the next try."""
+        self.clock.traveller.shift(RETRY_DELAY_SECONDS)
+        self.ti.clear_running()
 
 
 @pytest.fixture
@@ -180,3 +196,36 @@ def stamped(supervisor: FakeSupervisor, monkeypatch: pytest.MonkeyPatch) -> list
 def _no_poller_outlives_its_test() -> Iterator[None]:
     yield
     assert not shared_poll._POLLERS, "a poller was left registered"
+
+
+def stop_mid_wait(parent: Parent, *, own_state: str, poll: int = 1) -> None:
+    """
+    Run the parent until the server stops it at its ``poll``-th check of the child, as Airflow does.
+
+    The supervisor's heartbeat got a 409 (a person cleared or marked the task, whose state is now
+    ``own_state``) and sent SIGTERM, whose handler calls ``on_kill``; the task goes on until the SIGKILL,
+    which comes at its next check of the child here.
+    """
+    supervisor = parent.supervisor
+    ti = parent.ti
+    supervisor.add_dag(ti.dag_id, task_timeline={ti.task_id: [(0.0, own_state)]})
+    supervisor.add_run(ti.dag_id, ti.run_id, seconds=3600)
+    handler = supervisor._on_GetTaskStates
+    polls = {"n": 0}
+    start = len(supervisor.sent)
+
+    def stopping(msg: Any) -> Any:
+        if msg.dag_id != ti.dag_id and any(
+            isinstance(sent, TriggerDagRun) for sent in supervisor.sent[start:]
+        ):
+            polls["n"] += 1
+            if polls["n"] == poll:
+                assert parent.operator is not None
+                parent.operator.on_kill()  # the SIGTERM handler, in the middle of this request
+            elif polls["n"] == poll + 1:
+                raise WorkerKilled("SIGKILL after on_kill")
+        return handler(msg)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(supervisor, "_on_GetTaskStates", stopping)
+        parent.run_until_killed()

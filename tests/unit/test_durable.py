@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from standard_ext.durable import Decision, SavedRun, decide, is_rerun, parse_saved_run
@@ -87,16 +89,40 @@ class TestDecisionTable:
 
 
 class TestRetryVersusRerun:
+    """The clear is told from the retry by what Airflow changes on each (see ``is_rerun``)."""
+
+    SAVED_AT_CLEAR_0 = replace(SAVED, clear_number=0)
+
     def test_same_max_tries_is_a_retry(self) -> None:
-        assert is_rerun(SAVED, max_tries=2) is False
+        assert is_rerun(SAVED, max_tries=2, clear_number=None) is False
 
     def test_raised_max_tries_is_a_rerun(self) -> None:
-        assert is_rerun(SAVED, max_tries=4) is True
+        assert is_rerun(SAVED, max_tries=4, clear_number=None) is True
+
+    def test_nothing_cleared_in_the_run_is_a_retry(self) -> None:
+        assert is_rerun(replace(self.SAVED_AT_CLEAR_0, ended="success"), max_tries=2, clear_number=0) is False
+
+    @pytest.mark.parametrize("ended", ["success", "stopped"])
+    def test_a_clear_after_a_try_no_retry_follows_is_a_rerun_even_with_the_same_max_tries(
+        self, ended: str
+    ) -> None:
+        # retries lowered by one before the clear of a try-1 success: try_number + retries == old max_tries;
+        # or a clear while the task ran: it went restarting, then up_for_retry, max_tries untouched.
+        assert is_rerun(replace(self.SAVED_AT_CLEAR_0, ended=ended), max_tries=2, clear_number=1) is True
+
+    def test_another_tasks_clear_while_this_one_crashed_is_a_retry(self) -> None:
+        assert is_rerun(self.SAVED_AT_CLEAR_0, max_tries=2, clear_number=1) is False
+
+    def test_a_record_without_clear_number_goes_by_max_tries(self) -> None:
+        assert is_rerun(replace(SAVED, ended="success"), max_tries=2, clear_number=3) is False
 
 
 class TestParseSavedRun:
-    def test_round_trip(self) -> None:
-        assert parse_saved_run(SAVED.to_json(), dag_id="child") == (SAVED, None)
+    @pytest.mark.parametrize(
+        "saved", [SAVED, replace(SAVED, clear_number=3), replace(SAVED, clear_number=0, ended="stopped")]
+    )
+    def test_round_trip(self, saved: SavedRun) -> None:
+        assert parse_saved_run(saved.to_json(), dag_id="child") == (saved, None)
 
     def test_nothing_stored_is_not_a_warning(self) -> None:
         assert parse_saved_run(None, dag_id="child") == (None, None)

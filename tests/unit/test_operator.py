@@ -344,11 +344,12 @@ class TestStockParity:
     def test_durable_reaches_mapped_and_default_args_construction(self) -> None:
         from airflow.sdk import DAG
 
-        with DAG("p", schedule=None, default_args={"durable": True}):
+        with DAG("p", schedule=None, default_args={"durable": False}):
             op = TriggerDagRunOperator(task_id="t", trigger_dag_id="child")
 
-        assert op.durable is True
-        assert TriggerDagRunOperator(task_id="u", trigger_dag_id="child").durable is False
+        assert op.durable is False
+        # Durable unless told otherwise, as ResumableJobMixin is.
+        assert TriggerDagRunOperator(task_id="u", trigger_dag_id="child").durable is True
 
 
 class TestMapped:

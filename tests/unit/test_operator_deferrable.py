@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from airflow.providers.common.compat.sdk import DagRunTriggerException
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
-from airflow.sdk.execution_time.comms import TriggerDagRun
+from airflow.sdk.execution_time.comms import GetDagRunState, TriggerDagRun
 
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from standard_ext.progress import Watch
 from standard_ext.triggers.dag_run import DagRunTrigger
+from tests.fakes import now
 from tests.unit.conftest import KEY, START, WorkerKilled
 
 if TYPE_CHECKING:
@@ -151,6 +152,27 @@ class TestResume:
             resume(
                 parent, deferred, event_for(deferred, None, error="Dag run 'x' of Dag 'child' was not found")
             )
+
+    def test_a_success_reads_the_result_of_the_run_it_saw_not_a_run_requeued_since(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=0, returns={"answer": 42})
+        parent = make_parent(wait_for_completion=True, deferrable=True, result_task_ids=["answer"])
+        deferred = deferral(parent)
+        event = event_for(deferred, "success")
+        # Between the trigger's event and the resume, a person clears the child run: it is queued
+        # again, and its result task has not run (yet) in its new life.
+        (run,) = supervisor.runs_of("child")
+        run.created_at, run.seconds = now(), 600
+        sent_before = len(supervisor.sent)
+
+        # Never a silent None: the resume reads the result of the success it was told of, and the
+        # run no longer has it, so the try fails naming the task (a durable retry reconnects).
+        with pytest.raises(
+            AirflowException, match="Task 'answer' of Dag 'child' run .* pushed no return_value"
+        ):
+            resume(parent, deferred, event)
+        assert not [m for m in supervisor.sent[sent_before:] if isinstance(m, GetDagRunState)]
 
 
 class TestEarlyEnd:

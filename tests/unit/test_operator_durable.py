@@ -6,7 +6,7 @@ import pytest
 import structlog
 from airflow.sdk.execution_time.comms import GetDagRunState, TriggerDagRun
 
-from tests.unit.conftest import KEY, LINK_KEY, kill_mid_wait, kill_run
+from tests.unit.conftest import KEY, LINK_KEY, kill_mid_wait, kill_run, stop_mid_wait
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -136,7 +136,7 @@ class TestCrashWindows:
         parent.run()
 
         (msg,) = supervisor.sent_of(TriggerDagRun)
-        assert seen == [{"dag_id": "child", "run_id": msg.run_id, "max_tries": 2}]
+        assert seen == [{"dag_id": "child", "run_id": msg.run_id, "max_tries": 2, "clear_number": 0}]
 
     def test_killed_after_the_trigger_before_the_first_poll_retry_reconnects(
         self, supervisor: FakeSupervisor, make_parent: MakeParent
@@ -155,7 +155,7 @@ class TestCrashWindows:
         self, supervisor: FakeSupervisor, make_parent: MakeParent
     ) -> None:
         supervisor.add_dag("child", run_seconds=20)
-        parent = make_parent(wait_for_completion=True)
+        parent = make_parent(wait_for_completion=True, durable=False)
         kill_mid_wait(parent, poll=2)
 
         parent.retry()
@@ -252,7 +252,7 @@ class TestClearVersusRetry:
     ) -> None:
         supervisor.add_dag("child", run_seconds=30)
         parent = make_parent(wait_for_completion=True, durable=True)
-        # A clear stops the waiting try as abruptly as a kill does.
+        # A clear that raised max_tries (as for a deferred task): the waiting try was gone for good.
         kill_mid_wait(parent, poll=2)
 
         parent.clear()
@@ -276,3 +276,76 @@ class TestClearVersusRetry:
         assert parent.ti.max_tries == parent.store.values[KEY]["max_tries"]
         assert [e["decision"] for e in logs if "decision" in e] == ["reconnect"]
         assert not [e for e in logs if "cleared" in e["event"]]
+
+    def test_clearing_a_finished_parent_after_lowering_its_retries_triggers_a_new_child(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(wait_for_completion=True, retries=2)
+        parent.run()
+        # retries lowered from 2 to 1: the clear sets max_tries to try_number + retries = 1 + 1, the very
+        # max_tries the record was saved with. The run's clear_number and the success mark tell.
+        parent.ti.retries = 1
+        parent.clear()
+        assert parent.ti.max_tries == parent.store.values[KEY]["max_tries"]
+
+        parent.run()
+
+        assert len(supervisor.runs_of("child")) == 2
+
+    def test_clearing_a_running_parent_triggers_a_new_child(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=60)
+        parent = make_parent(wait_for_completion=True)
+        # Airflow sets a running task it clears to restarting; its heartbeat's 409 brings on_kill.
+        stop_mid_wait(parent, own_state="restarting", poll=2)
+        assert parent.store.values[KEY]["ended"] == "stopped"
+
+        # Then up_for_retry, max_tries untouched: only the run's clear_number and the mark tell.
+        parent.clear_running()
+        with structlog.testing.capture_logs() as logs:
+            parent.run()
+
+        first, second = supervisor.runs_of("child")
+        assert parent.store.values[KEY]["run_id"] == second.run_id
+        (cleared,) = [e for e in logs if e["event"] == "The task was cleared; triggering a new Dag run"]
+        assert (cleared["dag_id"], cleared["previous_run_id"]) == ("child", first.run_id)
+
+    def test_a_sigterm_while_the_server_still_runs_the_try_reconnects(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        # The worker shutting down sends SIGTERM too; the task instance is still running on the server.
+        supervisor.add_dag("child", run_seconds=60)
+        parent = make_parent(wait_for_completion=True)
+        stop_mid_wait(parent, own_state="running", poll=2)
+        assert "ended" not in parent.store.values[KEY]
+
+        parent.retry()
+        with structlog.testing.capture_logs() as logs:
+            parent.run()
+
+        assert len(supervisor.runs_of("child")) == 1
+        assert [e["decision"] for e in logs if "decision" in e] == ["reconnect"]
+
+    def test_another_tasks_clear_while_this_one_awaits_its_retry_reconnects(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=60)
+        parent = make_parent(wait_for_completion=True)
+        kill_mid_wait(parent, poll=2)
+        parent.ti.dag_run.clear_number += 1  # a sibling task of the parent run is cleared
+
+        parent.retry()
+        parent.run()
+
+        assert len(supervisor.runs_of("child")) == 1
+
+    def test_a_success_marks_the_record(self, supervisor: FakeSupervisor, make_parent: MakeParent) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(wait_for_completion=True)
+
+        parent.run()
+
+        assert parent.store.values[KEY]["ended"] == "success"
+        assert parent.store.values[KEY]["clear_number"] == 0

@@ -23,10 +23,14 @@ if TYPE_CHECKING:
     MakeParent = Callable[..., Parent]
 
 DEFERRING: dict[str, Any] = {"wait_for_completion": True, "deferrable": True, "logical_date": None}
+ENDING = {**DEFERRING, "end_from_trigger": True}
 
 
 def operator(**kwargs: Any) -> TriggerDagRunOperator:
-    return TriggerDagRunOperator(task_id="trigger", trigger_dag_id="child", **DEFERRING, **kwargs)
+    return TriggerDagRunOperator(task_id="trigger", trigger_dag_id="child", **{**ENDING, **kwargs})
+
+
+def on_success(context: Any) -> None: ...
 
 
 class ResumesOnItsOwn(TriggerDagRunOperator):
@@ -47,7 +51,7 @@ def a_listener() -> Iterator[None]:
 
 
 class TestWhereASuccessEnds:
-    def test_by_default_the_trigger_is_told_to_end_the_task_and_push_its_result(
+    def test_by_default_a_worker_resumes_the_task(
         self, supervisor: FakeSupervisor, make_parent: MakeParent
     ) -> None:
         supervisor.add_dag("child", run_seconds=30)
@@ -57,14 +61,43 @@ class TestWhereASuccessEnds:
 
         trigger = deferred.trigger
         assert isinstance(trigger, DagRunTrigger)
+        assert trigger.finish_on_success is False
+        (deferring,) = [e for e in logs if e["event"] == "Deferring until the Dag run ends"]
+        assert (deferring["finish_on_success"], deferring["reason"]) == ("worker", "end_from_trigger=False")
+
+    def test_asked_to_the_trigger_is_told_to_end_the_task_and_push_its_result(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=30)
+
+        with structlog.testing.capture_logs() as logs:
+            deferred = deferral(make_parent(**ENDING))
+
+        trigger = deferred.trigger
+        assert isinstance(trigger, DagRunTrigger)
         assert (trigger.finish_on_success, trigger.push_result) == (True, True)
         (deferring,) = [e for e in logs if e["event"] == "Deferring until the Dag run ends"]
         assert (deferring["finish_on_success"], deferring["reason"]) == ("triggerer", None)
 
+    def test_an_on_success_callback_from_default_args_resumes_it_on_a_worker(self) -> None:
+        # The Dag processor drops a trigger-ended task's success callback: only a worker runs it.
+        with DAG("parent", schedule=None, default_args={"on_success_callback": on_success}):
+            parent = operator()
+
+        assert why_resume_on_worker(parent) == "an on_success_callback runs only when a worker ends the task"
+
+    def test_clear_on_success_resumes_it_on_a_worker(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("AIRFLOW__STATE_STORE__CLEAR_ON_SUCCESS", "True")
+
+        assert why_resume_on_worker(operator()) == (
+            "[state_store] clear_on_success runs only when a worker ends the task"
+        )
+
     @pytest.mark.parametrize(
         ("kwargs", "reason"),
         [
-            ({"finish_in_triggerer": False}, "finish_in_triggerer=False"),
+            ({"end_from_trigger": False}, "end_from_trigger=False"),
+            ({"on_success_callback": on_success}, "an on_success_callback"),
             ({"allowed_states": ["failed"], "failed_states": ["success"]}, "success is not an allowed state"),
             ({"outlets": [Asset("s3://bucket/child")]}, "the task has outlets"),
             ({"multiple_outputs": True}, "multiple_outputs"),
@@ -80,7 +113,7 @@ class TestWhereASuccessEnds:
         assert why.startswith(reason)
 
     def test_a_worker_resumes_it_when_a_subclass_overrides_the_resume(self) -> None:
-        op = ResumesOnItsOwn(task_id="trigger", trigger_dag_id="child", **DEFERRING)
+        op = ResumesOnItsOwn(task_id="trigger", trigger_dag_id="child", **ENDING)
 
         assert why_resume_on_worker(op) == "ResumesOnItsOwn overrides get_job_result()"
 
@@ -120,7 +153,7 @@ class TestWhereASuccessEnds:
     ) -> None:
         supervisor.add_dag("child", run_seconds=30)
 
-        trigger = deferral(make_parent(do_xcom_push=False, **DEFERRING)).trigger
+        trigger = deferral(make_parent(do_xcom_push=False, **ENDING)).trigger
 
         assert isinstance(trigger, DagRunTrigger)
         assert (trigger.finish_on_success, trigger.push_result) == (True, False)

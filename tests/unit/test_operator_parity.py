@@ -150,7 +150,7 @@ class TestExecutionTimeout:
         """Raise AirflowTaskTimeout from the wait once the clock passes ``seconds``, as the runner's alarm does."""
 
         def arm(seconds: float) -> None:
-            def wait(delay: float) -> None:
+            def wait(delay: float, *, stop: object = None) -> None:
                 clock.traveller.shift(delay)
                 if clock.elapsed() >= seconds:
                     raise AirflowTaskTimeout("Timeout")

@@ -441,7 +441,7 @@ class TestErrors:
         # The count at 2 s failed; the run, ended at 1.5 s, is seen at 3 s.
         assert per_check(stamped, GetDRCount) == {1.0: 1, 2.0: 1, 3.0: 1}
         [warning] = [entry for entry in logs if entry["log_level"] == "warning"]
-        assert warning["event"] == "Could not read the child Dag's runs; asking again at the next check"
+        assert warning["event"] == "Could not read the child Dag's runs; asking again at the next tick"
         assert (warning["dag_id"], warning["runs"], warning["http_status"]) == (CHILD, 1, 503)
 
     def test_a_run_that_does_not_exist_ends_only_its_own_wait_with_an_error(

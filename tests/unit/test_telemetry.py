@@ -3,18 +3,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from airflow.sdk.exceptions import AirflowException
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from standard_ext import telemetry
-from tests.unit.conftest import kill_mid_wait
+from tests.unit.conftest import kill_mid_wait, kill_run
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tests.fakes import FakeSupervisor
-    from tests.unit.conftest import Parent
+    from tests.unit.conftest import Clock, Parent
 
     MakeParent = Callable[..., Parent]
 
@@ -71,12 +72,63 @@ class TestMixinMetrics:
             ("resumable_job.reconnect_success", tags),
         ]
 
+    def test_a_finished_saved_run_counts_already_succeeded(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, metrics: RecordingStats, clock: Clock
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=30)
+        parent = make_parent(wait_for_completion=True)
+        kill_mid_wait(parent)
+        clock.traveller.shift(60)  # the child ends before the retry starts
+        metrics.counts.clear()
+
+        parent.retry()
+        parent.run()
+
+        assert [stat for stat, _ in metrics.counts] == [
+            "resumable_job.reconnect_attempt",
+            "resumable_job.already_succeeded",
+        ]
+
+    def test_a_failed_saved_run_counts_a_terminal_resubmit(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, metrics: RecordingStats
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=5, outcome="failed")
+        parent = make_parent(wait_for_completion=True)
+        with pytest.raises(AirflowException, match="ended in failed state"):
+            parent.run()
+        supervisor.dags["child"].outcome = "success"
+        metrics.counts.clear()
+
+        parent.retry()
+        parent.run()
+
+        assert [stat for stat, _ in metrics.counts] == [
+            "resumable_job.reconnect_attempt",
+            "resumable_job.terminal_resubmit",
+        ]
+
+    def test_a_saved_run_never_created_counts_a_saved_id_submit(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, metrics: RecordingStats
+    ) -> None:
+        supervisor.add_dag("child")
+        parent = make_parent(wait_for_completion=True)
+        kill_run(parent, "TriggerDagRun")
+        metrics.counts.clear()
+
+        parent.retry()
+        parent.run()
+
+        assert [stat for stat, _ in metrics.counts] == [
+            "resumable_job.reconnect_attempt",
+            "resumable_job.saved_id_submit",
+        ]
+
     def test_plain_mode_counts_nothing(
         self, supervisor: FakeSupervisor, make_parent: MakeParent, metrics: RecordingStats
     ) -> None:
         supervisor.add_dag("child")
 
-        make_parent(wait_for_completion=True).run()
+        make_parent(wait_for_completion=True, durable=False).run()
 
         assert metrics.counts == []
 
@@ -96,7 +148,7 @@ class TestDecisionSpan:
         assert first.name == second.name == "resumable_job.resume_decision"
         assert first.attributes is not None
         assert second.attributes is not None
-        assert first.attributes["resumable.decision"] == "trigger"
+        assert first.attributes["resumable.decision"] == "fresh_submit"
         (run,) = supervisor.runs_of("child")
         assert dict(second.attributes) == {
             "operator": "TriggerDagRunOperator",

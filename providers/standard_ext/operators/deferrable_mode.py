@@ -10,7 +10,7 @@ from airflow.sdk.exceptions import AirflowException
 from standard_ext.progress import EarlyEnd
 from standard_ext.triggering import XCOM_DAG_ID
 from standard_ext.triggers.dag_run import DagRunTrigger
-from standard_ext.wait import is_done
+from standard_ext.wait import RESULTS_READY, is_done
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -67,18 +67,30 @@ def why_resume_on_worker(operator: TriggerDagRunOperator) -> str | None:
     Say why a success must resume the task on a worker, or ``None`` when the triggerer may end it.
 
     The triggerer ends a task by setting its state and pushing its XComs; whatever else a worker does
-    when a task returns would not happen. So it may only when nothing of that applies here.
+    when a task returns would not happen. So it may only when asked (``end_from_trigger=True``) and
+    nothing of that applies here.
 
     :param operator: the deferring task's operator.
     """
-    from airflow.sdk.listener import get_listener_manager
-
-    from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
-
-    if not operator.finish_in_triggerer:
-        return "finish_in_triggerer=False"
+    if not operator.end_from_trigger:
+        return "end_from_trigger=False"
     if "success" not in operator.allowed_states or "success" in operator.failed_states:
         return "success is not an allowed state"
+    return _what_only_a_worker_does(operator) or _what_the_code_around_it_does(operator)
+
+
+def _what_only_a_worker_does(operator: TriggerDagRunOperator) -> str | None:
+    """Name what the task asks for that happens only when a worker ends it, if anything."""
+    from airflow.sdk.configuration import conf
+
+    if operator.on_success_callback:
+        # Airflow sends a trigger-ended task's success callbacks to the Dag processor, whose
+        # _execute_task_callbacks runs failure callbacks only: the callback would never run.
+        return "an on_success_callback runs only when a worker ends the task"
+    if conf.getboolean("state_store", "clear_on_success", fallback=False):
+        # The execution API clears the store when a worker reports success (ti_update_state); the
+        # triggerer's success (handle_event_submit) does not.
+        return "[state_store] clear_on_success runs only when a worker ends the task"
     if operator.outlets:
         return "the task has outlets, whose asset events a worker emits"
     # The post_execute= argument has no public getter; BaseOperator.post_execute calls this attribute.
@@ -86,6 +98,15 @@ def why_resume_on_worker(operator: TriggerDagRunOperator) -> str | None:
         return "a post_execute hook runs on the worker"
     if operator.multiple_outputs:
         return "multiple_outputs: a worker splits the result into XComs"
+    return None
+
+
+def _what_the_code_around_it_does(operator: TriggerDagRunOperator) -> str | None:
+    """Name what around the task (its Dag, listeners, a subclass) needs a worker to end it, if anything."""
+    from airflow.sdk.listener import get_listener_manager
+
+    from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+
     # A task running in Airflow always has its Dag; a bare operator (unit tests) has none to ask.
     has_dag: bool = operator.has_dag()  # type: ignore[no-untyped-call]  # unannotated in the SDK
     if has_dag and next(operator.iter_mapped_dependants(), None) is not None:
@@ -117,6 +138,7 @@ def resume(*, operator: TriggerDagRunOperator, context: Context, event: dict[str
         failure = (str(event.get("task")), str(event.get("task_state")))
         raise AirflowException(EarlyEnd(failure=failure).message(dag_id=dag_id, run_id=run_id))
     if event.get("early") == "success":
+        operator.child_end = RESULTS_READY
         operator.log.info(
             "The result tasks succeeded; not waiting for the rest of the Dag run",
             dag_id=dag_id,
@@ -132,6 +154,7 @@ def resume(*, operator: TriggerDagRunOperator, context: Context, event: dict[str
     ):
         raise AirflowException(f"The trigger reported Dag {dag_id!r} run {run_id!r} in state {state!r}")
     operator.log.info("Dag run finished in an allowed state", dag_id=dag_id, run_id=run_id, state=state)
+    operator.child_end = str(state)
     return operator.get_job_result({"dag_id": dag_id, "run_id": run_id}, context)
 
 
@@ -150,4 +173,7 @@ def _resume_after_task_end(*, operator: TriggerDagRunOperator, context: Context,
     if not dag_id or not run_id:
         raise AirflowException(f"Task {operator.task_id!r} resumed without the Dag run it triggered")
     operator.log.info("The trigger saw the Dag run succeed", dag_id=dag_id, run_id=run_id)
+    # The trigger ends a task only for the run's success or its result tasks' (finish.succeeded), and
+    # both return the result.
+    operator.child_end = RESULTS_READY
     return operator.get_job_result({"dag_id": str(dag_id), "run_id": str(run_id)}, context)

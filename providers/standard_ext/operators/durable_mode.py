@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk.api.client import ServerResponseError
+from airflow.sdk.exceptions import AirflowRuntimeError
+
 from standard_ext import durable, telemetry, triggering
-from standard_ext.durable import Decision, SavedRun
+from standard_ext.durable import ENDED_SUCCESS, Decision, SavedRun
 from standard_ext.operators.context import triggering_ti
 from standard_ext.runs import child_state, task_progress
+from standard_ext.stopped import StopNote
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -28,6 +32,53 @@ def execute_durable(*, operator: TriggerDagRunOperator, context: Context, plan: 
     """
     ti = context["ti"]
     store = context["task_state_store"]
+    clear_number = clear_number_of(context)
+    saved, rerun, saved_state, decision = _decide(
+        operator=operator, context=context, plan=plan, clear_number=clear_number
+    )
+    log_fields = {"decision": decision.value, "try_number": ti.try_number, "state": saved_state}
+    if saved is not None and rerun:
+        operator.log.info(
+            "The task was cleared; triggering a new Dag run",
+            dag_id=saved.dag_id,
+            previous_run_id=saved.run_id,
+            **log_fields,
+        )
+    if saved is not None and decision in (Decision.RECONNECT, Decision.ALREADY_FINISHED):
+        operator.child_end = saved_state if decision is Decision.ALREADY_FINISHED else None
+        record = saved
+        operator.stop_note = StopNote(ti=ti, store=store, key=operator.external_id_key, record=record)
+        result = _resume(
+            operator=operator, context=context, saved=saved, decision=decision, log_fields=log_fields
+        )
+    else:
+        plan, reset = _plan_for(
+            operator=operator,
+            context=context,
+            plan=plan,
+            saved=saved,
+            decision=decision,
+            log_fields=log_fields,
+        )
+        record = SavedRun(
+            dag_id=plan.dag_id, run_id=plan.run_id, max_tries=ti.max_tries, clear_number=clear_number
+        )
+        # Write-ahead: once the trigger is sent the run may exist, so its id must already be saved.
+        store.set(operator.external_id_key, record.to_json())
+        operator.stop_note = StopNote(ti=ti, store=store, key=operator.external_id_key, record=record)
+        result = _trigger_and_wait(
+            operator=operator, context=context, plan=plan, decision=decision, reset=reset
+        )
+    mark_succeeded(operator=operator, store=store, record=record)
+    return result
+
+
+def _decide(
+    *, operator: TriggerDagRunOperator, context: Context, plan: Plan, clear_number: int | None
+) -> tuple[SavedRun | None, bool, str | None, Decision]:
+    """Read the saved record and the run it names; return it, whether this is a re-run, the run's state, the decision."""
+    ti = context["ti"]
+    store = context["task_state_store"]
     with telemetry.decision_span(
         operator=type(operator).__name__, external_id_key=operator.external_id_key
     ) as span:
@@ -36,7 +87,9 @@ def execute_durable(*, operator: TriggerDagRunOperator, context: Context, plan: 
             operator.log.warning(
                 "Ignoring the stored child run record", reason=why_ignored, try_number=ti.try_number
             )
-        rerun = saved is not None and durable.is_rerun(saved, max_tries=ti.max_tries)
+        rerun = saved is not None and durable.is_rerun(
+            saved, max_tries=ti.max_tries, clear_number=clear_number
+        )
         saved_state = (
             child_state(triggering_ti(context), saved.dag_id, saved.run_id)
             if saved is not None and not rerun
@@ -64,23 +117,36 @@ def execute_durable(*, operator: TriggerDagRunOperator, context: Context, plan: 
             child_state=saved_state,
             tags=_stats_tags(operator=operator, ti=ti),
         )
-    log_fields = {"decision": decision.value, "try_number": ti.try_number, "state": saved_state}
-    if rerun:
-        operator.log.info("The task was cleared; triggering a new Dag run", **log_fields)
-    if saved is not None and decision in (Decision.RECONNECT, Decision.ALREADY_FINISHED):
-        return _resume(
-            operator=operator, context=context, saved=saved, decision=decision, log_fields=log_fields
-        )
+    return saved, rerun, saved_state, decision
 
-    plan, reset = _plan_for(
-        operator=operator, context=context, plan=plan, saved=saved, decision=decision, log_fields=log_fields
-    )
-    # Write-ahead: once the trigger is sent the run may exist, so its id must already be saved.
-    store.set(
-        operator.external_id_key,
-        SavedRun(dag_id=plan.dag_id, run_id=plan.run_id, max_tries=ti.max_tries).to_json(),
-    )
-    return _trigger_and_wait(operator=operator, context=context, plan=plan, decision=decision, reset=reset)
+
+def clear_number_of(context: Context) -> int | None:
+    """The parent run's ``clear_number`` (every clear in the run raises it), or ``None`` if not known."""
+    value = getattr(context.get("dag_run"), "clear_number", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def mark_succeeded(*, operator: TriggerDagRunOperator, store: Any, record: SavedRun | None) -> None:
+    """
+    Mark the record ``ended="success"``: no automatic retry follows a success, so a later try is a clear.
+
+    Without the mark, a clear after ``retries`` was lowered can leave ``max_tries`` as it was (see
+    :func:`standard_ext.durable.is_rerun`). Failing to write it fails nothing: the task succeeded, and the
+    mark only matters for that rare clear, which then reconnects to the finished run and succeeds again.
+
+    :param operator: the succeeding task's operator.
+    :param store: its ``task_state_store``.
+    :param record: the record in force; ``None`` reads it from the store (a resume after a deferral).
+    """
+    key = operator.external_id_key
+    try:
+        if record is None:
+            record, _ = durable.parse_saved_run(store.get(key), dag_id=str(operator.trigger_dag_id))
+        if record is None or record.ended == ENDED_SUCCESS:
+            return
+        store.set(key, replace(record, ended=ENDED_SUCCESS).to_json())
+    except (AirflowRuntimeError, ServerResponseError) as e:
+        operator.log.warning("Could not mark the saved Dag run record succeeded", key=key, error=str(e))
 
 
 def _doomed(*, operator: TriggerDagRunOperator, context: Context, saved: SavedRun) -> bool:

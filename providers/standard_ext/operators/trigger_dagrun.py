@@ -13,24 +13,26 @@ from airflow.sdk import ResumableJobMixin
 from airflow.sdk.exceptions import AirflowException
 
 from standard_ext import durable, history, triggering
-from standard_ext.durable import Decision
+from standard_ext.durable import FINAL_STATES, Decision
 from standard_ext.operators import deferrable_mode
 from standard_ext.operators.context import ids_of, triggering_ti
-from standard_ext.operators.durable_mode import execute_durable
+from standard_ext.operators.durable_mode import execute_durable, mark_succeeded
 from standard_ext.options import check_schedule, refuse_contradictions
 from standard_ext.plan import Plan
 from standard_ext.polling import Schedule
 from standard_ext.progress import Watch
 from standard_ext.results import check_task_ids, collect_results
-from standard_ext.runs import child_state, task_progress
+from standard_ext.runs import child_state
 from standard_ext.triggering import XCOM_DAG_ID, WhenExists
-from standard_ext.wait import wait_for_final_state
+from standard_ext.wait import RESULTS_READY, wait_for_final_state
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk.definitions.context import Context
     from pydantic import JsonValue
+
+    from standard_ext.stopped import StopNote
 
 __all__ = ["XCOM_DAG_ID", "TriggerDagRunOperator"]
 
@@ -69,8 +71,9 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
     All stock parameters apply; these are added:
 
-    :param durable: save the child run in ``task_state_store`` and reconnect to it on retry (default
-        ``False``).
+    :param durable: save the child run in ``task_state_store`` before triggering it, and reconnect to it
+        on retry instead of triggering another (default ``True``, as ``ResumableJobMixin``'s). With
+        ``False`` every try triggers a new child run, as the stock operator's retries do.
     :param fast_poll_window: for this many seconds after triggering or reconnecting, the child's state
         is checked every second; after it the wait doubles up to ``poke_interval``. Default 5.
     :param result_task_ids: tasks of the child Dag whose ``return_value`` XComs are the child's result
@@ -86,12 +89,19 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         run and return its result as if this task had triggered it, instead of failing. A fourth answer
         beside the default failure, ``skip_when_already_exists`` and ``reset_dag_run``; it cannot be
         combined with those two. Default ``False``.
-    :param finish_in_triggerer: with ``deferrable=True``, when the child run succeeds the triggerer ends
+    :param end_from_trigger: with ``deferrable=True``, when the child run succeeds the triggerer ends
         the task (and pushes its result) instead of a worker resuming it, which saves the resume's trip
-        through the scheduler and a worker slot. Only where nothing on a worker would notice: it
-        resumes anyway for listeners (OpenLineage), outlets, a ``post_execute`` hook,
+        through the scheduler and a worker slot. Airflow's name and default for this choice (its
+        ``DateTimeSensor`` has it). A task the triggerer ends skips what a worker does on success:
+        the ``ti_successes`` and ``operator_successes`` metrics (the task runner's
+        ``_handle_current_task_success``), ``task.duration`` (``finalize``), the task's span
+        (``_make_task_span``), the audit log row and ``[state_store] clear_on_success`` (the execution
+        API's ``ti_update_state``); and its success callbacks go to the Dag processor, which drops them
+        (``_execute_task_callbacks`` runs failure callbacks only). So even when asked,
+        the task resumes on a worker where something there would notice: an ``on_success_callback``,
+        ``clear_on_success``, listeners (OpenLineage), outlets, a ``post_execute`` hook,
         ``multiple_outputs``, a downstream task mapping over the result, or a subclass overriding the
-        resume. Any other outcome always resumes on a worker. Default ``True``.
+        resume. Any other outcome always resumes on a worker. Default ``False``.
 
     Example::
 
@@ -102,7 +112,6 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
             trigger_dag_id="child",
             conf={"rows": 100},
             wait_for_completion=True,
-            durable=True,
             retries=3,
         )
     """
@@ -118,13 +127,13 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     def __init__(
         self,
         *,
-        durable: bool = False,
+        durable: bool = True,
         fast_poll_window: float = 5.0,
         result_task_ids: Sequence[str] | str | None = None,
         fail_fast: bool = False,
         critical_task_ids: Sequence[str] | str | None = None,
         attach_when_already_exists: bool = False,
-        finish_in_triggerer: bool = True,
+        end_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(durable=durable, **kwargs)
@@ -142,12 +151,17 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
             task_id=self.task_id, poke_interval=self.poke_interval, fast_poll_window=fast_poll_window
         )
         self.attach_when_already_exists = attach_when_already_exists
-        self.finish_in_triggerer = finish_in_triggerer
+        self.end_from_trigger = end_from_trigger
         self.result_task_ids = result_task_ids
         self.fail_fast = fail_fast
         self.critical_task_ids = critical_task_ids
         self.fast_poll_window = fast_poll_window
         self._plan: Plan | None = None
+        # Set by the durable mode once it holds a record; on_kill notes a stop with it.
+        self.stop_note: StopNote | None = None
+        #: How the child run ended, as the wait (or the durable decision) saw it: a final state, or
+        #: ``RESULTS_READY`` when the result tasks succeeded first. None until then.
+        self.child_end: str | None = None
         # When this try triggered the run it is about to wait on; None for a run found by a retry.
         self._triggered_at: float | None = None
 
@@ -187,6 +201,17 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         if self.durable:
             return execute_durable(operator=self, context=context, plan=self._plan)
         return self.execute_resumable(context)
+
+    def on_kill(self) -> None:
+        """
+        Note in the durable record that the server stopped this try, when it did (see :class:`StopNote`).
+
+        A person clearing the task while it waits stops it this way, and the try after that must trigger a
+        new child run. The child run itself goes on.
+        """
+        if self.stop_note is not None:
+            # Only the flag: this runs in the SIGTERM handler, where no request may be sent.
+            self.stop_note.requested.set()
 
     def _require_context(self, context: Context) -> None:
         """Name what is missing when execute() is called without Airflow's task context."""
@@ -229,7 +254,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         schedule = self.wait_schedule(dag_id=dag_id)
         if self.deferrable:
             deferrable_mode.defer_on(operator=self, dag_id=dag_id, run_id=run_id, schedule=schedule)
-        wait_for_final_state(
+        self.child_end = wait_for_final_state(
             ti=triggering_ti(context),
             dag_id=dag_id,
             run_id=run_id,
@@ -238,6 +263,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
             schedule=schedule,
             log=self.log,
             watch=self.early_end_rules(),
+            stop=self.stop_note,
         )
 
     def wait_schedule(self, *, dag_id: str) -> Schedule:
@@ -268,26 +294,36 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         :param context: the task context.
         :param event: the trigger's payload.
         """
-        return deferrable_mode.resume(operator=self, context=context, event=event)
+        result = deferrable_mode.resume(operator=self, context=context, event=event)
+        if self.durable and "task_state_store" in context:
+            mark_succeeded(operator=self, store=context["task_state_store"], record=None)
+        return result
 
     def get_job_result(self, external_id: JsonValue, context: Context) -> Any:
         """
         Return the child's result (``result_task_ids``), or nothing, as the stock operator does.
 
         Called once the run has ended in an allowed state, whichever path got there: the synchronous
-        wait, the resume after a deferral, or a durable retry that found the run finished.
+        wait, the resume after a deferral, or a durable retry that found the run finished. Each of them
+        records how the run ended in :attr:`child_end`; the run is not read again, since it may have
+        been re-queued since (a reset, a clear), and the parent must return what it waited for.
         """
         task_ids = self.early_end_rules().result_task_ids
         if not task_ids:
             return None
         dag_id, run_id = ids_of(external_id)
-        ti = triggering_ti(context)
-        state = child_state(ti, dag_id, run_id)
-        if state != "success" and not task_progress(ti, dag_id, run_id).all_succeeded(task_ids):
+        end = self.child_end
+        if end is None:
+            # Not recorded: a subclass's own path got here. Only a run that is over can be judged now.
+            end = child_state(triggering_ti(context), dag_id, run_id)
+            if end not in FINAL_STATES:
+                raise AirflowException(
+                    f"Dag {dag_id!r} run {run_id!r} is {end or 'gone'}, not ended: it has no result yet"
+                )
+        if end not in ("success", RESULTS_READY):
             # An allowed state other than success (allowed_states says so): its result tasks need not
-            # have run, so there is no result to promise. (Still running with them all done is the
-            # early success, which returns the result.)
-            self.log.info("No result: the Dag run did not succeed", dag_id=dag_id, run_id=run_id, state=state)
+            # have run, so there is no result to promise.
+            self.log.info("No result: the Dag run did not succeed", dag_id=dag_id, run_id=run_id, state=end)
             return None
         results = collect_results(dag_id=dag_id, run_id=run_id, task_ids=task_ids)
         self.log.info("Returning the Dag run's result", dag_id=dag_id, run_id=run_id, tasks=task_ids)

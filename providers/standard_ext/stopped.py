@@ -1,0 +1,89 @@
+"""Noting in the durable record that the server stopped a try, so the try after it is known for a re-run."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from airflow.sdk.api.client import ServerResponseError
+from airflow.sdk.exceptions import AirflowRuntimeError
+
+from standard_ext.durable import ENDED_STOPPED
+from standard_ext.runs import state_name
+from task_sdk_ext.errors import server_errors_as_runtime_errors
+
+if TYPE_CHECKING:
+    from standard_ext.durable import SavedRun
+
+log = structlog.get_logger(__name__)
+
+# The states of a task instance the server stopped from outside (cleared while running: restarting;
+# marked by a person) or that ended for good. Any other (running, up_for_retry...) means an automatic
+# retry may follow, or the server still runs this try: the SIGTERM came from elsewhere.
+STOPPED_STATES = frozenset({"restarting", "failed", "success", "skipped", "upstream_failed", "removed"})
+
+
+@dataclass
+class StopNote:
+    """
+    After ``on_kill``, mark the durable record ``ended="stopped"`` if the server stopped this try.
+
+    **Purpose:** a person who clears a running task expects a new child run, but Airflow gives the next
+    try nothing to tell it by: the task goes ``restarting`` and then ``up_for_retry`` with its
+    ``max_tries`` untouched, exactly as after a crash. What differs is the try that was stopped: its
+    supervisor's heartbeat got a 409 and sent SIGTERM, whose handler calls ``on_kill``. So the stopped
+    try writes it down (see :func:`standard_ext.durable.is_rerun`) in the seconds before the SIGKILL.
+
+    **How it works:** ``on_kill`` only sets :attr:`requested`. It runs in the SIGTERM handler, on the main
+    thread, which may hold the channel to the supervisor at that moment (its lock is not re-entrant): a
+    question asked from the handler would deadlock until the SIGKILL. The synchronous wait sleeps on the
+    event, so it wakes at once and calls :meth:`note` from the loop, once the handler has returned. That
+    asks this task instance's own state: a SIGTERM for another reason (the worker shutting down,
+    heartbeats failing while the API server is away) finds it still running, or cannot ask, and writes
+    nothing, so the retry reconnects as after a crash. ``execution_timeout`` calls ``on_kill`` too, and
+    raises at once: the wait never gets to note anything then.
+
+    **What it does not do:** stop the child run; retry a failed question (the SIGKILL is seconds away).
+    """
+
+    ti: Any
+    store: Any
+    key: str
+    record: SavedRun
+    requested: threading.Event = field(default_factory=threading.Event)
+    noted: bool = False
+
+    @property
+    def pending(self) -> bool:
+        """Whether a stop was requested and not yet looked into."""
+        return self.requested.is_set() and not self.noted
+
+    def note(self) -> bool:
+        """Look into a requested stop once; mark the record if the server stopped this try. Return whether it did."""
+        self.noted = True
+        try:
+            state = self._own_state()
+            if state not in STOPPED_STATES:
+                log.info("Stopped while the server still runs this try; a retry reconnects", state=state)
+                return False
+            self.store.set(self.key, replace(self.record, ended=ENDED_STOPPED).to_json())
+        except (AirflowRuntimeError, ServerResponseError) as e:
+            log.warning("Could not note that this try was stopped; a retry reconnects", error=str(e))
+            return False
+        log.info(
+            "The server stopped this try; the next try triggers a new Dag run",
+            state=state,
+            dag_id=self.record.dag_id,
+            run_id=self.record.run_id,
+        )
+        return True
+
+    def _own_state(self) -> str | None:
+        ti = self.ti
+        key = ti.task_id if ti.map_index is None or ti.map_index < 0 else f"{ti.task_id}_{ti.map_index}"
+        with server_errors_as_runtime_errors():
+            answer = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=[ti.task_id])
+        state = answer.get(ti.run_id, {}).get(key)
+        return None if state is None else state_name(state)
