@@ -5,7 +5,7 @@ Runs five cases and writes ``bench/results.md`` (p50/p95, ours/stock, and whethe
 and ``bench/results.png``:
 
 1. detection latency (child end to parent task end) and parent overhead for 2 s, 20 s and 120 s
-   children, synchronous and deferrable;
+   children, synchronous and deferrable, and ours deferrable with ``end_from_trigger=True`` too;
 2. state requests per wait, counted in the api-server's access log, and computed from the schedule
    for a 60 min child;
 3. the durable cost: extra time per trigger of ``durable=True``;

@@ -13,11 +13,12 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen befor
 from matplotlib.patches import Patch  # noqa: E402
 
 from bench.dags.bench import CHILDREN_ALONE  # noqa: E402
-from bench.model import OPERATORS, PATHS  # noqa: E402
+from bench.model import OPERATORS, PATHS, operators_of  # noqa: E402
 from bench.stats import summarize  # noqa: E402
 from bench.targets import FAN_OUT_FACTOR, detection_limit  # noqa: E402
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from pathlib import Path
 
     from matplotlib.axes import Axes
@@ -36,7 +37,8 @@ def draw(results: Results, path: Path) -> None:
     :param results: what the run measured.
     :param path: the file to write.
     """
-    figure, axes = plt.subplots(1, 3, figsize=(17, 5.5), gridspec_kw={"width_ratios": [3, 2, 1.4]})
+    # The detection panel the widest: three paths per child length, the end_from_trigger one's label long.
+    figure, axes = plt.subplots(1, 3, figsize=(19, 5.5), gridspec_kw={"width_ratios": [3.8, 2, 1.4]})
     _detection(axes[0], results)
     _requests(axes[1], results)
     _fan_out(axes[2], results)
@@ -51,10 +53,21 @@ def draw(results: Results, path: Path) -> None:
     plt.close(figure)
 
 
-def _bars(ax: Axes, groups: list[str], values: dict[str, list[tuple[float, float] | None]]) -> None:
-    """Grouped bars, stock beside ours: each value a (p50, p95) pair, the p95 as a whisker."""
+def _bars(
+    ax: Axes,
+    groups: list[str],
+    values: dict[str, list[tuple[float, float] | None]],
+    *,
+    alone: Collection[int] = (),
+) -> None:
+    """
+    Grouped bars, stock beside ours: each value a (p50, p95) pair, the p95 as a whisker.
+
+    The groups at the indexes in ``alone`` have one operator's bar only (a path stock lacks), drawn
+    centred rather than beside a gap that would read as a stock figure missing.
+    """
     for offset, operator in zip((-WIDTH / 2, WIDTH / 2), OPERATORS, strict=True):
-        xs = [i + offset for i, v in enumerate(values[operator]) if v is not None]
+        xs = [i + (0.0 if i in alone else offset) for i, v in enumerate(values[operator]) if v is not None]
         found = [v for v in values[operator] if v is not None]
         p50s = [max(p50, 1e-2) for p50, _ in found]
         whiskers = [[0.0] * len(found), [max(p95 - p50, 0.0) for p50, p95 in found]]
@@ -76,9 +89,14 @@ def _bars(ax: Axes, groups: list[str], values: dict[str, list[tuple[float, float
 def _detection(ax: Axes, results: Results) -> None:
     groups: list[str] = []
     values: dict[str, list[tuple[float, float] | None]] = {op: [] for op in OPERATORS}
+    alone: list[int] = []
     for length in results.lengths:
         for path in PATHS:
-            groups.append(f"{length} s\n{path}")
+            # On two lines: the end_from_trigger label is too wide for its group on one.
+            label = path.replace(" + ", "\n+ ")
+            groups.append(f"{length} s\n{label}")
+            if len(operators_of(path)) == 1:
+                alone.append(len(groups) - 1)
             for op in OPERATORS:
                 s = summarize(
                     w.detection
@@ -89,7 +107,7 @@ def _detection(ax: Axes, results: Results) -> None:
             # The target, as a short line over the group.
             i = len(groups) - 1
             ax.hlines(detection_limit(length), i - WIDTH, i + WIDTH, colors="#d62728", linestyles="--")
-    _bars(ax, groups, values)
+    _bars(ax, groups, values, alone=alone)
     ax.set_yscale("log")
     ax.set_ylabel("seconds (log scale)")
     ax.set_title(

@@ -1,12 +1,13 @@
 """
 Cases 1 and 2 on a real Airflow: how late each parent notices that its child ended, and what it costs.
 
-A *round* is one child length and one repetition: the four parent variants (stock and ours, each
-synchronous and deferrable) triggered at the same moment, each on a child Dag of its own
-(``bench/dags/bench.py``). Rounds start ``stagger`` seconds apart, the longest children first in each
-repetition, so they overlap (every stock wait lasts at least its 60 s ``poke_interval``) without
-running out of Airflow's default 32 slots: a synchronous parent holds one for its whole wait. Every
-figure comes from what the REST API recorded, never from when this process noticed.
+A *round* is one child length and one repetition: the five parent variants (stock and ours, each
+synchronous and deferrable, and ours deferrable with ``end_from_trigger=True``) triggered at the same
+moment, each on a child Dag of its own (``bench/dags/bench.py``). Rounds start ``stagger`` seconds
+apart, the longest children first in each repetition, so they overlap (every stock wait lasts at least
+its 60 s ``poke_interval``) without running out of Airflow's default 32 slots: a synchronous parent
+holds one for its whole wait, each child one for its run (at most about 28 at once at the defaults).
+Every figure comes from what the REST API recorded, never from when this process noticed.
 """
 
 from __future__ import annotations

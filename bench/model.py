@@ -14,7 +14,48 @@ if TYPE_CHECKING:
     from bench.schedule_count import ScheduleFigure
 
 OPERATORS = ("stock", "ours")
-PATHS = ("sync", "deferrable")
+# Ours, deferrable, with end_from_trigger=True: the triggerer ends the task on the child's success. The
+# stock operator has no such option (its deferrable wait always resumes on a worker), so only ours has
+# this path. Its Dags spell it out as a literal (bench/dags/bench.py): the Dag processor cannot import
+# this module.
+END_FROM_TRIGGER = "deferrable + end_from_trigger"
+PATHS = ("sync", "deferrable", END_FROM_TRIGGER)
+# The operators that have each path, in OPERATORS' order.
+PATH_OPERATORS: dict[str, tuple[str, ...]] = {
+    "sync": OPERATORS,
+    "deferrable": OPERATORS,
+    END_FROM_TRIGGER: ("ours",),
+}
+
+
+def operators_of(path: str) -> tuple[str, ...]:
+    """
+    Return the operators that have ``path``, in ``OPERATORS``' order.
+
+    :param path: one of ``PATHS``.
+    """
+    return PATH_OPERATORS[path]
+
+
+def stock_path(path: str) -> str:
+    """
+    Return the stock path that ours on ``path`` is compared with.
+
+    Stock has no ``end_from_trigger``: its deferrable wait, which a worker resumes, is what ours ended
+    in the triggerer would replace.
+
+    :param path: one of ``PATHS``.
+    """
+    return "deferrable" if path == END_FROM_TRIGGER else path
+
+
+def is_deferrable(path: str) -> bool:
+    """
+    Whether waits on ``path`` defer to the triggerer (whose checks the access log never shows).
+
+    :param path: one of ``PATHS``.
+    """
+    return path != "sync"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bench import chart
-from bench.model import OPERATORS, PATHS
+from bench.model import END_FROM_TRIGGER, PATHS, is_deferrable, operators_of, stock_path
 from bench.schedule_count import default_of
 from bench.stats import Summary, ratio, summarize
 from bench.targets import evaluate
@@ -105,6 +105,11 @@ def _summary(samples: list[WaitSample], attribute: str) -> Summary | None:
     return summarize(v for s in samples if (v := getattr(s, attribute)) is not None)
 
 
+def _stock_summary(results: Results, length: int, path: str, attribute: str) -> Summary | None:
+    """Stock's figure that ours on ``path`` is compared with (its deferrable one where it lacks the path)."""
+    return _summary(results.waits_of(length=length, operator="stock", path=stock_path(path)), attribute)
+
+
 def _latency(results: Results) -> str:
     if not results.waits:
         return ""
@@ -112,9 +117,11 @@ def _latency(results: Results) -> str:
         "## 1. Detection latency and parent overhead",
         "",
         "Detection: the parent task's end minus the child run's end. Overhead: the parent task's "
-        "duration minus the child run's. The four parents of a repetition were triggered at the same "
+        "duration minus the child run's. The five parents of a repetition were triggered at the same "
         f"moment; each operator at its defaults (`poke_interval={_default('poke_interval')}`, ours "
-        f"`fast_poll_window={_default('fast_poll_window')}`).",
+        f"`fast_poll_window={_default('fast_poll_window')}` and `end_from_trigger=False`) but on the "
+        f"`{END_FROM_TRIGGER}` path: ours alone, with `end_from_trigger=True` (stock has no such "
+        "option), its ours/stock against stock's deferrable wait.",
         "",
         "| child | path | operator | n | detection p50 | p95 | overhead p50 | p95 | ours/stock (detection p50) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -123,12 +130,12 @@ def _latency(results: Results) -> str:
         for path in PATHS:
             detection = {
                 op: _summary(results.waits_of(length=length, operator=op, path=path), "detection")
-                for op in OPERATORS
+                for op in operators_of(path)
             }
-            for op in OPERATORS:
+            r = ratio(_p50(detection["ours"]), _p50(_stock_summary(results, length, path, "detection")))
+            for op in operators_of(path):
                 d = detection[op]
                 o = _summary(results.waits_of(length=length, operator=op, path=path), "overhead")
-                r = ratio(_p50(detection["ours"]), _p50(detection["stock"]))
                 lines.append(
                     f"| {length} s | {path} | {op} | {_n(d)} | {_fmt(_p50(d))} | "
                     f"{_fmt(_p95(d))} | {_fmt(_p50(o))} | {_fmt(_p95(o))} | "
@@ -142,8 +149,10 @@ def _requests(results: Results) -> str:
         "## 2. State requests per wait",
         "",
         "Counted per child run in the api-server's access log (`GET` of a run's state, a count of runs, "
-        "task states, the previous run; after the trigger). The deferrable rows (†) show only the "
-        "parent task's own requests: the triggerer's checks never reach that log (see the notes). "
+        "task states, the previous run; after the trigger). The deferrable rows (†, with "
+        f"`{END_FROM_TRIGGER}`) show only the parent task's own requests: the triggerer's checks never "
+        f"reach that log (see the notes); ours on `{END_FROM_TRIGGER}` is compared with stock's "
+        "deferrable wait. "
         "*Computed*: the requests each operator's synchronous wait makes by its schedule on a child "
         "that ends when expected (ours: its last run took as long), at its defaults "
         "(`bench/schedule_count.py`).",
@@ -156,14 +165,14 @@ def _requests(results: Results) -> str:
         for path in PATHS:
             counted = {
                 op: _summary(results.waits_of(length=length, operator=op, path=path), "requests")
-                for op in OPERATORS
+                for op in operators_of(path)
             }
-            r = ratio(_p50(counted["ours"]), _p50(counted["stock"]))
-            for op in OPERATORS:
+            r = ratio(_p50(counted["ours"]), _p50(_stock_summary(results, length, path, "requests")))
+            for op in operators_of(path):
                 c = counted[op]
                 figure = computed.get(float(length))
                 by_schedule = "" if figure is None or path != "sync" else str(getattr(figure, op))
-                mark = " †" if path == "deferrable" else ""
+                mark = " †" if is_deferrable(path) else ""
                 lines.append(
                     f"| {length} s | {path}{mark} | {op} | {_n(c)} | {_fmt(_p50(c), '', 1)} | "
                     f"{_fmt(_p95(c), '', 1)} | {by_schedule} | {_ratio(r) if op == 'ours' else ''} |"

@@ -14,11 +14,11 @@ import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bench import durable_cost, fan_out, latency, schedule_count, shared_poll
-from bench.model import FanOutSetup, Machine, Results
+from bench.model import END_FROM_TRIGGER, FanOutSetup, Machine, Results, is_deferrable
 from tests.e2e.harness import BENCH_DAGS_FOLDER, PROJECT_ROOT, EmbeddedAirflow
 from tests.e2e.settings import BENCH, BENCH_NARROW
 
@@ -53,7 +53,7 @@ def run(options: Options) -> tuple[Results, list[str]]:
 
     :param options: what to run.
     """
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     began = time.monotonic()
     results = Results(
         started_at=started_at,
@@ -154,13 +154,21 @@ def notes(results: Results, logs: Path) -> list[str]:
     :param logs: where the Airflows' logs were kept.
     """
     found = []
-    if any(w.path == "deferrable" for w in results.waits):
+    if any(is_deferrable(w.path) for w in results.waits):
         found.append(
             "Deferrable waits: the triggerer asks the execution API in-process "
             "(`TriggerRunnerSupervisor.make_client` uses `InProcessExecutionAPI`, whose app has no "
             "access-log middleware), so its checks appear in no log at the default log level; only the "
-            "parent task's requests before it defers and after it resumes are counted (†). Case 5 "
+            "parent task's requests before it defers and after it resumes (if it does) are counted (†). Case 5 "
             "measures the triggerer's side instead."
+        )
+    if any(w.path == END_FROM_TRIGGER for w in results.waits):
+        found.append(
+            f"`{END_FROM_TRIGGER}`: ours deferrable with `end_from_trigger=True`, whose child's success "
+            "ends the parent task in the triggerer (a `TaskSuccessEvent`) instead of resuming it on a "
+            "worker; off by default because a task so ended skips the worker's success handling "
+            "(`on_success_callback`, the success metrics, `[state_store] clear_on_success`), and when "
+            "any of those is asked for the operator resumes on a worker anyway."
         )
     ours = [w for w in results.waits if w.operator == "ours" and w.child is not None]
     if ours:

@@ -21,7 +21,7 @@ import logging
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from unittest import mock
 
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 WAITERS = (1, 100, 1000)
 VIRTUAL_SECONDS = 600.0
 CHILD_DAG = "child"
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 def now() -> datetime:
     # datetime.now is what time-machine moves, so fake children age with the test's clock.
-    return datetime.now(tz=timezone.utc)
+    return datetime.now(tz=UTC)
 
 
 def api_error(status_code: int, reason: str, message: str) -> AirflowRuntimeError:
@@ -364,16 +364,14 @@ class FakeTaskInstance:
         self.xcoms.clear()
 
     def clear(self) -> None:
-        """What a person's clear of a finished task does (``clear_task_instances``): max_tries is raised."""
+        """
+        What a person's clear does (``clear_task_instances``): ``max_tries`` raised past the last try.
+
+        The run's ``clear_number`` goes up too (the clear resets the run, the UI's default). A running
+        task's ``max_tries`` is raised only once the executor reports its end as a success, which is
+        what Airflow's executors report for a try the server stopped.
+        """
         self.max_tries = self.try_number + self.retries
-        self.clear_running()
-
-    def clear_running(self) -> None:
-        """
-        What a person's clear of a running task comes to: ``restarting``, then ``up_for_retry``.
-
-        Airflow leaves ``max_tries`` alone then; only the run's ``clear_number`` says anything happened.
-        """
         self.dag_run.clear_number += 1
         self.try_number += 1
         self.xcoms.clear()

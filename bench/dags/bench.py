@@ -2,7 +2,8 @@
 
 - **Latency** (cases 1 and 2): one child Dag per (length, parent variant), ``bench_child_<n>s_<variant>``,
   whose single task sleeps ``n`` seconds, and one parent Dag per variant, ``bench_parent_<variant>``,
-  that triggers the child of its ``length`` param and waits. A child Dag of its own per variant keeps
+  that triggers the child of its ``length`` param and waits: stock and ours, each synchronous and
+  deferrable, and ours deferrable with ``end_from_trigger=True``. A child Dag of its own per variant keeps
   the variants' request counts apart (the history look-up names only the child Dag) and, with the
   repetitions staggered, far below Airflow's 16 active runs per Dag.
 - **Durable cost** (case 3): ``bench_durable_cost_on`` / ``_off``, our operator mapped over
@@ -29,12 +30,23 @@ from airflow.sdk import DAG, get_current_context, task
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 
 LENGTHS = (2, 20, 120)
-# variant -> (operator, operator, path): the four parents of the latency cases.
+# Ours, deferrable, ended in the triggerer: bench.model.END_FROM_TRIGGER, spelled out here because the
+# Dag processor loads this file without the project root on sys.path (bench is not installed).
+END_FROM_TRIGGER = "deferrable + end_from_trigger"
+# variant -> (operator, path): the five parents of the latency cases. Stock has no end_from_trigger.
 VARIANTS: dict[str, tuple[str, str]] = {
     "stock_sync": ("stock", "sync"),
     "stock_deferrable": ("stock", "deferrable"),
     "ours_sync": ("ours", "sync"),
     "ours_deferrable": ("ours", "deferrable"),
+    "ours_deferrable_end_from_trigger": ("ours", END_FROM_TRIGGER),
+}
+# What each path sets beyond wait_for_completion; the synchronous path sets nothing.
+_PATH_KWARGS: dict[str, dict[str, Any]] = {
+    "sync": {},
+    # end_from_trigger left at its default (False): a worker resumes the task, as stock's does.
+    "deferrable": {"deferrable": True},
+    END_FROM_TRIGGER: {"deferrable": True, "end_from_trigger": True},
 }
 PARENT_TASK = "trigger_child"
 CHILD_TASK = "work"
@@ -87,16 +99,16 @@ def _child(dag_id: str, seconds: int) -> None:
 for _variant, (_operator_name, _path) in VARIANTS.items():
     for _length in LENGTHS:
         _child(child_dag_id(_length, _variant), _length)
-    # Nothing but wait_for_completion (and deferrable) set: poke_interval, fast_poll_window and retries
-    # are each operator's defaults, and so is deferrable on the synchronous path.
-    _path_kwargs: dict[str, Any] = {"deferrable": True} if _path == "deferrable" else {}
+    # Nothing but wait_for_completion and the path's own arguments set: poke_interval,
+    # fast_poll_window and retries are each operator's defaults, and so is deferrable on the
+    # synchronous path.
     with DAG(dag_id=parent_dag_id(_variant), params={"length": LENGTHS[0], "tag": "bench"}, **_DAG_ARGS):
         _operator(_operator_name)(
             task_id=PARENT_TASK,
             trigger_dag_id=f"bench_child_{{{{ params.length }}}}s_{_variant}",
             conf={"tag": "{{ params.tag }}"},
             wait_for_completion=True,
-            **_path_kwargs,
+            **_PATH_KWARGS[_path],
         )
 
 

@@ -14,7 +14,7 @@ ACTIVE_STATES = frozenset({"queued", "running"})
 FINAL_STATES = frozenset({"success", "failed"})
 
 
-class Decision(str, enum.Enum):
+class Decision(enum.StrEnum):
     """What to do about the child run, given what an earlier try saved."""
 
     #: Nothing usable was saved (first try, stale record, or a re-run after a clear): trigger a new run.
@@ -95,28 +95,30 @@ def is_rerun(saved: SavedRun, *, max_tries: int, clear_number: int | None) -> bo
     """
     Whether this try comes from a person clearing the task, not from an automatic retry.
 
-    Airflow's clear (``clear_task_instances``) raises the parent run's ``clear_number``, whatever it
-    clears in the run, and sets a finished task's ``max_tries`` to ``try_number + retries``; an
-    automatic retry changes neither. Neither says it alone: ``try_number + retries`` can equal the old
-    ``max_tries`` (``retries`` lowered before the clear), a task cleared while it runs keeps its
-    ``max_tries`` (it goes to ``restarting``, then ``up_for_retry``), and ``clear_number`` also moves
-    when another task of the run is cleared. So:
+    Airflow's clear (``clear_task_instances``) sets a finished task's ``max_tries`` to ``try_number +
+    retries`` and, when it also resets the run (the UI's and the REST API's default), raises the run's
+    ``clear_number``; an automatic retry changes neither. Neither says it alone: ``try_number + retries``
+    can equal the old ``max_tries`` (``retries`` lowered before the clear); a task cleared while it runs
+    keeps its ``max_tries`` until the executor reports its end (raised only on a reported success); and
+    ``clear_number`` also moves when another task of the run is cleared. So, in order:
 
     - ``max_tries`` changed: a clear (nothing else changes it);
-    - ``clear_number`` unchanged: no clear in the run since the record was written, an automatic retry;
-    - ``clear_number`` changed: a clear, this task's if the try that last held the record ended in a
-      way no automatic retry follows (``ended``: it succeeded, or the server stopped it); otherwise
-      another task's clear while this one crashed or failed, and the retry carries on.
+    - the try that last held the record was stopped by the server (``ended="stopped"``, see
+      :class:`standard_ext.stopped.StopNote`): only a person's clear brings another try after that;
+    - ``clear_number`` unchanged (or unknown): no clear in the run since, an automatic retry;
+    - ``clear_number`` changed: this task's clear if its last try succeeded (``ended="success"``), since no
+      automatic retry follows a success; otherwise another task's clear while this one crashed or
+      failed, and the retry carries on.
 
     :param saved: the record an earlier try saved.
     :param max_tries: this try's ``max_tries``.
     :param clear_number: the parent run's ``clear_number`` now; ``None`` where it is not known.
     """
-    if saved.max_tries != max_tries:
+    if saved.max_tries != max_tries or saved.ended == ENDED_STOPPED:
         return True
     if saved.clear_number is None or clear_number is None or clear_number == saved.clear_number:
         return False
-    return saved.ended in (ENDED_SUCCESS, ENDED_STOPPED)
+    return saved.ended == ENDED_SUCCESS
 
 
 def decide(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import structlog
 from airflow.sdk.exceptions import AirflowRuntimeError
@@ -26,7 +26,7 @@ def last_success_seconds(*, dag_id: str) -> float | None:
     from airflow.sdk.execution_time.comms import GetPreviousDagRun, PreviousDagRunResult
     from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
 
-    question = GetPreviousDagRun(dag_id=dag_id, logical_date=datetime.now(timezone.utc), state="success")
+    question = GetPreviousDagRun(dag_id=dag_id, logical_date=datetime.now(UTC), state="success")
     try:
         with server_errors_as_runtime_errors():
             answer = SUPERVISOR_COMMS.send(question)

@@ -19,22 +19,29 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# The states of a task instance the server stopped from outside (cleared while running: restarting;
-# marked by a person) or that ended for good. Any other (running, up_for_retry...) means an automatic
-# retry may follow, or the server still runs this try: the SIGTERM came from elsewhere.
-STOPPED_STATES = frozenset({"restarting", "failed", "success", "skipped", "upstream_failed", "removed"})
+# The states of a task instance a person ended while it ran (marked it), or that ended for good. Any
+# other (running, up_for_retry...) means an automatic retry may follow, or the server still runs this
+# try: the SIGTERM came from elsewhere.
+STOPPED_STATES = frozenset({"failed", "success", "skipped", "upstream_failed", "removed"})
+# A running task a person cleared. The clear gave the task instance a new id, so this try can no longer
+# write its state store (the execution API answers 404 for the old id): nothing is noted, and Airflow
+# itself tells the next try, by raising max_tries once the executor reports this try's end.
+CLEARED_STATE = "restarting"
 
 
 @dataclass
 class StopNote:
     """
-    After ``on_kill``, mark the durable record ``ended="stopped"`` if the server stopped this try.
+    After ``on_kill``, mark the durable record ``ended="stopped"`` if a person ended this try.
 
-    **Purpose:** a person who clears a running task expects a new child run, but Airflow gives the next
-    try nothing to tell it by: the task goes ``restarting`` and then ``up_for_retry`` with its
-    ``max_tries`` untouched, exactly as after a crash. What differs is the try that was stopped: its
-    supervisor's heartbeat got a 409 and sent SIGTERM, whose handler calls ``on_kill``. So the stopped
-    try writes it down (see :func:`standard_ext.durable.is_rerun`) in the seconds before the SIGKILL.
+    **Purpose:** a person who marks a waiting task failed or success and later clears it expects a new
+    child run; the clear raises ``max_tries``, which says so, unless ``retries`` was lowered so that the
+    new ``max_tries`` equals the old. The stopped try knows better: its supervisor's heartbeat was refused
+    and it sent SIGTERM, whose handler calls ``on_kill``. So the try writes it down (see
+    :func:`standard_ext.durable.is_rerun`) in the seconds before the SIGKILL. A running task a person
+    *clears* cannot: the clear gave its task instance a new id, which the state store refuses; Airflow
+    raises ``max_tries`` there itself once the executor reports the try's end (measured on a real
+    Airflow, ``tests/e2e/test_clear_running_parent.py``), and the try only logs what happened.
 
     **How it works:** ``on_kill`` only sets :attr:`requested`. It runs in the SIGTERM handler, on the main
     thread, which may hold the channel to the supervisor at that moment (its lock is not re-entrant): a
@@ -65,6 +72,14 @@ class StopNote:
         self.noted = True
         try:
             state = self._own_state()
+            if state == CLEARED_STATE:
+                log.info(
+                    "Cleared while this try waited; Airflow raises max_tries at its end, so the next try "
+                    "triggers a new Dag run",
+                    dag_id=self.record.dag_id,
+                    run_id=self.record.run_id,
+                )
+                return False
             if state not in STOPPED_STATES:
                 log.info("Stopped while the server still runs this try; a retry reconnects", state=state)
                 return False

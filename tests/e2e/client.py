@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -142,7 +142,7 @@ class AirflowClient:
         """Start a manual run now (no logical date, like a trigger from the UI) and return it."""
         # A random id of our own makes the trigger safe to repeat: if a retried attempt is told the run
         # exists, it can only be the run an earlier attempt of this call created before its answer was lost.
-        run_id = f"manual__{datetime.now(tz=timezone.utc).isoformat()}_{secrets.token_hex(5)}"
+        run_id = f"manual__{datetime.now(tz=UTC).isoformat()}_{secrets.token_hex(5)}"
         body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
         try:
             result: Json = self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body).json()
@@ -212,6 +212,35 @@ class AirflowClient:
             headers={"Accept": "application/json"},
         )
         return _log_text(resp.json()["content"])
+
+    def clear_task_instances(self, dag_id: str, run_id: str, task_ids: list[str]) -> list[Json]:
+        """
+        Clear tasks of one run as a person does from the UI's "Clear" dialog; return what was cleared.
+
+        The body is the one the UI sends (running tasks included, no relatives, ``reset_dag_runs`` left
+        at its default), so the run's ``clear_number`` goes up as after a click. Sent once, never
+        retried: a repeat of a clear that did happen would clear a second time.
+        """
+        if self._token is None:
+            self._token = self._login()
+        body = {
+            "dag_run_id": run_id,
+            "task_ids": task_ids,
+            "dry_run": False,
+            "only_failed": False,
+            "include_upstream": False,
+            "include_downstream": False,
+            "include_future": False,
+            "include_past": False,
+        }
+        resp = self._http.post(
+            f"/api/v2/dags/{dag_id}/clearTaskInstances",
+            json=body,
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
+        _raise_for_status(resp)
+        cleared: list[Json] = resp.json()["task_instances"]
+        return cleared
 
     def state_store(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[Json]:
         """The task instance's ``task_state_store`` entries (they outlive its tries)."""

@@ -31,8 +31,7 @@ from tests.e2e.settings import DEFAULT, PARENTS_QUEUE, Distributed, Ports, Setup
 
 if TYPE_CHECKING:
     from types import TracebackType
-
-    from typing_extensions import Self
+    from typing import Self
 
     from tests.e2e.client import Json
 

@@ -7,7 +7,7 @@ api-server's access log, and writes the report, chart included.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -46,7 +46,7 @@ def test_one_short_latency_case_is_measured_counted_and_reported(
     ]
 
     results = Results(
-        started_at=datetime.now(timezone.utc),
+        started_at=datetime.now(UTC),
         seconds=1.0,
         repetitions=1,
         quick=True,

@@ -6,7 +6,7 @@ the wait or before the resume open on try 1 when the conf asks, so the test can 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -98,7 +98,7 @@ def test_triggerer_killed_and_restarted_mid_wait_the_wait_resumes(
     run_id = scenario.trigger(PARENT, sleep=75)
     scenario.wait_task(PARENT, run_id, PARENT_TASK, lambda ti: ti["state"] == "deferred", "deferred", 180)
     scenario.wait_child_working(CHILD_DAG, CHILD_TASK, 1, timeout=120)
-    killed_at = datetime.now(timezone.utc)
+    killed_at = datetime.now(UTC)
     killed = airflow.restart_triggerer()
     scenario.note(f"SIGKILL triggerer (pids {killed}); a new one started")
 

@@ -9,7 +9,7 @@ time out, and a new worker takes the retries. Run by ``make test-distributed``, 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -46,7 +46,7 @@ def replace_parents_worker(scenario: Scenario, airflow: EmbeddedAirflow) -> str:
     """
     # The scenarios share one Airflow: an earlier one may have replaced the worker already.
     (lost,) = airflow.workers_serving(PARENTS_QUEUE)
-    killed_at = datetime.now(timezone.utc).isoformat()
+    killed_at = datetime.now(UTC).isoformat()
     killed = airflow.kill_worker(lost)
     scenario.note(f"SIGKILL {lost}'s process tree ({len(killed)} processes)")
     new = f"{lost}-replaced-{uuid.uuid4().hex[:4]}"

@@ -17,9 +17,9 @@ from sqlalchemy import select
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
+    from typing import Self
 
     from sqlalchemy.orm import Session
-    from typing_extensions import Self
 
 ACTIVE = (DagRunState.QUEUED, DagRunState.RUNNING)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,7 +16,7 @@ from tests.integration.scheduler import ChildFinisher
 if TYPE_CHECKING:
     from tests.integration.conftest import RunDag
 
-EARLIER = datetime(2026, 1, 1, tzinfo=timezone.utc)
+EARLIER = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def expected_seconds_logged(log: str) -> list[str]:

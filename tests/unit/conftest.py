@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
-START = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 # Where a durable parent saves its child run, and the XCom the "Triggered DAG" link reads.
 KEY = TriggerDagRunOperator.external_id_key
 LINK_KEY = "_link_TriggerDagRunLink"
@@ -40,7 +40,7 @@ class Clock:
     waits: list[float] = field(default_factory=list)
 
     def elapsed(self) -> float:
-        return (datetime.now(tz=timezone.utc) - START).total_seconds()
+        return (datetime.now(tz=UTC) - START).total_seconds()
 
 
 @pytest.fixture(autouse=True)
@@ -109,11 +109,6 @@ class Parent:
         """A person clears the task; the next try starts a little later."""
         self.clock.traveller.shift(RETRY_DELAY_SECONDS)
         self.ti.clear()
-
-    def clear_running(self) -> None:
-        """A person cleared the task while it ran; the scheduler then started the next try."""
-        self.clock.traveller.shift(RETRY_DELAY_SECONDS)
-        self.ti.clear_running()
 
 
 @pytest.fixture

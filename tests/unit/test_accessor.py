@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,7 +20,7 @@ from task_sdk_ext import (
 if TYPE_CHECKING:
     from tests.fakes import FakeSupervisor
 
-AWARE = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+AWARE = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 class TestMessage:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -38,7 +38,7 @@ def test_parse_reads_only_the_access_lines_and_decodes_the_query() -> None:
 
     assert len(requests) == 13
     previous = requests[5]
-    assert previous.at == datetime(2026, 11, 21, 20, 23, 0, 876918, tzinfo=timezone.utc)
+    assert previous.at == datetime(2026, 11, 21, 20, 23, 0, 876918, tzinfo=UTC)
     assert (previous.method, previous.path, previous.status) == ("GET", "/execution/dag-runs/previous", 200)
     assert previous.query == (
         ("dag_id", "bench_child_20s_ours_sync"),

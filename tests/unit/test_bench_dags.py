@@ -9,6 +9,7 @@ from airflow.providers.standard.operators.trigger_dagrun import (
 )
 
 from bench.dags.bench import (
+    END_FROM_TRIGGER,
     FAN_OUT_CHILD,
     FAN_OUTS,
     LENGTHS,
@@ -19,6 +20,8 @@ from bench.dags.bench import (
     parent_dag_id,
 )
 from bench.durable_cost import DAGS as DURABLE_COST_DAGS
+from bench.model import END_FROM_TRIGGER as MODEL_END_FROM_TRIGGER
+from bench.model import PATHS, is_deferrable, operators_of
 from bench.schedule_count import default_of
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from tests.e2e.harness import BENCH_DAGS_FOLDER
@@ -49,11 +52,31 @@ def test_the_latency_parents_run_at_their_operators_defaults(dagbag: DagBag, var
 
     assert isinstance(task, StockTriggerDagRunOperator)
     assert isinstance(task, TriggerDagRunOperator) == (operator == "ours")
-    assert task.deferrable == (path == "deferrable")
+    assert task.deferrable == is_deferrable(path)
     assert task.poke_interval == default_of(StockTriggerDagRunOperator, "poke_interval")
     assert task.retries == 0
     if isinstance(task, TriggerDagRunOperator):
         assert task.fast_poll_window == default_of(TriggerDagRunOperator, "fast_poll_window")
+        # Only its own path sets end_from_trigger; plain deferrable keeps the default (False).
+        assert task.end_from_trigger == (path == END_FROM_TRIGGER)
+
+
+def test_there_is_one_latency_variant_per_operator_and_path_it_has() -> None:
+    # The Dag file spells the path out (the Dag processor cannot import bench.model): the same label.
+    assert END_FROM_TRIGGER == MODEL_END_FROM_TRIGGER
+    assert sorted(VARIANTS.values()) == sorted((op, path) for path in PATHS for op in operators_of(path))
+    assert VARIANTS["ours_deferrable_end_from_trigger"] == ("ours", END_FROM_TRIGGER)
+    assert ("stock", END_FROM_TRIGGER) not in VARIANTS.values()
+
+
+def test_the_end_from_trigger_variant_has_its_own_parent_and_children(dagbag: DagBag) -> None:
+    variant = "ours_deferrable_end_from_trigger"
+    task = dagbag.dags[parent_dag_id(variant)].get_task(PARENT_TASK)
+
+    assert isinstance(task, TriggerDagRunOperator)
+    assert (task.deferrable, task.end_from_trigger) == (True, True)
+    assert task.trigger_dag_id == "bench_child_{{ params.length }}s_ours_deferrable_end_from_trigger"
+    assert {child_dag_id(length, variant) for length in LENGTHS} <= set(dagbag.dag_ids)
 
 
 def test_the_paused_target_never_runs_what_it_is_sent(dagbag: DagBag) -> None:

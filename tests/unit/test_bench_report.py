@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
 
 from bench import report
 from bench.model import (
+    END_FROM_TRIGGER,
     DurableCost,
     FanOutOutcome,
     FanOutSetup,
@@ -17,6 +18,7 @@ from bench.model import (
     PollScale,
     Results,
     WaitSample,
+    operators_of,
 )
 from bench.runner import notes
 from bench.schedule_count import ScheduleFigure
@@ -33,26 +35,38 @@ MACHINE = Machine(
     standard_provider="1.21.0",
     load_at_start=(0.5, 0.4, 0.3),
 )
-# Ours noticed within target on every path but the 2 s child's deferrable one.
-OURS_DETECTION = {(2, "sync"): 0.9, (2, "deferrable"): 4.0, (20, "sync"): 2.5, (20, "deferrable"): 2.7}
+# Ours noticed within target on every path but the 2 s child's deferrable one (which a worker resumes);
+# ended in the triggerer, the 20 s child's misses.
+OURS_DETECTION = {
+    (2, "sync"): 0.9,
+    (2, "deferrable"): 4.0,
+    (2, END_FROM_TRIGGER): 1.2,
+    (20, "sync"): 2.5,
+    (20, "deferrable"): 2.7,
+    (20, END_FROM_TRIGGER): 3.5,
+}
 
 
 def samples() -> list[WaitSample]:
     found = []
     for (length, path), detection in OURS_DETECTION.items():
+        # The Dag id scheme's variant suffix (bench/dags/bench.py): ours_deferrable_end_from_trigger.
+        variant_path = path.replace(" + ", "_")
         for rep in (1, 2, 3):
-            for operator, seconds in (("ours", detection), ("stock", 58.0 - length)):
+            # Stock only on the paths it has: it has no end_from_trigger.
+            for operator in operators_of(path):
+                seconds = detection if operator == "ours" else 58.0 - length
                 found.append(
                     WaitSample(
                         length=length,
                         operator=operator,
                         path=path,
                         repetition=rep,
-                        parent=(f"bench_parent_{operator}_{path}", f"parent-{length}-{rep}"),
+                        parent=(f"bench_parent_{operator}_{variant_path}", f"parent-{length}-{rep}"),
                         state="success",
                         detection=seconds + rep / 10,
                         overhead=seconds + 2.0,
-                        child=(f"bench_child_{length}s_{operator}_{path}", f"run-{rep}"),
+                        child=(f"bench_child_{length}s_{operator}_{variant_path}", f"run-{rep}"),
                         requests=(length + 3.0) if operator == "ours" else 1.0,
                     )
                 )
@@ -61,7 +75,7 @@ def samples() -> list[WaitSample]:
 
 def results(**overrides: object) -> Results:
     base = Results(
-        started_at=datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc),
+        started_at=datetime(2026, 11, 21, 12, 0, tzinfo=UTC),
         seconds=600.0,
         repetitions=3,
         quick=False,
@@ -120,6 +134,10 @@ def test_targets_are_judged_on_the_measured_figures() -> None:
     assert verdicts["detection p50, 2 s child, ours deferrable"] == ("4.20 s (n=3)", "missed")
     assert verdicts["detection p50, 20 s child, ours deferrable"][1] == "met"
     assert verdicts["detection p50, 120 s child, ours sync"] == ("-", "not run")
+    # The path only ours has answers to the same limits.
+    assert verdicts[f"detection p50, 2 s child, ours {END_FROM_TRIGGER}"] == ("1.40 s (n=3)", "met")
+    assert verdicts[f"detection p50, 20 s child, ours {END_FROM_TRIGGER}"] == ("3.70 s (n=3)", "missed")
+    assert verdicts[f"detection p50, 120 s child, ours {END_FROM_TRIGGER}"] == ("-", "not run")
     assert verdicts["state requests, 60 min child (from the schedule)"] == ("72 (stock 60)", "met")
     assert verdicts["durable cost per trigger (p50 durable=True - p50 durable=False)"] == ("25.0 ms", "met")
     assert verdicts["fan-out makespan, ours deferrable + durable"] == ("100 s = 1.25 x 80 s", "met")
@@ -157,3 +175,30 @@ def test_the_notes_name_failed_parents_and_the_airflow_race_behind_them(tmp_path
     assert any(
         n.startswith("Deferrable waits: the triggerer asks the execution API in-process") for n in found
     )
+
+
+def test_the_path_only_ours_has_gets_ours_rows_compared_with_stock_deferrable(tmp_path: Path) -> None:
+    markdown, _ = report.write(results(), tmp_path)
+    text = markdown.read_text()
+
+    # Detection: ours 1.4 (p50) against stock's deferrable 56.2 on the 2 s child.
+    ratio = f"{1.4 / 56.2:.3g}"
+    assert f"| 2 s | {END_FROM_TRIGGER} | ours | 3 | 1.4 s | 1.5 s | 3.2 s | 3.2 s | {ratio} |" in text
+    # Requests: ours 5 against stock's deferrable 1, the † of a deferrable wait kept.
+    assert f"| 2 s | {END_FROM_TRIGGER} † | ours | 3 | 5.0 | 5.0 |  | 5 |" in text
+    # No stock rows, empty or not, for the path stock lacks.
+    assert f"| {END_FROM_TRIGGER} | stock |" not in text
+    assert f"| {END_FROM_TRIGGER} † | stock |" not in text
+    assert f"| 20 s | ours | {END_FROM_TRIGGER} | 1 | success | 3.6 s |" in text
+
+
+def test_the_notes_say_what_the_end_from_trigger_path_is_only_when_it_ran(tmp_path: Path) -> None:
+    found = notes(results(), tmp_path)
+
+    (note,) = [n for n in found if n.startswith(f"`{END_FROM_TRIGGER}`")]
+    assert "`end_from_trigger=True`" in note
+    assert "off by default" in note
+    assert "`on_success_callback`" in note
+    assert "resumes on a worker anyway" in note
+    without = [w for w in samples() if w.path != END_FROM_TRIGGER]
+    assert not [n for n in notes(results(waits=without), tmp_path) if n.startswith(f"`{END_FROM_TRIGGER}`")]

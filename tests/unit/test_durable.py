@@ -113,6 +113,10 @@ class TestRetryVersusRerun:
     def test_another_tasks_clear_while_this_one_crashed_is_a_retry(self) -> None:
         assert is_rerun(self.SAVED_AT_CLEAR_0, max_tries=2, clear_number=1) is False
 
+    def test_a_try_the_server_stopped_is_followed_by_a_rerun_whatever_the_clear_number(self) -> None:
+        # A clear that does not reset the run (reset_dag_runs=False) leaves clear_number alone.
+        assert is_rerun(replace(self.SAVED_AT_CLEAR_0, ended="stopped"), max_tries=2, clear_number=0) is True
+
     def test_a_record_without_clear_number_goes_by_max_tries(self) -> None:
         assert is_rerun(replace(SAVED, ended="success"), max_tries=2, clear_number=3) is False
 

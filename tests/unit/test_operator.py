@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -307,8 +307,8 @@ class TestStockParity:
         self, supervisor: FakeSupervisor, make_parent: MakeParent
     ) -> None:
         supervisor.add_dag("child")
-        logical = datetime(2026, 1, 1, tzinfo=timezone.utc)
-        after = datetime(2026, 1, 2, tzinfo=timezone.utc)
+        logical = datetime(2026, 1, 1, tzinfo=UTC)
+        after = datetime(2026, 1, 2, tzinfo=UTC)
         parent = make_parent(conf={"a": 1}, note="why", logical_date=logical, run_after=after)
 
         parent.run()

@@ -298,12 +298,14 @@ class TestClearVersusRetry:
     ) -> None:
         supervisor.add_dag("child", run_seconds=60)
         parent = make_parent(wait_for_completion=True)
-        # Airflow sets a running task it clears to restarting; its heartbeat's 409 brings on_kill.
+        # Airflow sets a running task it clears to restarting; its refused heartbeat brings on_kill. The
+        # clear gave the task instance a new id, so the stopped try cannot write its store.
         stop_mid_wait(parent, own_state="restarting", poll=2)
-        assert parent.store.values[KEY]["ended"] == "stopped"
+        assert "ended" not in parent.store.values[KEY]
 
-        # Then up_for_retry, max_tries untouched: only the run's clear_number and the mark tell.
-        parent.clear_running()
+        # The executor reports the killed try's end as a success: the scheduler raises max_tries
+        # ("was cleared and successfully terminated"), measured in tests/e2e/test_clear_running_parent.py.
+        parent.clear()
         with structlog.testing.capture_logs() as logs:
             parent.run()
 
@@ -311,6 +313,24 @@ class TestClearVersusRetry:
         assert parent.store.values[KEY]["run_id"] == second.run_id
         (cleared,) = [e for e in logs if e["event"] == "The task was cleared; triggering a new Dag run"]
         assert (cleared["dag_id"], cleared["previous_run_id"]) == ("child", first.run_id)
+
+    def test_marking_a_waiting_parent_failed_then_clearing_it_after_lowering_retries_re_runs(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=60)
+        parent = make_parent(wait_for_completion=True, retries=2)
+        # A person marks the waiting task failed: the task instance keeps its id, so the note is written.
+        stop_mid_wait(parent, own_state="failed", poll=2)
+        assert parent.store.values[KEY]["ended"] == "stopped"
+
+        # retries lowered from 2 to 1, then a clear that does not reset the run: max_tries = 1 + 1, as
+        # saved, and the run's clear_number unchanged. Only the note tells.
+        parent.ti.retries = 1
+        parent.ti.max_tries = parent.ti.try_number + parent.ti.retries
+        parent.ti.try_number += 1
+        parent.run()
+
+        assert len(supervisor.runs_of("child")) == 2
 
     def test_a_sigterm_while_the_server_still_runs_the_try_reconnects(
         self, supervisor: FakeSupervisor, make_parent: MakeParent

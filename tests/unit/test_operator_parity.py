@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     MakeParent = Callable[..., Parent]
 
-LOGICAL = datetime(2026, 1, 1, tzinfo=timezone.utc)
+LOGICAL = datetime(2026, 1, 1, tzinfo=UTC)
 # What the stock operator generates for that logical date: the same id on every try and every parent.
 LOGICAL_RUN_ID = "manual__2026-01-01T00:00:00+00:00"
 

@@ -7,7 +7,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.execution_time.comms import GetDRCount
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from standard_ext.triggers.shared_poll import RunOutcome
     from tests.fakes import FakeSupervisor
 
-START = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 T0 = START.timestamp()
 CHILD = "child"
 # The checks of a wait that began at 0 with the defaults (poke_interval=60, fast_poll_window=5), up to 12 s.

@@ -55,7 +55,7 @@ async def _ask(call: Callable[[], T], *, what: str) -> T:
     timeout = REQUEST_TIMEOUT_SECONDS
     try:
         return await asyncio.wait_for(sync_to_async(call, thread_sensitive=False)(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         # The thread cannot be stopped: it ends when its answer comes, which nobody waits for any more.
         raise RequestTimedOut(f"The execution API did not answer the {what} within {timeout} s") from None
 

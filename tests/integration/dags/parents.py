@@ -7,7 +7,7 @@ names, and both operators get identical arguments. Look one up with :func:`paren
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.trigger_dagrun import (
@@ -30,7 +30,7 @@ OPERATORS: dict[str, type[StockTriggerDagRunOperator]] = {
 TASK_ID = "trigger"
 
 # A fixed logical date whose generated run id (manual__<iso>) a test creates first, to make it collide.
-EXISTING_LOGICAL_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+EXISTING_LOGICAL_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 FIXED_RUN_ID = "fixed_child_run"
 EXECUTION_TIMEOUT = timedelta(seconds=2)
 # The XCom a post_execute hook pushes, so a test can see whether the hook ran.
