@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 class TriggeringTaskInstance(Protocol):
-    """What the operator uses of ``ti``: the trigger accessor, its poll partner, and task states."""
+    """What the operator uses of ``ti``: the trigger accessor, its poll partner, task states and counts."""
 
     def trigger_dag_run(
         self,
@@ -33,4 +33,15 @@ class TriggeringTaskInstance(Protocol):
         self, dag_id: str, *, run_ids: list[str] | None = None, task_ids: list[str] | None = None
     ) -> dict[str, Any]:
         """Return ``{run_id: {task_key: state}}``; a mapped task's key is ``<task_id>_<map_index>``."""
+        ...
+
+    def get_ti_count(
+        self,
+        dag_id: str,
+        *,
+        task_ids: list[str] | None = None,
+        run_ids: list[str] | None = None,
+        states: list[str] | None = None,
+    ) -> int:
+        """Return how many task instances match; ``"null"`` among ``states`` matches those without one."""
         ...

@@ -20,11 +20,13 @@ from airflow.sdk.execution_time.comms import (
     GetDRCount,
     GetPreviousDagRun,
     GetTaskStates,
+    GetTICount,
     GetXCom,
     OKResponse,
     PreviousDagRunResult,
     SetXCom,
     TaskStatesResult,
+    TICount,
     TriggerDagRun,
     XComResult,
 )
@@ -34,6 +36,8 @@ from airflow.sdk.serde import serialize
 from task_sdk_ext import trigger_dag_run
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pydantic import BaseModel
 
 
@@ -80,6 +84,9 @@ class FakeDag:
     # Task instances that move on their own: key -> [(seconds after the run started, state), ...]. Any
     # other task instance shares its run's state.
     task_timeline: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    # How each new run goes, by its conf: (seconds, outcome). None: every run takes run_seconds and ends
+    # in outcome. Lets one item of a fan-out fail (or fail only its first run).
+    run_for: Callable[[dict[str, Any] | None], tuple[float, str]] | None = None
 
     def task_keys(self) -> list[str]:
         mapped = [
@@ -123,6 +130,8 @@ class FakeSupervisor:
     in_process: bool = False
     # Scripted API failures: message kind -> (which message of that kind fails, counted over ``sent``; error).
     failures: dict[str, tuple[int, AirflowRuntimeError]] = field(default_factory=dict)
+    # For each TriggerDagRun received: how many runs of its Dag were queued or running just before it.
+    active_at_trigger: list[int] = field(default_factory=list)
 
     def add_dag(self, dag_id: str, **kwargs: Any) -> FakeDag:
         self.dags[dag_id] = FakeDag(dag_id=dag_id, **kwargs)
@@ -177,6 +186,7 @@ class FakeSupervisor:
             raise api_error(400, "import_errors", f"Dag with dag_id '{dag.dag_id}' has import errors")
         if dag.denies_operator_runs:
             raise api_error(400, "denied_run_type", f"Dag with dag_id '{dag.dag_id}' denies operator runs")
+        self.active_at_trigger.append(sum(run.state() == "running" for run in self.runs_of(msg.dag_id)))
         existing = self.runs.get((msg.dag_id, msg.run_id))
         if existing is not None:
             if msg.reset_dag_run:
@@ -184,7 +194,8 @@ class FakeSupervisor:
                 existing.seconds, existing.outcome = dag.run_seconds, dag.outcome
                 return OKResponse(ok=True)
             return ErrorResponse(error=ErrorType.DAGRUN_ALREADY_EXISTS)
-        run = self.add_run(msg.dag_id, msg.run_id, seconds=dag.run_seconds, outcome=dag.outcome)
+        seconds, outcome = dag.run_for(msg.conf) if dag.run_for else (dag.run_seconds, dag.outcome)
+        run = self.add_run(msg.dag_id, msg.run_id, seconds=seconds, outcome=outcome)
         run.conf = msg.conf
         if self.lose_trigger_responses:
             self.lose_trigger_responses -= 1
@@ -212,6 +223,25 @@ class FakeSupervisor:
         if msg.states:
             runs = [run for run in runs if run.state() in msg.states]
         return DRCount(count=len(runs))
+
+    def _on_GetTICount(self, msg: GetTICount) -> BaseModel:
+        # As the execution API's count route: a run's task instances, filtered by task id and state
+        # ("null" for an instance without one).
+        if msg.logical_dates or msg.task_group_id or msg.map_index is not None:
+            raise AssertionError(f"The fake supervisor counts by run id, task id and state: {msg!r}")
+        dag = self._dag(msg.dag_id)
+        wanted_states = {None if state == "null" else state for state in msg.states or []}
+        total = 0
+        for run in self.runs_of(msg.dag_id):
+            if msg.run_ids and run.run_id not in msg.run_ids:
+                continue
+            for key in dag.task_keys():
+                if msg.task_ids and key not in msg.task_ids and key.rpartition("_")[0] not in msg.task_ids:
+                    continue
+                if msg.states and run.task_state(dag, key) not in wanted_states:
+                    continue
+                total += 1
+        return TICount(count=total)
 
     def _on_GetPreviousDagRun(self, msg: GetPreviousDagRun) -> BaseModel:
         # The latest run that has ended in the state asked for (every fake run has a logical date: its
@@ -349,6 +379,7 @@ class FakeTaskInstance:
     get_dagrun_state = staticmethod(RuntimeTaskInstance.get_dagrun_state)
     get_dag = staticmethod(RuntimeTaskInstance.get_dag)
     get_task_states = staticmethod(RuntimeTaskInstance.get_task_states)
+    get_ti_count = staticmethod(RuntimeTaskInstance.get_ti_count)
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcoms[key] = value

@@ -20,6 +20,18 @@ length plus :data:`WINDOW_SLACK_SECONDS`, the schedule checks every twentieth of
 every second); elsewhere it keeps the back-off. A child that runs as long as last time is noticed
 within a twentieth of its length; one that does not is noticed as without history; an hour-long child
 costs nothing more, because a twentieth of an hour is longer than ``poke_interval``.
+
+**Why the schedule follows the run, not the clock of its trigger.** A child that waits for a worker slot
+starts late, and ends late: a window counted from the trigger has closed before it ends, and the checks
+have backed off to ``poke_interval`` (a 30-child fan-out on 4 slots was noticed a minute late). So the
+wait tells the schedule when it first sees a task of the run started (:meth:`Schedule.started`): from
+then on the fast window, the back-off and the predicted window count from that moment. While the run
+has not started and its length is known, the checks come at least every :func:`queued_step` (a quarter
+of the length, at most :data:`QUEUED_STEP_MAX_SECONDS`), so the start is seen soon after it happens.
+And a run that outlives the window its last success predicted (this run is longer than that one: the
+child Dag's length depends on its ``conf``) is checked every :data:`OVERDUE_FRACTION` of its age, so it
+is noticed within a fifth of its length instead of a back-off step; a child with no history keeps the
+back-off, whose cost a long child can afford.
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ import bisect
 import functools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,6 +56,30 @@ WINDOW_STEP_FRACTION = 1 / 20
 # run takes a little longer or shorter each time, and starts a moment after it is triggered.
 WINDOW_OPENS, WINDOW_CLOSES = 0.9, 1.15
 WINDOW_SLACK_SECONDS = 5.0
+# While the run has not started, check at least every quarter of its predicted length, and at least every
+# this many seconds: the start anchors everything after it, and seeing it late shifts it all. A child long
+# enough that a quarter of it reaches poke_interval keeps the back-off: a start seen a minute late costs
+# it little.
+QUEUED_STEP_FRACTION = 1 / 4
+QUEUED_STEP_MAX_SECONDS = 5.0
+# Past the predicted window, the run is longer than its last success said: check every fifth of the time
+# it has run (between FAST_STEP_SECONDS and poke_interval), so its end is seen within a fifth of its length.
+OVERDUE_FRACTION = 1 / 5
+
+
+def queued_step(*, expected_seconds: float | None, poke_interval: float) -> float | None:
+    """
+    The longest gap between checks while the run has not started, or ``None`` when the back-off's serves.
+
+    :param expected_seconds: how long the child's last successful run took; ``None`` if unknown.
+    :param poke_interval: the longest wait between two checks, in seconds.
+    """
+    if expected_seconds is None or not (math.isfinite(expected_seconds) and expected_seconds > 0):
+        return None
+    quarter = expected_seconds * QUEUED_STEP_FRACTION
+    if quarter >= poke_interval:
+        return None
+    return max(FAST_STEP_SECONDS, min(quarter, QUEUED_STEP_MAX_SECONDS))
 
 
 def poll_delays(*, poke_interval: float, fast_poll_window: float) -> Iterator[float]:
@@ -200,13 +236,18 @@ class Schedule:
     :param poke_interval: the longest wait between two checks, in seconds.
     :param fast_poll_window: how long after ``waiting_since`` to check every second, in seconds.
     :param expected_seconds: how long the child Dag's last successful run took (``None``: unknown);
-        the checks are dense around that length after ``waiting_since``.
+        the checks are dense around that length after the run started (after ``waiting_since`` until
+        the start is seen).
+    :param started_after: when a task of the run was first seen started, in seconds after
+        ``waiting_since``; ``None`` until then. The fast window, the back-off and the predicted window
+        count from it.
     """
 
     waiting_since: float
     poke_interval: float
     fast_poll_window: float
     expected_seconds: float | None = None
+    started_after: float | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.poke_interval) and self.poke_interval > 0):
@@ -217,6 +258,27 @@ class Schedule:
             raise ValueError(f"fast_poll_window must be zero or more seconds, got {self.fast_poll_window!r}")
         if not math.isfinite(self.waiting_since):
             raise ValueError(f"waiting_since must be a UNIX timestamp, got {self.waiting_since!r}")
+        if self.started_after is not None and not (
+            math.isfinite(self.started_after) and self.started_after >= 0
+        ):
+            raise ValueError(f"started_after must be zero or more seconds, got {self.started_after!r}")
+
+    def seen(self, *, started: bool, after: float, waiting_seen: bool) -> Schedule:
+        """
+        Return this schedule as a check of the run leaves it: anchored at its start once that is seen.
+
+        Only a start seen after the run was seen waiting tells when it started: a run already started
+        at the first check (a durable retry reconnecting, a trigger rebuilt by another triggerer)
+        started at an unknown moment, and keeps the schedule counted from ``waiting_since``. Only the
+        first sighting counts.
+
+        :param started: whether the check found a task of the run started.
+        :param after: seconds after ``waiting_since`` of the check.
+        :param waiting_seen: whether an earlier check found the run not started.
+        """
+        if not started or self.started_after is not None:
+            return self
+        return replace(self, started_after=max(0.0, after) if waiting_seen else 0.0)
 
     @functools.cached_property
     def window(self) -> Window | None:
@@ -225,17 +287,39 @@ class Schedule:
 
     def next_offset_after(self, elapsed: float) -> float:
         """Return the first check later than ``elapsed``, both in seconds after ``waiting_since``."""
+        anchor = self.started_after or 0.0
+        if self.started_after is None or elapsed < anchor:
+            offset = self._from_anchor(elapsed, anchor=0.0)
+            step = queued_step(expected_seconds=self.expected_seconds, poke_interval=self.poke_interval)
+            # Not seen started yet: see the start soon, everything after it counts from it.
+            return offset if step is None else min(offset, elapsed + step)
+        return anchor + self._from_anchor(elapsed - anchor, anchor=anchor)
+
+    def _from_anchor(self, since: float, *, anchor: float) -> float:
+        """The first check later than ``since`` seconds after the anchor, in seconds after it."""
         ramp = _ramp(self.poke_interval, self.fast_poll_window)
-        offset = _offset_after(elapsed, ramp, self.poke_interval)
+        offset = _offset_after(since, ramp, self.poke_interval)
         window = self.window
         if window is None:
-            return offset
+            return self._overdue(since, offset)
         # Inside the window its own checks replace the back-off's (a handful at most: the window is
         # shorter than a few poke_intervals).
         while window.covers(offset):
             offset = _offset_after(offset, ramp, self.poke_interval)
-        dense = window.next_after(elapsed)
-        return offset if dense is None else min(offset, dense)
+        dense = window.next_after(since)
+        if dense is None:
+            return self._overdue(since, offset)
+        return min(offset, dense)
+
+    def _overdue(self, since: float, offset: float) -> float:
+        """Past the predicted end (and its window), check every fifth of the run's age at least."""
+        if (
+            self.expected_seconds is None
+            or since < WINDOW_CLOSES * self.expected_seconds + WINDOW_SLACK_SECONDS
+        ):
+            return offset
+        step = min(max(FAST_STEP_SECONDS, since * OVERDUE_FRACTION), self.poke_interval)
+        return min(offset, since + step)
 
     def next_check_after(self, now: float) -> float:
         """Return the first check of this schedule later than ``now``, as a UNIX timestamp."""

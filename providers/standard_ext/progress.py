@@ -9,7 +9,7 @@ synchronous wait and the deferrable trigger both judge early ends with :func:`ea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 # Task instance states that no longer change on their own, and the ones that mean a failure.
 TERMINAL_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 FAILED_TI_STATES = frozenset({"failed", "upstream_failed"})
+# Task instance states of a task that has not started yet: not scheduled, or waiting for a slot.
+NOT_STARTED_TI_STATES = frozenset({None, "none", "scheduled", "queued"})
 
 
 def task_of(key: str, task_ids: Collection[str]) -> str | None:
@@ -32,6 +34,38 @@ def task_of(key: str, task_ids: Collection[str]) -> str | None:
     return base if index.isdigit() and base in task_ids else None
 
 
+class Progress(Protocol):
+    """One look at a run's task instances, read in full (:class:`TaskProgress`) or counted."""
+
+    @property
+    def line(self) -> str:
+        """The progress line the parent logs when it changes."""
+        ...
+
+    @property
+    def started(self) -> bool:
+        """Whether a task instance of the run has started."""
+        ...
+
+    @property
+    def all_finished(self) -> bool:
+        """Whether no task instance is left to run."""
+        ...
+
+    @property
+    def has_tasks(self) -> bool:
+        """Whether the run has task instances at all (a run that is gone has none)."""
+        ...
+
+    def failures(self, among: Collection[str] | None = None) -> list[tuple[str, str]]:
+        """``(task_key, state)`` of failed or upstream-failed instances, of ``among`` tasks if given."""
+        ...
+
+    def all_succeeded(self, task_ids: Sequence[str]) -> bool:
+        """Whether every instance of each of ``task_ids`` succeeded."""
+        ...
+
+
 @dataclass(frozen=True)
 class TaskProgress:
     """One look at a run's task instances: ``{task_key: state}`` (``None`` for not yet scheduled)."""
@@ -45,6 +79,16 @@ class TaskProgress:
         running = sum(state == "running" for state in self.states.values())
         failed = sum(state in FAILED_TI_STATES for state in self.states.values())
         return f"{done}/{len(self.states)} tasks done, {running} running, {failed} failed"
+
+    @property
+    def has_tasks(self) -> bool:
+        """Whether the run has task instances at all (a run that is gone has none)."""
+        return bool(self.states)
+
+    @property
+    def started(self) -> bool:
+        """Whether a task instance of the run has started: it is running, or past running."""
+        return any(state not in NOT_STARTED_TI_STATES for state in self.states.values())
 
     @property
     def all_finished(self) -> bool:
@@ -105,7 +149,7 @@ class Watch:
     critical_task_ids: tuple[str, ...] | None = None
     result_task_ids: tuple[str, ...] | None = None
 
-    def early_end(self, progress: TaskProgress) -> EarlyEnd | None:
+    def early_end(self, progress: Progress) -> EarlyEnd | None:
         """Judge whether the wait can end now, before the run does; ``None`` while it goes on."""
         if self.fail_fast and (failed := progress.failures(self.critical_task_ids)):
             return EarlyEnd(failure=failed[0])

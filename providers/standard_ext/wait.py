@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
 
 from standard_ext import polling
+from standard_ext.counts import COUNT_ABOVE, counted_progress
 from standard_ext.durable import FINAL_STATES
+from standard_ext.progress import TaskProgress
 from standard_ext.runs import get_state, task_progress
 
 if TYPE_CHECKING:
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
 
     from structlog.typing import FilteringBoundLogger
 
-    from standard_ext.progress import Watch
+    from standard_ext.progress import Progress, Watch
     from standard_ext.stopped import StopNote
     from task_sdk_ext.protocols import TriggeringTaskInstance
 
@@ -99,12 +101,26 @@ def wait_for_final_state(
         expected_seconds=schedule.expected_seconds,
     )
     last_line = None
+    waiting_seen = False
+    counting = False
     # Seconds since the wait began, counted by the waits themselves: the schedule is walked the same
     # under a real clock and a test's.
     elapsed = 0.0
     try:
         while True:
-            progress = task_progress(ti, dag_id, run_id)
+            progress = _look(
+                ti,
+                dag_id,
+                run_id,
+                watch=watch,
+                counting=counting,
+                start_seen=schedule.started_after is not None,
+            )
+            # A large run is followed by counts from the second check on (standard_ext.counts).
+            counting = counting or (isinstance(progress, TaskProgress) and len(progress.states) > COUNT_ABOVE)
+            # The run's own clock: once it is seen starting, the schedule counts from its start.
+            schedule = schedule.seen(started=progress.started, after=elapsed, waiting_seen=waiting_seen)
+            waiting_seen = waiting_seen or not progress.started
             # Only a run whose task instances are all finished can have ended: Airflow ends a run once
             # they are, and the routes that end one by hand finish them too. None at all means the run
             # is gone (or has no tasks), which only its state can say.
@@ -128,16 +144,11 @@ def wait_for_final_state(
                     raise AirflowException(end.message(dag_id=dag_id, run_id=run_id))
                 log.info("The result tasks succeeded; not waiting for the rest of the Dag run", **judged)
                 return RESULTS_READY
-            if state is not None and progress.states:
+            if state is not None and progress.has_tasks:
                 delay = polling.FAST_STEP_SECONDS
             else:
                 delay = schedule.next_offset_after(elapsed) - elapsed
-            if stop is not None and stop.pending:
-                stop.note()
-            polling.wait(delay, stop=stop.requested if stop is not None and not stop.noted else None)
-            if stop is not None and stop.pending:
-                # Woken by on_kill: what is left of the sleep is not waited, nor counted.
-                stop.note()
+            _sleep(delay, stop=stop)
             elapsed += delay
     except AirflowTaskTimeout as e:
         # The task runner's execution_timeout covers the whole of execute(), this wait included. Say
@@ -146,3 +157,31 @@ def wait_for_final_state(
             f"execution_timeout expired while waiting for Dag {dag_id!r} run {run_id!r}; the run goes on, "
             "and with durable=True a retry reconnects to it instead of triggering another"
         ) from e
+
+
+def _sleep(delay: float, *, stop: StopNote | None) -> None:
+    """Sleep until the next check; woken by ``on_kill``, look into the stop first (once)."""
+    if stop is None:
+        polling.wait(delay)
+        return
+    if stop.pending:
+        stop.note()
+    polling.wait(delay, stop=None if stop.noted else stop.requested)
+    if stop.pending:
+        # Woken by on_kill: what is left of the sleep is not waited (the SIGKILL is seconds away).
+        stop.note()
+
+
+def _look(
+    ti: TriggeringTaskInstance,
+    dag_id: str,
+    run_id: str,
+    *,
+    watch: Watch | None,
+    counting: bool,
+    start_seen: bool,
+) -> Progress:
+    """One check's look at the run: every task instance's state, or, for a large run, counts."""
+    if counting:
+        return counted_progress(ti, dag_id, run_id, watch=watch, start_seen=start_seen)
+    return task_progress(ti, dag_id, run_id)

@@ -9,3 +9,4 @@ from __future__ import annotations
 CHILD = "child"
 PAUSED_CHILD = "child_paused"
 RESULTS_CHILD = "child_with_results"
+WIDE_CHILD = "child_wide"

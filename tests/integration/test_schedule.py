@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.integration import db
+from tests.integration.dags.child import WIDE
 from tests.integration.dags.parents import OURS, TASK_ID, parent
-from tests.integration.names import CHILD
+from tests.integration.names import CHILD, WIDE_CHILD
 from tests.integration.scheduler import ChildFinisher
 
 if TYPE_CHECKING:
@@ -44,3 +45,18 @@ def test_without_an_earlier_success_the_wait_has_no_prediction(run_dag: RunDag) 
 
     assert db.task_outcome(dag.dag_id, TASK_ID).state == "success"
     assert expected_seconds_logged(result.log) == ["None"]
+
+
+def test_a_large_child_is_followed_by_counts_through_the_real_execution_api(run_dag: RunDag) -> None:
+    dag = parent(OURS, "wait_wide")
+
+    with ChildFinisher(WIDE_CHILD, after=3.0) as finisher:
+        result = run_dag(dag)
+
+    assert db.task_outcome(dag.dag_id, TASK_ID).state == "success"
+    assert [state for _, state in finisher.finished] == ["success"]
+    lines = re.findall(r"Dag run progress.*?progress='([^']*)'", result.log)
+    # The first look reads every state; the next checks count (the 150 instances have no state yet,
+    # which the count route matches as "null").
+    assert lines[0] == f"0/{WIDE} tasks done, 0 running, 0 failed"
+    assert f"0/{WIDE} tasks done" in lines[1:]

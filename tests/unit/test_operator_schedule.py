@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -118,7 +119,15 @@ class TestTheReadmeTable:
 
     @pytest.mark.parametrize(
         ("seconds", "earlier", "requests", "noticed_after"),
-        [(5, None, 8, 0.0), (22, None, 12, 13.0), (22, 22, 14, 0.0), (3600, None, 72, 7.0)],
+        [
+            (5, None, 8, 0.0),
+            (22, None, 12, 13.0),
+            (22, 22, 14, 0.0),
+            (20, 2, 17, 2.8),
+            (3600, None, 72, 7.0),
+            (3600, 3600, 72, 7.0),
+            (3600, 2, 90, 7.0),
+        ],
     )
     def test_requests_and_delay(
         self,
@@ -140,3 +149,48 @@ class TestTheReadmeTable:
         kinds = supervisor.kinds_sent()
         assert len(kinds[kinds.index("TriggerDagRun") + 1 :]) == requests
         assert clock.elapsed() - started - seconds == pytest.approx(noticed_after, abs=1e-6)
+
+
+# A child whose one task waits 90 s for a worker slot, then works 10 s: the run ends 100 s after it was
+# triggered, 10 s after it started, as long as its last success.
+QUEUED_FOR, WORK = 90.0, 10.0
+QUEUED_CHILD: dict[str, Any] = {
+    "run_seconds": QUEUED_FOR + WORK,
+    "task_timeline": {"work": [(0.0, "queued"), (QUEUED_FOR, "running"), (QUEUED_FOR + WORK, "success")]},
+}
+
+
+class TestFollowsTheRun:
+    def test_a_child_that_waited_for_a_slot_is_noticed_soon_after_its_end(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
+    ) -> None:
+        supervisor.add_dag("child", **QUEUED_CHILD)
+        previous_success(supervisor, clock, seconds=WORK)
+        started = clock.elapsed()
+
+        make_parent(**WAITING).run()
+
+        # Seen started within a quarter of its length (2.5 s); the window then counts from its start.
+        # Counted from the trigger, the window (9 s to 16.5 s) had long closed: seen at 127 s, 27 s late.
+        assert clock.elapsed() - started - (QUEUED_FOR + WORK) <= WORK / 4 + 1e-6
+
+    def test_while_it_waits_for_a_slot_it_is_checked_every_quarter_of_its_length(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
+    ) -> None:
+        supervisor.add_dag("child", **QUEUED_CHILD)
+        previous_success(supervisor, clock, seconds=WORK)
+
+        make_parent(**WAITING).run()
+
+        queued_waits = clock.waits[: len([w for w in itertools.accumulate(clock.waits) if w <= QUEUED_FOR])]
+        assert max(queued_waits) <= WORK / 4
+
+    def test_a_run_already_started_at_the_first_check_keeps_the_schedule_of_its_trigger(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
+    ) -> None:
+        # Its start is not known (a slot was free at once): the schedule counts from the trigger.
+        supervisor.add_dag("child", run_seconds=22)
+
+        make_parent(**WAITING).run()
+
+        assert clock.waits == [1, 1, 1, 1, 1, 2, 4, 8, 16]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from typing import TYPE_CHECKING
 
 import pytest
 
-from standard_ext.polling import Schedule, check_offsets, next_check_time, poll_delays
+from standard_ext.polling import Schedule, check_offsets, next_check_time, poll_delays, queued_step
 from tests.unit.virtual_time import T0
 
 if TYPE_CHECKING:
@@ -175,8 +176,13 @@ def with_history(
     child_ends_at: float, *, expected: float | None, poke_interval: float = 60
 ) -> tuple[int, float]:
     """Checks until the end is seen, and how late, when the child's last success took ``expected`` s."""
+    # A run that starts at once, seen started at the first check.
     schedule = Schedule(
-        waiting_since=0.0, poke_interval=poke_interval, fast_poll_window=5, expected_seconds=expected
+        waiting_since=0.0,
+        poke_interval=poke_interval,
+        fast_poll_window=5,
+        expected_seconds=expected,
+        started_after=0.0,
     )
     return requests_and_delay(check_offsets(schedule), child_ends_at)
 
@@ -211,14 +217,31 @@ class TestWindowAroundTheLastSuccess:
 
         assert delay <= 121 / 20 + 1e-9
 
-    def test_a_child_that_ends_outside_the_window_is_noticed_as_without_history(self) -> None:
-        # Last time 20 s, this time 60 s: past the window (18 s to 28 s) the back-off goes on.
-        assert with_history(60.0, expected=20)[1] == with_history(60.0, expected=None)[1]
+    @pytest.mark.parametrize("ends_at", [29.0, 45.0, 60.0, 200.0, 299.0])
+    def test_a_child_that_outlives_its_window_is_noticed_within_a_fifth_of_its_length(
+        self, ends_at: float
+    ) -> None:
+        # Last time 20 s, this time longer: past the window (18 s to 28 s) the checks follow its age.
+        _, delay = with_history(ends_at, expected=20)
+
+        assert delay <= ends_at / 5 + 1e-9
+
+    def test_a_twenty_second_child_whose_last_success_took_two_seconds_is_noticed_about_two_seconds_late(
+        self,
+    ) -> None:
+        # The child Dag's length depends on its conf: the window (1.8 s to 7.3 s) says nothing this time.
+        # Past it the checks are a fifth of the run's age apart, about 4 s around 20 s: seen 2 s late in
+        # the median, where the back-off (checks at 19 s and 35 s) saw it 7 to 13 s late.
+        delays = [with_history(15 + i / 2, expected=2)[1] for i in range(21)]
+
+        assert statistics.median(delays) <= 2.5
+        assert max(delays) <= 25 / 5
 
     def test_the_window_costs_a_few_checks_and_replaces_the_back_offs_own(self) -> None:
         requests, _ = with_history(27.0, expected=20)
 
-        offsets = list(itertools.islice(check_offsets(Schedule(0.0, 60, 5, expected_seconds=20)), 25))
+        schedule = Schedule(0.0, 60, 5, expected_seconds=20, started_after=0.0)
+        offsets = list(itertools.islice(check_offsets(schedule), 25))
         window = [o for o in offsets if 18 <= o < 28]
         assert window == pytest.approx([18, 19, 20, 21, 22, 23, 24, 25, 26, 27])
         assert 28.0 in offsets  # the window's last check, at its close (18 s to 28 s)
@@ -241,3 +264,38 @@ class TestWindowAroundTheLastSuccess:
         for this, following in itertools.pairwise(offsets):
             assert schedule.next_check_after(T0 + this) == pytest.approx(T0 + following)
             assert schedule.next_check_after(T0 + (this + following) / 2) == pytest.approx(T0 + following)
+
+
+class TestAnchoredAtTheStart:
+    SCHEDULE = Schedule(0.0, 60, 5, expected_seconds=10)
+
+    def test_a_start_seen_after_the_run_waited_anchors_the_schedule(self) -> None:
+        anchored = self.SCHEDULE.seen(started=True, after=30.0, waiting_seen=True)
+
+        assert anchored.started_after == 30.0
+        # After the check at 30 s that saw it start, the fast window and the predicted window count
+        # from the start: every second to 35 s, 37 s, then every second from 39 s to 46.5 s.
+        after = [30.0]
+        while after[-1] < 47:
+            after.append(anchored.next_offset_after(after[-1]))
+        assert after[1:] == pytest.approx([31, 32, 33, 34, 35, 37, 39, 40, 41, 42, 43, 44, 45, 46, 47])
+
+    def test_only_the_first_sighting_counts(self) -> None:
+        anchored = self.SCHEDULE.seen(started=True, after=30.0, waiting_seen=True)
+
+        assert anchored.seen(started=True, after=50.0, waiting_seen=True) is anchored
+
+    def test_a_run_started_at_the_first_check_counts_from_the_trigger(self) -> None:
+        # A retry reconnecting, a rebuilt trigger: when it started is not known.
+        assert self.SCHEDULE.seen(started=True, after=30.0, waiting_seen=False).started_after == 0.0
+
+    def test_a_run_not_started_changes_nothing(self) -> None:
+        assert self.SCHEDULE.seen(started=False, after=30.0, waiting_seen=True) is self.SCHEDULE
+
+    @pytest.mark.parametrize(
+        ("expected", "step"), [(2.0, 1.0), (10.0, 2.5), (100.0, 5.0), (240.0, None), (None, None)]
+    )
+    def test_until_it_starts_it_is_checked_every_quarter_of_its_length_up_to_five_seconds(
+        self, expected: float | None, step: float | None
+    ) -> None:
+        assert queued_step(expected_seconds=expected, poke_interval=60) == step

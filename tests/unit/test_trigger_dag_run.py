@@ -320,3 +320,20 @@ class TestSharing:
         assert [event.payload["run_id"] for event in events] == ["manual__2"]
         assert counted_ids(stamped, 2.0) == [["manual__1", "manual__2"]]
         assert counted_ids(stamped, 3.0) == [["manual__2"]]
+
+
+@pytest.mark.usefixtures("virtual")
+class TestFollowsTheRun:
+    def test_a_child_that_waited_for_a_slot_is_noticed_soon_after_its_end(
+        self, supervisor: FakeSupervisor, virtual: VirtualTime
+    ) -> None:
+        # Its one task waits 90 s for a slot and works 10 s, as long as the last success took.
+        supervisor.add_dag(CHILD, task_timeline={"work": [(0, "queued"), (90, "running"), (100, "success")]})
+        supervisor.add_run(CHILD, "manual__1", seconds=100)
+
+        events = asyncio.run(all_events(make_trigger(expected_seconds=10)))
+
+        assert [event.payload["state"] for event in events] == ["success"]
+        # Seen started within a quarter of its length; the window then counts from its start. Counted
+        # from the trigger, the window (9 s to 16.5 s) had long closed when it ended.
+        assert virtual.elapsed() - 100 <= 10 / 4 + 1e-6

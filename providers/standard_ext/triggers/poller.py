@@ -158,6 +158,21 @@ class Poller:
             self._wake.set()
         return waiter
 
+    def reschedule(self, waiter: Waiter, schedule: Schedule) -> None:
+        """
+        Check ``waiter``'s run on ``schedule`` from now on (the run was seen started: it anchors the rest).
+
+        :param waiter: what :meth:`register` returned.
+        :param schedule: the waiter's new schedule.
+        """
+        waiter.schedule = schedule
+        waiter.due_at = schedule.next_check_after(time.time())
+        if (
+            self._sleeping_until is not None
+            and max(waiter.due_at, self._next_tick_not_before) < self._sleeping_until
+        ):
+            self._wake.set()
+
     def deregister(self, waiter: Waiter) -> None:
         """
         Stop waiting; the last waiter to leave stops the poller. Safe to call more than once.

@@ -31,6 +31,7 @@ The modules: :mod:`~standard_ext.triggers.poll_requests` (the requests and their
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +149,7 @@ async def wait_for_final_state(
     waiter = poller.register(
         run_id=run_id, schedule=schedule, wants_tasks=watch is not None or on_progress is not None
     )
+    waiting_seen = False
     try:
         while True:
             progress = await _next_progress(waiter)
@@ -163,6 +165,13 @@ async def wait_for_final_state(
                         error=outcome.error,
                     )
                 return outcome
+            if progress.started and waiter.schedule.started_after is None:
+                # From here the schedule counts from the run's start, not from the trigger (polling.py).
+                after = time.time() - waiter.schedule.waiting_since
+                poller.reschedule(
+                    waiter, waiter.schedule.seen(started=True, after=after, waiting_seen=waiting_seen)
+                )
+            waiting_seen = waiting_seen or not progress.started
             if on_progress is not None:
                 on_progress(progress)
             if watch is not None and (end := watch.early_end(progress)) is not None:

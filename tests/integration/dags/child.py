@@ -8,7 +8,7 @@ from __future__ import annotations
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, task
 
-from tests.integration.names import CHILD, PAUSED_CHILD, RESULTS_CHILD
+from tests.integration.names import CHILD, PAUSED_CHILD, RESULTS_CHILD, WIDE_CHILD
 
 with DAG(CHILD, schedule=None, catchup=False) as child:
     EmptyOperator(task_id="work")
@@ -28,3 +28,12 @@ with DAG(RESULTS_CHILD, schedule=None, catchup=False) as results_child:
 
     answer()
     shard.expand(item=[0, 1, 2])
+
+# A child too large to read every task state at each check: 150 mapped instances, expanded at creation.
+WIDE = 150
+with DAG(WIDE_CHILD, schedule=None, catchup=False) as wide_child:
+
+    @task
+    def part(item: int) -> None: ...
+
+    part.expand(item=list(range(WIDE)))

@@ -16,7 +16,7 @@ from airflow.providers.standard.operators.trigger_dagrun import (
 from airflow.sdk import DAG
 
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
-from tests.integration.names import CHILD, PAUSED_CHILD, RESULTS_CHILD
+from tests.integration.names import CHILD, PAUSED_CHILD, RESULTS_CHILD, WIDE_CHILD
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
@@ -75,6 +75,7 @@ OURS_ONLY_CASES: dict[str, dict[str, Any]] = {
         "end_from_trigger": True,
         "retries": 0,
     },
+    "wait_wide": {"trigger_dag_id": WIDE_CHILD, "wait_for_completion": True, "retries": 0},
     "results": {
         "trigger_dag_id": RESULTS_CHILD,
         "wait_for_completion": True,
