@@ -11,15 +11,18 @@ Case 4: a 30-way fan-out on 4 worker slots, three ways, one after the other on o
 
 Every operator runs at its defaults otherwise (``poke_interval=60``). Each fan-out is reported with its
 makespan (the parent run's start to end) beside the floor the slots set (the children's total runtime
-divided by the slots), and its child run count. ``python -m bench`` runs it as its case 4.
+divided by the slots), its child run count, and how soon its mapped tasks noticed their children end
+(``noticed``): above all the task waiting on the child that ended last, which the parent run waits for.
+``python -m bench`` runs it as its case 4.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bench.dags.bench import CHILD_TASK, CHILDREN_ALONE, FAN_OUT_CHILD, FAN_OUTS
-from bench.model import FanOutOutcome, FanOutSetup
+from bench.dags.bench import CHILD_TASK, CHILDREN_ALONE, FAN_OUT_CHILD, FAN_OUT_TASK, FAN_OUTS
+from bench.model import FanOutOutcome, FanOutSetup, Noticed
 from tests.e2e.flows import seconds_between
 from tests.e2e.polling import WaitTimeout
 from tests.e2e.scenario import FINISHED, Scenario
@@ -71,7 +74,41 @@ def fan_out(
         children=len(children),
         children_succeeded=sum(run["state"] == "success" for run in children),
         stall_window=stall_window,
+        noticed=noticed(parent, airflow.client.task_instances(dag_id, run_id), children),
     )
+
+
+def noticed(parent_run: Json, task_instances: list[Json], child_runs: list[Json]) -> Noticed:
+    """
+    Return how soon the fan-out's mapped tasks noticed their children end, from the REST API's records.
+
+    A child run is its mapped task's by the ``item`` of its conf: the map index of the task that
+    triggered it (``build_confs`` in ``bench/dags/bench.py``).
+
+    :param parent_run: the fan-out's parent run; its end counts only if it finished.
+    :param task_instances: the parent run's task instances, mapped ones expanded.
+    :param child_runs: the child runs the fan-out caused.
+    """
+    ended = [run for run in child_runs if run["state"] in FINISHED and run["end_date"]]
+    if not ended:
+        return Noticed(lags=[], last_child=None, run_end=None)
+    tasks = {
+        ti["map_index"]: ti
+        for ti in task_instances
+        if ti["task_id"] == FAN_OUT_TASK and ti["state"] == "success" and ti["end_date"]
+    }
+    lags = {
+        run["dag_run_id"]: seconds_between(run["end_date"], tasks[item]["end_date"])
+        for run in ended
+        if (item := (run.get("conf") or {}).get("item")) in tasks
+    }
+    last = max(ended, key=lambda run: datetime.fromisoformat(run["end_date"]))
+    run_end = (
+        seconds_between(last["end_date"], parent_run["end_date"])
+        if parent_run["state"] in FINISHED and parent_run["end_date"]
+        else None
+    )
+    return Noticed(lags=list(lags.values()), last_child=lags.get(last["dag_run_id"]), run_end=run_end)
 
 
 def children_alone(airflow: EmbeddedAirflow, *, setup: FanOutSetup) -> FanOutOutcome:
@@ -137,6 +174,7 @@ def run(
         progress(
             f"[fan-out] {outcome.label}: {outcome.state}, {makespan}, floor {outcome.floor:.0f} s, "
             f"{outcome.children_succeeded}/{outcome.children} child runs succeeded"
+            + _noticed_line(outcome.noticed)
         )
         return outcome
 
@@ -145,3 +183,16 @@ def run(
         outcome = fan_out(airflow, label=label, dag_id=dag_id, setup=setup, stall_window=stall_window)
         outcomes.append(reported(outcome))
     return outcomes
+
+
+def _noticed_line(found: Noticed | None) -> str:
+    if found is None:
+        return ""
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} s"
+
+    return (
+        f"; last child noticed after {seconds(found.last_child)}, "
+        f"the parent run ended {seconds(found.run_end)} after it"
+    )

@@ -84,6 +84,28 @@ class WaitSample:
 
 
 @dataclass(frozen=True)
+class VaryingSample:
+    """
+    One parent's wait on a child run far longer than its child Dag's last success (case 6).
+
+    ``detection`` is the parent task's end minus the child run's end (``None`` where the parent did not
+    get that far). ``previous_seconds`` is how long the child Dag's last successful run before this one
+    took, the run our schedule predicted this one's end from; ``primed`` whether that run was the
+    repetition's own short run, as the case means it to be.
+    """
+
+    operator: str
+    path: str
+    repetition: int
+    parent: tuple[str, str]
+    state: str
+    child_seconds: float
+    detection: float | None
+    previous_seconds: float | None
+    primed: bool
+
+
+@dataclass(frozen=True)
 class DurableCost:
     """Case 3: milliseconds from each task's start to its trigger, with ``durable=True`` and ``False``."""
 
@@ -91,6 +113,22 @@ class DurableCost:
     off_ms: list[float]
     repetitions: int
     items: int
+
+
+@dataclass(frozen=True)
+class Noticed:
+    """
+    How soon a fan-out's parent noticed its children end (case 4), from the REST API's timestamps.
+
+    ``lags``: for each mapped parent task that succeeded on a finished child, the task's end minus its
+    child run's end. ``last_child``: that figure for the task whose child ended last, the one the
+    parent run waits for. ``run_end``: the parent run's end minus the last child run's end (the
+    scheduler's own delay in ending the run included). ``None`` where there is no such pair.
+    """
+
+    lags: list[float]
+    last_child: float | None
+    run_end: float | None
 
 
 @dataclass(frozen=True)
@@ -104,6 +142,8 @@ class FanOutOutcome:
     children: int
     children_succeeded: int
     stall_window: float
+    # None for the children alone, which have no parent to notice them.
+    noticed: Noticed | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +210,7 @@ class Results:
     fan_out_setup: FanOutSetup | None = None
     fan_outs: list[FanOutOutcome] = field(default_factory=list)
     poll: list[PollScale] = field(default_factory=list)
+    varying: list[VaryingSample] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     # The parent runs Airflow failed on a stale executor event (see ``bench.latency.stale_defer_exits``).
     stale_exits: set[tuple[str, str]] = field(default_factory=set)
@@ -177,3 +218,17 @@ class Results:
     def waits_of(self, *, length: int, operator: str, path: str) -> list[WaitSample]:
         """The samples of one (child length, operator, path)."""
         return [w for w in self.waits if (w.length, w.operator, w.path) == (length, operator, path)]
+
+    def varying_of(self, *, operator: str, path: str, primed_only: bool = True) -> list[VaryingSample]:
+        """
+        The case 6 samples of one (operator, path), by default only those the short run primed.
+
+        :param operator: one of ``OPERATORS``.
+        :param path: ``sync`` or ``deferrable``.
+        :param primed_only: leave out the waits whose child Dag's last success was not the short run.
+        """
+        return [
+            v
+            for v in self.varying
+            if (v.operator, v.path) == (operator, path) and (v.primed or not primed_only)
+        ]

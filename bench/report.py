@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bench import chart
+from bench.dags.bench import VARYING_CHILD_SECONDS, VARYING_PRIME_SECONDS
 from bench.model import END_FROM_TRIGGER, PATHS, is_deferrable, operators_of, stock_path
 from bench.schedule_count import default_of
 from bench.stats import Summary, ratio, summarize
-from bench.targets import evaluate
+from bench.targets import VARYING_PATHS, evaluate, varying_detections
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from bench.model import Results, WaitSample
+    from bench.model import FanOutOutcome, Results, WaitSample
 
 MARKDOWN = "results.md"
 CHART = "results.png"
@@ -48,6 +49,7 @@ def render(results: Results) -> str:
         _durable(results),
         _fan_out(results),
         _shared_poll(results),
+        _varying(results),
         _notes(results),
         _samples(results),
     ]
@@ -252,7 +254,32 @@ def _fan_out(results: Results) -> str:
         lines.append(
             f"| {o.label} | {o.state} | {makespan} | {floor} | {r} | {o.children} ({o.children_succeeded}) |"
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, *_noticed(results.fan_outs)])
+
+
+def _noticed(outcomes: list[FanOutOutcome]) -> list[str]:
+    """How soon each fan-out's mapped tasks noticed their children end; the children alone have none."""
+    noticed = [(o.label, o.noticed) for o in outcomes if o.noticed is not None]
+    if not noticed:
+        return []
+    lines = [
+        "",
+        "How soon the children's ends were noticed, from the REST API's timestamps. *Last child*: the "
+        "mapped task waiting on the child that ended last, its end minus that child run's end: what the "
+        "parent run waits for. *Run end*: the parent run's end minus the last child run's end (the "
+        "scheduler's delay in ending the run included). *Each task*: every mapped task that succeeded, "
+        "its end minus its child run's end.",
+        "",
+        "| fan-out | last child | run end | each task p50 | p95 | max | n |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, found in noticed:
+        each = summarize(found.lags)
+        lines.append(
+            f"| {label} | {_fmt(found.last_child)} | {_fmt(found.run_end)} | {_fmt(_p50(each))} | "
+            f"{_fmt(_p95(each))} | {_fmt(max(found.lags, default=None))} | {_n(each)} |"
+        )
+    return lines
 
 
 def _shared_poll(results: Results) -> str:
@@ -279,6 +306,44 @@ def _shared_poll(results: Results) -> str:
             f"| {scale.waiters} | {len(scale.requests)} | {per_tick} | {_fmt(p50, ' ms', 2)} | "
             f"{_fmt(_p95(cpu), ' ms', 2)} | {per_waiter} |"
         )
+    return "\n".join(lines)
+
+
+def _varying(results: Results) -> str:
+    if not results.varying:
+        return ""
+    short, long = VARYING_PRIME_SECONDS, VARYING_CHILD_SECONDS
+    lines = [
+        "## 6. Varying length",
+        "",
+        "Each repetition first ran each parent's child Dag (`bench_varying_child_<variant>`, whose task "
+        f"sleeps the `sleep` of its conf) for {short} s through that parent and waited for the run to end, "
+        f"so the Dag's last success took about {short} s; then the parents, triggered at the same moment, "
+        f"ran it for {long} s: far longer than the last success ours predicts its end from. Detection: the "
+        f"parent task's end minus the {long} s run's end. *Primed*: the waits whose child Dag's last "
+        f"success before the run (the one ours predicted from) was the repetition's {short} s run; only "
+        "they count. *Last success*: that run's length (its start to end, scheduling included). Each "
+        f"operator at its defaults (`poke_interval={_default('poke_interval')}`, ours "
+        "`end_from_trigger=False`).",
+        "",
+        "| path | operator | primed (of n) | last success p50 | detection p50 | p95 | max | "
+        "ours/stock (p50) | every primed sample |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for path in VARYING_PATHS:
+        found = {op: varying_detections(results, operator=op, path=path) for op in operators_of(path)}
+        summaries = {op: summarize(values) for op, values in found.items()}
+        r = ratio(_p50(summaries["ours"]), _p50(summaries["stock"]))
+        for op, values in found.items():
+            primed = results.varying_of(operator=op, path=path)
+            previous = summarize(v.previous_seconds for v in primed if v.previous_seconds is not None)
+            s, n = summaries[op], len(results.varying_of(operator=op, path=path, primed_only=False))
+            compared = _ratio(r) if op == "ours" else ""
+            lines.append(
+                f"| {path} | {op} | {len(values)} ({n}) | {_fmt(_p50(previous))} | {_fmt(_p50(s))} | "
+                f"{_fmt(_p95(s))} | {_fmt(max(values, default=None))} | {compared} | "
+                f"{', '.join(f'{v:.1f}' for v in values)} |"
+            )
     return "\n".join(lines)
 
 

@@ -1,10 +1,13 @@
 """
-The benchmark's order of work: case 5 in-process, then cases 1-3 on one Airflow, case 4 on another.
+The benchmark's order of work: case 5 in-process, then cases 1-3 and 6 on one Airflow, case 4 on another.
+
+Case 6 (varying length) runs last on the first Airflow, so the earlier cases' figures are those they
+had without it; at 5 repetitions it adds about 3 minutes (see ``bench.varying``).
 
 The two Airflows run one after the other (each takes about a minute to start on 2 cores), each at
 Airflow's defaults for how soon it reacts (``tests.e2e.settings.BENCH`` and ``BENCH_NARROW``), and each
 is stopped, its logs kept in ``bench-logs/<time>/``, whatever happens. A case that fails is reported
-as such and the others still run, so one failure does not cost the whole 20 minutes.
+as such and the others still run, so one failure does not cost the whole run.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bench import durable_cost, fan_out, latency, schedule_count, shared_poll
+from bench import durable_cost, fan_out, latency, schedule_count, shared_poll, varying
+from bench.dags.bench import VARYING_PRIME_SECONDS, VARYING_VARIANTS
 from bench.model import END_FROM_TRIGGER, FanOutSetup, Machine, Results, is_deferrable
 from tests.e2e.harness import BENCH_DAGS_FOLDER, PROJECT_ROOT, EmbeddedAirflow
 from tests.e2e.settings import BENCH, BENCH_NARROW
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
+    from bench.schedule_count import ScheduleFigure
     from tests.e2e.settings import Setup
 
 
@@ -40,6 +45,8 @@ class Options:
     stall_window: float
     stagger: float
     waiter_counts: tuple[int, ...] = shared_poll.WAITERS
+    # Case 6's parent variants (keys of bench.dags.bench.VARIANTS).
+    varying_variants: tuple[str, ...] = VARYING_VARIANTS
 
 
 def progress(line: str) -> None:
@@ -74,8 +81,7 @@ def run(options: Options) -> tuple[Results, list[str]]:
             failed.append(name)
             results.notes.append(f"Case {name} failed: `{type(e).__name__}: {str(e)[:300]}`.")
 
-    results.schedule = [schedule_count.figure(float(n)) for n in options.lengths]
-    results.schedule.append(schedule_count.figure(schedule_count.LONG_CHILD_SECONDS))
+    results.schedule = schedule_figures(options.lengths)
 
     def case_5() -> None:
         results.poll = shared_poll.run(waiter_counts=options.waiter_counts, progress=progress)
@@ -106,8 +112,18 @@ def run(options: Options) -> tuple[Results, list[str]]:
                     airflow, repetitions=options.repetitions, progress=progress
                 )
 
+            def case_6() -> None:
+                results.varying = varying.run(
+                    airflow,
+                    repetitions=options.repetitions,
+                    variants=options.varying_variants,
+                    stagger=options.stagger,
+                    progress=progress,
+                )
+
             case("1-2 (latency, requests)", cases_1_2)
             case("3 (durable cost)", case_3)
+            case("6 (varying length)", case_6)
 
     assert BENCH_NARROW.parallelism is not None
     fan_out_setup = FanOutSetup(
@@ -134,6 +150,18 @@ def run(options: Options) -> tuple[Results, list[str]]:
     results.notes.extend(notes(results, logs))
     results.seconds = time.monotonic() - began
     return results, failed
+
+
+def schedule_figures(lengths: tuple[int, ...]) -> list[ScheduleFigure]:
+    """
+    Return the requests computed from the operators' schedules: one per child length, then the hour.
+
+    :param lengths: the latency case's child lengths, in seconds.
+    """
+    return [
+        *(schedule_count.figure(float(n)) for n in lengths),
+        schedule_count.figure(schedule_count.LONG_CHILD_SECONDS),
+    ]
 
 
 @contextmanager
@@ -188,6 +216,21 @@ def notes(results: Results, logs: Path) -> list[str]:
             + f". For {stale} of them the scheduler's log shows Airflow's stale-exit race after a quick "
             'deferral ("finished with state success, but the task instance\'s state attribute is queued": '
             "apache/airflow#67287, see the README); the parents run at their default `retries=0`."
+        )
+    if unprimed := [v for v in results.varying if not v.primed]:
+        found.append(
+            f"Varying length: {len(unprimed)} of {len(results.varying)} waits left out, their child Dag's "
+            f"last success before the run not the repetition's {VARYING_PRIME_SECONDS} s run: "
+            + ", ".join(f"{v.operator} {v.path} (repetition {v.repetition})" for v in unprimed)
+            + "."
+        )
+    if failed_varying := [v for v in results.varying if v.primed and v.detection is None]:
+        found.append(
+            f"Varying length: {len(failed_varying)} parent task(s) gave no figure: "
+            + ", ".join(
+                f"{v.operator} {v.path} ({v.state}, repetition {v.repetition})" for v in failed_varying
+            )
+            + "."
         )
     if results.fan_outs:
         found.append(

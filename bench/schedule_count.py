@@ -57,14 +57,14 @@ def our_checks(*, child_seconds: float) -> int:
 
     :param child_seconds: when the child ends, in seconds after the wait began.
     """
+    # The run starts at once and is seen started at the first check, as on a Dag with slots to spare:
+    # anchored the way the wait anchors it (Schedule.seen), so the figure follows the wait's own rules.
     schedule = polling.Schedule(
         waiting_since=0.0,
         poke_interval=default_of(TriggerDagRunOperator, "poke_interval"),
         fast_poll_window=default_of(TriggerDagRunOperator, "fast_poll_window"),
         expected_seconds=child_seconds,
-        # The run starts at once and is seen started at the first check, as on a Dag with slots to spare.
-        started_after=0.0,
-    )
+    ).seen(started=True, after=0.0, waiting_seen=False)
     for count, offset in enumerate(polling.check_offsets(schedule), start=1):
         if offset >= child_seconds:
             return count

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bench.dags.bench import CHILDREN_ALONE, LENGTHS
+from bench.dags.bench import (
+    CHILDREN_ALONE,
+    LENGTHS,
+    VARIANTS,
+    VARYING_CHILD_SECONDS,
+    VARYING_PRIME_SECONDS,
+    VARYING_VARIANTS,
+)
 from bench.model import PATHS
 from bench.schedule_count import LONG_CHILD_SECONDS
 from bench.stats import percentile
@@ -21,6 +28,14 @@ REQUESTS_FACTOR = 1.2
 DURABLE_COST_LIMIT_MS = 50.0
 FAN_OUT_FACTOR = 1.3
 OUR_FAN_OUT = "ours, deferrable + durable"
+STOCK_FAN_OUT = "stock, deferrable"
+# The last child of the fan-out noticed this soon after its end (its mapped task's end minus its end).
+LAST_CHILD_NOTICED_SECONDS = 5.0
+# The varying-length case: a 20 s child after a 2 s success, noticed as soon as a 20 s child is asked to be
+# (DETECTION_LIMITS) when its Dag's last success predicted it well.
+VARYING_DETECTION_SECONDS = 3.0
+# The paths of case 6 ours answers for, in VARYING_VARIANTS' order.
+VARYING_PATHS = tuple(dict.fromkeys(VARIANTS[v][1] for v in VARYING_VARIANTS))
 
 
 @dataclass(frozen=True)
@@ -126,6 +141,58 @@ def fan_out_target(results: Results) -> Target:
     return Target(name, measured, target, _verdict(ratio <= FAN_OUT_FACTOR))
 
 
+def varying_detections(results: Results, *, operator: str, path: str) -> list[float]:
+    """
+    The detections of case 6 on one (operator, path) that count: the primed waits that gave a figure.
+
+    A wait whose child Dag's last success was not the repetition's short run did not wait on the
+    prediction the case is about.
+    """
+    return [v.detection for v in results.varying_of(operator=operator, path=path) if v.detection is not None]
+
+
+def _p50_of(values: list[float]) -> str:
+    return f"{percentile(values, 50):.2f} s (n={len(values)})" if values else "no figure"
+
+
+def varying_targets(results: Results) -> list[Target]:
+    """One line per path: our detection p50 on the long child after its Dag's short success; stock's too."""
+    lines = []
+    target = f"<= {VARYING_DETECTION_SECONDS:g} s"
+    for path in VARYING_PATHS:
+        name = (
+            f"detection p50, {VARYING_CHILD_SECONDS} s child after a {VARYING_PRIME_SECONDS} s success, "
+            f"ours {path}"
+        )
+        if not results.varying_of(operator="ours", path=path, primed_only=False):
+            lines.append(_not_run(name, target))
+            continue
+        ours = varying_detections(results, operator="ours", path=path)
+        stock = varying_detections(results, operator="stock", path=path)
+        ok = bool(ours) and percentile(ours, 50) <= VARYING_DETECTION_SECONDS
+        lines.append(Target(name, f"{_p50_of(ours)} (stock {_p50_of(stock)})", target, _verdict(ok)))
+    return lines
+
+
+def _seconds(value: float | None) -> str:
+    return "no figure" if value is None else f"{value:.1f} s"
+
+
+def last_child_target(results: Results) -> Target:
+    """Our deferrable durable fan-out's last child: its mapped task's end minus its end, stock beside it."""
+    name = "fan-out: the last child noticed (its task's end - its end), ours deferrable + durable"
+    target = f"<= {LAST_CHILD_NOTICED_SECONDS:g} s"
+    noticed = {o.label: o.noticed for o in results.fan_outs if o.noticed is not None}
+    ours, stock = noticed.get(OUR_FAN_OUT), noticed.get(STOCK_FAN_OUT)
+    if ours is None:
+        return _not_run(name, target)
+    measured = f"{_seconds(ours.last_child)}; parent run's end - last child's end {_seconds(ours.run_end)}"
+    if stock is not None:
+        measured += f" (stock {_seconds(stock.last_child)}; {_seconds(stock.run_end)})"
+    ok = ours.last_child is not None and ours.last_child <= LAST_CHILD_NOTICED_SECONDS
+    return Target(name, measured, target, _verdict(ok))
+
+
 def shared_poll_target(results: Results) -> Target:
     """Whether the requests per tick stay the same whatever the number of waiters."""
     name = "shared poll: requests per tick independent of the number of waiters"
@@ -145,8 +212,10 @@ def evaluate(results: Results) -> list[Target]:
     """
     return [
         *detection_targets(results),
+        *varying_targets(results),
         requests_target(results),
         durable_target(results),
         fan_out_target(results),
+        last_child_target(results),
         shared_poll_target(results),
     ]

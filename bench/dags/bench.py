@@ -11,6 +11,10 @@
   ``bench_paused_target``: the runs are created and never run, so the measurement costs no slots.
 - **Fan-out** (case 4): ``bench_fan_out_<variant>``, one mapped parent per child of
   ``bench_fan_out_child``, whose task sleeps the ``sleep`` of its conf.
+- **Varying length** (case 6): ``bench_varying_parent_<variant>`` for stock and ours, each synchronous
+  and deferrable (at their defaults, ``end_from_trigger=False``), each triggering a child Dag of its
+  own, ``bench_varying_child_<variant>``, that sleeps the ``sleep`` of its conf: the parent's ``sleep``
+  param. One child Dag per variant keeps each variant's last success its own.
 
 Every parent passes its ``tag`` param to the runs it triggers, so the bench finds the runs one trigger
 caused (``tests.e2e.scenario.Scenario``).
@@ -57,6 +61,12 @@ FAN_OUT_CHILD = "bench_fan_out_child"
 FAN_OUT_TASK = "trigger_children"
 # The fan-out's baseline: its children triggered through the REST API, no parent (bench/fan_out.py).
 CHILDREN_ALONE = "children alone (no parent)"
+# The varying-length case's parents (keys of VARIANTS): ours only at its default end_from_trigger=False.
+VARYING_VARIANTS = ("stock_sync", "stock_deferrable", "ours_sync", "ours_deferrable")
+# Its short run, which sets each child Dag's last success, then the run measured: ten times longer, well
+# past the window the short one predicts (it closes near 1.15 x 2 s + 5 s).
+VARYING_PRIME_SECONDS = 2
+VARYING_CHILD_SECONDS = 20
 FAN_OUTS = {
     "stock, deferrable": "bench_fan_out_stock_deferrable",
     "ours, deferrable + durable": "bench_fan_out_ours_deferrable",
@@ -80,6 +90,16 @@ def child_dag_id(length: int, variant: str) -> str:
 def parent_dag_id(variant: str) -> str:
     """The parent Dag of ``variant`` (its ``length`` param picks the child)."""
     return f"bench_parent_{variant}"
+
+
+def varying_child_dag_id(variant: str) -> str:
+    """The child Dag, sleeping the ``sleep`` of its conf, of the varying-length case's ``variant`` parent."""
+    return f"bench_varying_child_{variant}"
+
+
+def varying_parent_dag_id(variant: str) -> str:
+    """The varying-length case's parent Dag of ``variant`` (its ``sleep`` param is the child's length)."""
+    return f"bench_varying_parent_{variant}"
 
 
 def _operator(name: str) -> type[StockTriggerDagRunOperator]:
@@ -133,14 +153,36 @@ for _durable in (True, False):
         ).expand(conf=[{"item": item} for item in range(DURABLE_COST_ITEMS)])
 
 
-with DAG(dag_id=FAN_OUT_CHILD, **_DAG_ARGS):
+def _sleeping_child(dag_id: str) -> None:
+    with DAG(dag_id=dag_id, **_DAG_ARGS):
 
-    @task(task_id=CHILD_TASK, retries=0)
-    def sleep_as_told() -> None:
-        """Sleep the ``sleep`` seconds of the run's conf: a child that holds a worker slot that long."""
-        time.sleep(float((get_current_context()["dag_run"].conf or {}).get("sleep", 10)))
+        @task(task_id=CHILD_TASK, retries=0)
+        def sleep_as_told() -> None:
+            """Sleep the ``sleep`` seconds of the run's conf: a child that holds a worker slot that long."""
+            time.sleep(float((get_current_context()["dag_run"].conf or {}).get("sleep", 10)))
 
-    sleep_as_told()
+        sleep_as_told()
+
+
+_sleeping_child(FAN_OUT_CHILD)
+
+
+for _variant in VARYING_VARIANTS:
+    _operator_name, _path = VARIANTS[_variant]
+    _sleeping_child(varying_child_dag_id(_variant))
+    # The conf's sleep is rendered as text ("20"): the child reads it through float().
+    with DAG(
+        dag_id=varying_parent_dag_id(_variant),
+        params={"sleep": VARYING_PRIME_SECONDS, "tag": "bench"},
+        **_DAG_ARGS,
+    ):
+        _operator(_operator_name)(
+            task_id=PARENT_TASK,
+            trigger_dag_id=varying_child_dag_id(_variant),
+            conf={"sleep": "{{ params.sleep }}", "tag": "{{ params.tag }}"},
+            wait_for_completion=True,
+            **_PATH_KWARGS[_path],
+        )
 
 
 def _fan_out(dag_id: str, operator: type[StockTriggerDagRunOperator], **kwargs: Any) -> None:

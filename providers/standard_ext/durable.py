@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -91,7 +91,23 @@ def parse_saved_run(value: object, *, dag_id: str) -> tuple[SavedRun | None, str
     ), None
 
 
-def is_rerun(saved: SavedRun, *, max_tries: int, clear_number: int | None) -> bool:
+class RerunMarks(Protocol):
+    """What :func:`is_rerun` reads of a record: any durable record that keeps these marks (one run or many)."""
+
+    @property
+    def max_tries(self) -> int:
+        """The ``max_tries`` of the try that wrote the record."""
+
+    @property
+    def clear_number(self) -> int | None:
+        """The parent run's ``clear_number`` then, if known."""
+
+    @property
+    def ended(self) -> str | None:
+        """How the try that last held the record ended, if in a way no automatic retry follows."""
+
+
+def is_rerun(saved: RerunMarks, *, max_tries: int, clear_number: int | None) -> bool:
     """
     Whether this try comes from a person clearing the task, not from an automatic retry.
 

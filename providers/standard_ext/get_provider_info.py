@@ -24,14 +24,20 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Standard (durable trigger)",
-                "python-modules": ["standard_ext.operators.trigger_dagrun"],
+                "python-modules": [
+                    "standard_ext.operators.trigger_dagrun",
+                    "standard_ext.operators.trigger_dagruns",
+                ],
             }
         ],
         "triggers": [
             {
                 "integration-name": "Standard (durable trigger)",
-                "python-modules": ["standard_ext.triggers.dag_run"],
+                "python-modules": ["standard_ext.triggers.dag_run", "standard_ext.triggers.dag_runs"],
             }
         ],
-        "extra-links": ["airflow.providers.standard.operators.trigger_dagrun.TriggerDagRunLink"],
+        "extra-links": [
+            "airflow.providers.standard.operators.trigger_dagrun.TriggerDagRunLink",
+            "standard_ext.links.TriggeredDagRunsLink",
+        ],
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 from airflow.sdk.api.client import ServerResponseError
@@ -13,9 +13,6 @@ from airflow.sdk.exceptions import AirflowRuntimeError
 from standard_ext.durable import ENDED_STOPPED
 from standard_ext.runs import state_name
 from task_sdk_ext.errors import server_errors_as_runtime_errors
-
-if TYPE_CHECKING:
-    from standard_ext.durable import SavedRun
 
 log = structlog.get_logger(__name__)
 
@@ -27,6 +24,25 @@ STOPPED_STATES = frozenset({"failed", "success", "skipped", "upstream_failed", "
 # write its state store (the execution API answers 404 for the old id): nothing is noted, and Airflow
 # itself tells the next try, by raising max_tries once the executor reports this try's end.
 CLEARED_STATE = "restarting"
+
+
+class StoppableRecord(Protocol):
+    """A durable record a :class:`StopNote` can mark: a dataclass naming its Dag and run, with ``ended``."""
+
+    @property
+    def dag_id(self) -> str:
+        """The child Dag."""
+
+    @property
+    def run_id(self) -> str:
+        """The child run (for a fan-out, a label naming its runs), for the log."""
+
+    @property
+    def ended(self) -> str | None:
+        """How the try that last held it ended."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as stored."""
 
 
 @dataclass
@@ -58,7 +74,7 @@ class StopNote:
     ti: Any
     store: Any
     key: str
-    record: SavedRun
+    record: StoppableRecord
     requested: threading.Event = field(default_factory=threading.Event)
     noted: bool = False
 
@@ -83,7 +99,7 @@ class StopNote:
             if state not in STOPPED_STATES:
                 log.info("Stopped while the server still runs this try; a retry reconnects", state=state)
                 return False
-            self.store.set(self.key, replace(self.record, ended=ENDED_STOPPED).to_json())
+            self.store.set(self.key, replace(self.record, ended=ENDED_STOPPED).to_json())  # type: ignore[type-var]
         except (AirflowRuntimeError, ServerResponseError) as e:
             log.warning("Could not note that this try was stopped; a retry reconnects", error=str(e))
             return False

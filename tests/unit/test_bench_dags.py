@@ -16,8 +16,11 @@ from bench.dags.bench import (
     PARENT_TASK,
     PAUSED_TARGET,
     VARIANTS,
+    VARYING_VARIANTS,
     child_dag_id,
     parent_dag_id,
+    varying_child_dag_id,
+    varying_parent_dag_id,
 )
 from bench.durable_cost import DAGS as DURABLE_COST_DAGS
 from bench.model import END_FROM_TRIGGER as MODEL_END_FROM_TRIGGER
@@ -39,6 +42,8 @@ def test_every_dag_the_bench_triggers_is_there(dagbag: DagBag) -> None:
         *(parent_dag_id(variant) for variant in VARIANTS),
         *DURABLE_COST_DAGS.values(),
         *FAN_OUTS.values(),
+        *(varying_child_dag_id(variant) for variant in VARYING_VARIANTS),
+        *(varying_parent_dag_id(variant) for variant in VARYING_VARIANTS),
         FAN_OUT_CHILD,
         PAUSED_TARGET,
     }
@@ -81,3 +86,32 @@ def test_the_end_from_trigger_variant_has_its_own_parent_and_children(dagbag: Da
 
 def test_the_paused_target_never_runs_what_it_is_sent(dagbag: DagBag) -> None:
     assert dagbag.dags[PAUSED_TARGET].is_paused_upon_creation is True
+
+
+def test_the_varying_case_has_stock_and_ours_each_sync_and_deferrable_at_its_defaults() -> None:
+    assert sorted(VARIANTS[v] for v in VARYING_VARIANTS) == [
+        ("ours", "deferrable"),
+        ("ours", "sync"),
+        ("stock", "deferrable"),
+        ("stock", "sync"),
+    ]
+
+
+@pytest.mark.parametrize("variant", VARYING_VARIANTS)
+def test_each_varying_parent_triggers_its_own_child_for_the_sleep_it_is_given(
+    dagbag: DagBag, variant: str
+) -> None:
+    operator, path = VARIANTS[variant]
+    task = dagbag.dags[varying_parent_dag_id(variant)].get_task(PARENT_TASK)
+
+    assert isinstance(task, StockTriggerDagRunOperator)
+    assert isinstance(task, TriggerDagRunOperator) == (operator == "ours")
+    # Its own child Dag: the variants' last successes, which ours predicts from, stay apart.
+    assert task.trigger_dag_id == varying_child_dag_id(variant)
+    assert task.conf == {"sleep": "{{ params.sleep }}", "tag": "{{ params.tag }}"}
+    assert task.deferrable == is_deferrable(path)
+    assert task.poke_interval == default_of(StockTriggerDagRunOperator, "poke_interval")
+    if isinstance(task, TriggerDagRunOperator):
+        assert task.end_from_trigger is False
+    child = dagbag.dags[varying_child_dag_id(variant)]
+    assert [t.task_id for t in child.tasks] == ["work"]

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bench.schedule_count import LONG_CHILD_SECONDS, figure, our_requests, stock_checks
+from bench.model import Machine, Results
+from bench.runner import schedule_figures
+from bench.schedule_count import (
+    LONG_CHILD_SECONDS,
+    WAIT_EXTRA_REQUESTS,
+    figure,
+    our_requests,
+    stock_checks,
+)
+from bench.targets import REQUESTS_FACTOR, requests_target
+from standard_ext import polling
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from tests.fakes import FakeSupervisor
     from tests.unit.conftest import Clock, Parent
@@ -36,3 +48,44 @@ def test_stock_checks_an_hour_long_child_sixty_times_at_its_default() -> None:
     assert stock_checks(child_seconds=LONG_CHILD_SECONDS) == 60
     assert stock_checks(child_seconds=2) == 1
     assert figure(LONG_CHILD_SECONDS).stock == 60
+
+
+def test_our_figure_walks_the_operators_schedule_anchored_at_the_first_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    walked: list[polling.Schedule] = []
+
+    def every_half_minute(schedule: polling.Schedule) -> Iterator[float]:
+        walked.append(schedule)
+        return itertools.count(0.0, 30.0)
+
+    monkeypatch.setattr(polling, "check_offsets", every_half_minute)
+
+    # The checks at 0, 30, ..., 3600 s, and the requests the wait makes besides.
+    assert figure(LONG_CHILD_SECONDS).ours == 121 + WAIT_EXTRA_REQUESTS
+    (schedule,) = walked
+    # Seen started at its first check, as the wait's own Schedule.seen leaves it; predicted from an hour.
+    assert (schedule.started_after, schedule.expected_seconds) == (0.0, LONG_CHILD_SECONDS)
+
+
+def test_the_hour_long_target_reads_the_figure_the_runner_computes() -> None:
+    figures = schedule_figures((2, 20))
+    long = figures[-1]
+    results = Results(
+        started_at=datetime(2026, 11, 21, tzinfo=UTC),
+        seconds=0.0,
+        repetitions=1,
+        quick=True,
+        lengths=(2, 20),
+        machine=Machine(2, "Linux", "3.11", "3.3.2", "1.21.0", (0.0, 0.0, 0.0)),
+        schedule=figures,
+    )
+
+    target = requests_target(results)
+
+    assert [f.child_seconds for f in figures] == [2.0, 20.0, LONG_CHILD_SECONDS]
+    assert long == figure(LONG_CHILD_SECONDS)
+    assert target.measured == f"{long.ours} (stock {long.stock})"
+    # The bound on the real schedule: a child that outlives no prediction costs no overdue checks.
+    assert long.ours <= REQUESTS_FACTOR * long.stock
+    assert target.verdict == "met"

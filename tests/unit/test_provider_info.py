@@ -20,7 +20,15 @@ def test_provider_info_is_reachable_through_the_entry_point() -> None:
     assert info == get_provider_info()
     assert ep.dist is not None
     assert info["package-name"] == ep.dist.name
-    assert info["operators"][0]["python-modules"] == ["standard_ext.operators.trigger_dagrun"]
+    assert info["operators"][0]["python-modules"] == [
+        "standard_ext.operators.trigger_dagrun",
+        "standard_ext.operators.trigger_dagruns",
+    ]
+    assert info["triggers"][0]["python-modules"] == [
+        "standard_ext.triggers.dag_run",
+        "standard_ext.triggers.dag_runs",
+    ]
+    assert "standard_ext.links.TriggeredDagRunsLink" in info["extra-links"]
 
 
 def test_providers_manager_lists_the_package() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.sdk.api.client import ServerResponseError
 from airflow.sdk.exceptions import AirflowRuntimeError
@@ -15,11 +15,24 @@ from standard_ext.runs import child_state, task_progress
 from standard_ext.stopped import StopNote
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow.sdk.definitions.context import Context
     from pydantic import JsonValue
 
     from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
     from standard_ext.plan import Plan
+
+
+class MarkableRecord(Protocol):
+    """A durable record :func:`write_success_mark` can mark: a dataclass with ``ended`` and ``to_json()``."""
+
+    @property
+    def ended(self) -> str | None:
+        """How the try that last held it ended."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as stored."""
 
 
 def execute_durable(*, operator: TriggerDagRunOperator, context: Context, plan: Plan) -> Any:
@@ -139,14 +152,36 @@ def mark_succeeded(*, operator: TriggerDagRunOperator, store: Any, record: Saved
     :param record: the record in force; ``None`` reads it from the store (a resume after a deferral).
     """
     key = operator.external_id_key
+
+    def read() -> SavedRun | None:
+        return durable.parse_saved_run(store.get(key), dag_id=str(operator.trigger_dag_id))[0]
+
+    write_success_mark(store=store, key=key, record=record, read=read, log=operator.log)
+
+
+def write_success_mark(
+    *, store: Any, key: str, record: MarkableRecord | None, read: Callable[[], Any], log: Any
+) -> None:
+    """
+    Write ``record`` (or the one ``read`` returns) back under ``key`` marked ``ended="success"``.
+
+    The write behind :func:`mark_succeeded`, for any durable record that is a dataclass with ``ended``
+    and ``to_json()`` (the fan-out operator's record too). A failed write is logged, never raised.
+
+    :param store: the task's ``task_state_store``.
+    :param key: where the record is kept.
+    :param record: the record in force; ``None`` reads it with ``read`` (a resume after a deferral).
+    :param read: reads the stored record back (``None`` when there is none usable).
+    :param log: the task's logger.
+    """
     try:
         if record is None:
-            record, _ = durable.parse_saved_run(store.get(key), dag_id=str(operator.trigger_dag_id))
+            record = read()
         if record is None or record.ended == ENDED_SUCCESS:
             return
-        store.set(key, replace(record, ended=ENDED_SUCCESS).to_json())
+        store.set(key, replace(record, ended=ENDED_SUCCESS).to_json())  # type: ignore[type-var]
     except (AirflowRuntimeError, ServerResponseError) as e:
-        operator.log.warning("Could not mark the saved Dag run record succeeded", key=key, error=str(e))
+        log.warning("Could not mark the saved Dag run record succeeded", key=key, error=str(e))
 
 
 def _doomed(*, operator: TriggerDagRunOperator, context: Context, saved: SavedRun) -> bool:

@@ -1,0 +1,201 @@
+"""Driving a fan-out to its end: fill the window, wait (in the task or deferred), then succeed or fail."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowException
+
+from standard_ext import polling
+from standard_ext.fanout import FanOut, ItemState, Verdict, failure_message, progress_fields
+from standard_ext.fanout_poll import ended_runs
+from standard_ext.fanout_record import RECORD_KEY, confs_digest, parse_record
+from standard_ext.operators.context import triggering_ti
+from standard_ext.operators.durable_mode import write_success_mark
+from standard_ext.operators.fanout_plan import start_items
+from standard_ext.polling import Schedule
+from standard_ext.results import collect_results
+from standard_ext.triggers.dag_runs import DagRunsTrigger
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk.definitions.context import Context
+
+    from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
+
+# The method a deferred fan-out resumes in.
+RESUME_METHOD = "resume_fan_out"
+
+
+def drive(
+    *,
+    operator: TriggerDagRunsOperator,
+    context: Context,
+    fan_out: FanOut,
+    confs: Sequence[dict[str, Any] | None],
+) -> list[Any]:
+    """
+    Start items as the window has room and wait for them until the fan-out succeeds or fails.
+
+    In the synchronous mode the window slides: an item starts as soon as one ends. Deferred, the task
+    defers whenever it has started what it may (the triggerer cannot trigger runs) and resumes here
+    once about half the window ended (see :meth:`standard_ext.fanout.Rules.ends_to_resume_on`).
+
+    :param operator: the task's operator.
+    :param context: the task context.
+    :param fan_out: the fan-out as this try (or resume) found it.
+    :param confs: the rendered confs, one per item.
+    :raises AirflowException: more items failed than tolerated (retries apply).
+    :raises TaskDeferred: deferrable, and waiting is left.
+    """
+    if not operator.wait_for_completion:
+        fan_out = _start(operator, context, fan_out, confs, fan_out.indexes(ItemState.PENDING))
+        return finish(operator=operator, context=context, fan_out=fan_out, confs=confs)
+    rules = operator.rules()
+    waiting_since = time.time()
+    while True:
+        to_start = rules.to_start(fan_out)
+        if to_start:
+            fan_out = _start(operator, context, fan_out, confs, to_start)
+            # Runs just triggered: check every second again for a while (the schedule's fast window).
+            waiting_since = time.time()
+        operator.log_progress(fan_out)
+        verdict = rules.verdict(fan_out)
+        if verdict is Verdict.FAIL:
+            raise AirflowException(
+                failure_message(fan_out=fan_out, dag_id=operator.trigger_dag_id, rules=rules)
+            )
+        if verdict is Verdict.SUCCEED:
+            return finish(operator=operator, context=context, fan_out=fan_out, confs=confs)
+        if operator.deferrable:
+            _defer(operator=operator, fan_out=fan_out)
+        fan_out = wait_for_ends(
+            operator=operator, context=context, fan_out=fan_out, waiting_since=waiting_since
+        )
+
+
+def _start(
+    operator: TriggerDagRunsOperator,
+    context: Context,
+    fan_out: FanOut,
+    confs: Sequence[dict[str, Any] | None],
+    indexes: list[int],
+) -> FanOut:
+    return start_items(operator=operator, context=context, fan_out=fan_out, confs=confs, indexes=indexes)
+
+
+def wait_for_ends(
+    *, operator: TriggerDagRunsOperator, context: Context, fan_out: FanOut, waiting_since: float
+) -> FanOut:
+    """
+    Check every active run on the schedule until at least one ended; return the fan-out with them ended.
+
+    Each check is one ``GetDRCount`` per 100 active runs, plus, for the runs it says ended, a halving to
+    single them out and one ``GetDagRunState`` each (:func:`standard_ext.fanout_poll.ended_runs`).
+
+    :param operator: the task's operator (its schedule, and ``on_kill``'s stop note).
+    :param context: the task context.
+    :param fan_out: the fan-out; its active items are checked.
+    :param waiting_since: when the schedule began: the last time items were started.
+    """
+    schedule = Schedule(
+        waiting_since=waiting_since,
+        poke_interval=operator.poke_interval,
+        fast_poll_window=operator.fast_poll_window,
+    )
+    ti = triggering_ti(context)
+    while True:
+        ended = ended_runs(ti=ti, dag_id=operator.trigger_dag_id, run_ids=fan_out.active_run_ids())
+        if ended:
+            for run_id, state in ended.items():
+                operator.log.info(
+                    "Dag run of the fan-out ended",
+                    dag_id=operator.trigger_dag_id,
+                    run_id=run_id,
+                    item=fan_out.run_ids.index(run_id),
+                    state=state or "gone",
+                )
+            return fan_out.with_ended(ended)
+        now = time.time()
+        _sleep(operator, schedule.next_check_after(now) - now)
+
+
+def _sleep(operator: TriggerDagRunsOperator, delay: float) -> None:
+    """Sleep until the next check; woken by ``on_kill``, look into the stop first (once)."""
+    stop = operator.stop_note
+    if stop is None:
+        polling.wait(delay)
+        return
+    if stop.pending:
+        stop.note()
+    polling.wait(delay, stop=None if stop.noted else stop.requested)
+    if stop.pending:
+        # Woken by on_kill: what is left of the sleep is not waited (the SIGKILL is seconds away).
+        stop.note()
+
+
+def _defer(*, operator: TriggerDagRunsOperator, fan_out: FanOut) -> None:
+    rules = operator.rules()
+    ends = rules.ends_to_resume_on(fan_out)
+    operator.log.info(
+        "Deferring until enough of the fan-out's Dag runs end",
+        dag_id=operator.trigger_dag_id,
+        ends=ends,
+        active=fan_out.count(ItemState.ACTIVE),
+        not_started=fan_out.count(ItemState.PENDING),
+    )
+    operator.defer(
+        trigger=DagRunsTrigger(
+            dag_id=operator.trigger_dag_id,
+            fan_out=fan_out.to_json(),
+            ends=ends,
+            failures=rules.failures_to_resume_on(fan_out),
+            poke_interval=operator.poke_interval,
+            fast_poll_window=operator.fast_poll_window,
+            waiting_since=time.time(),
+        ),
+        method_name=RESUME_METHOD,
+        # As the single operator: execution_timeout bounds each deferral (Airflow 3 does not apply it
+        # to a deferral by itself); a durable retry then carries on with the saved runs.
+        timeout=operator.execution_timeout,
+    )
+
+
+def finish(
+    *,
+    operator: TriggerDagRunsOperator,
+    context: Context,
+    fan_out: FanOut,
+    confs: Sequence[dict[str, Any] | None],
+) -> list[Any]:
+    """
+    Return one entry per item: its result (``result_task_ids``) or run id; ``None`` for a tolerated failure.
+
+    Results are read only now, once every item is over, so a retry that kept a succeeded item reads its
+    result as a first try would. A durable record is marked ``ended="success"``: no automatic retry
+    follows a success, so a later try can only come from a person's clear, which re-runs every item.
+    """
+    task_ids = operator.checked_result_task_ids()
+    dag_id = operator.trigger_dag_id
+    entries: list[Any] = []
+    for run_id, state in zip(fan_out.run_ids, fan_out.states, strict=True):
+        if state is ItemState.FAILED:
+            entries.append(None)
+        elif task_ids and state is ItemState.SUCCEEDED:
+            entries.append(collect_results(dag_id=dag_id, run_id=run_id, task_ids=task_ids))
+        else:
+            entries.append(run_id)
+    operator.log.info("The fan-out finished", dag_id=dag_id, **progress_fields(fan_out))
+    if operator.durable:
+        store = context["task_state_store"]
+        digest = confs_digest(confs)
+        write_success_mark(
+            store=store,
+            key=RECORD_KEY,
+            record=operator.record,
+            read=lambda: parse_record(store.get(RECORD_KEY), dag_id=dag_id, digest=digest)[0],
+            log=operator.log,
+        )
+    return entries

@@ -1,0 +1,233 @@
+"""``TriggerDagRunsOperator``: one task that triggers a child Dag run per item and waits for all of them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.configuration import conf
+
+from standard_ext.fanout import FanOut, Rules, progress_fields
+from standard_ext.fanout_checks import MAX_ITEMS, check_confs, check_constructor_values
+from standard_ext.fanout_record import RECORD_KEY
+from standard_ext.links import TriggeredDagRunsLink
+from standard_ext.operators.fanout_mode import drive
+from standard_ext.operators.fanout_plan import plan_fan_out
+from standard_ext.options import check_schedule
+from standard_ext.results import check_task_ids
+from standard_ext.stopped import StopNote
+from standard_ext.triggering import XCOM_DAG_ID
+from task_sdk_ext.validation import check_dag_id
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk.definitions.context import Context
+
+    from standard_ext.fanout_record import FanOutRecord
+
+__all__ = ["MAX_ITEMS", "XCOM_RUN_IDS", "TriggerDagRunsOperator", "TriggeredDagRunsLink"]
+
+# The XCom holding every item's run id, in item order.
+XCOM_RUN_IDS = "trigger_run_ids"
+
+
+class TriggerDagRunsOperator(BaseOperator):
+    """
+    Trigger a run of one Dag per item of ``confs`` and, if asked, wait for all of them; durable per item.
+
+    **Purpose:** fan a list out to a child Dag (score every customer, process every file) from one task,
+    with at most ``max_active`` child runs at a time, a number of failures tolerated, and the items'
+    results as the task's return value: one entry per item, in item order (its result ``{task_id:
+    value}`` with ``result_task_ids``, else its run id; ``None`` for a tolerated failure). It also
+    pushes ``trigger_run_ids`` (the list) and ``trigger_dag_id``; the "Triggered DAG" link leads to the
+    child Dag's runs.
+
+    **How it works:** every item's run id is generated as Airflow names a manual run without a logical
+    date, and with ``durable=True`` all of them are saved in ``task_state_store`` (one record, key
+    ``triggered_dag_runs``) *before* the first trigger. A retry asks the server about each saved run
+    (batched counts): it reconnects to the active ones, keeps the succeeded ones (and their results),
+    triggers a planned run that was never created under its saved id, and redrives only the failed
+    items under new run ids, saved before they are triggered. A person clearing the task re-runs every
+    item (:func:`standard_ext.durable.is_rerun`, as the single operator).
+
+    The window slides: with ``max_active`` items active, the next starts as one ends. Synchronously, each
+    check asks one ``GetDRCount`` per 100 active runs and reads a run's state only when the count says it
+    ended. Deferred (``deferrable=True``), the task gives its slot up while the window is full and the
+    triggerer watches the runs through the shared poller (:class:`~standard_ext.triggers.dag_runs.DagRunsTrigger`);
+    since only a task can trigger a run, the task resumes once half the window ended (or every run still
+    to start can start), so a fan-out of N items over a window of W costs about ``2 * N / W`` resumes
+    (one when ``max_active`` is ``None``: all items start at once and the task resumes at the end).
+
+    Once more items failed than ``tolerated_failures``, no new item starts: with ``fail_fast`` the task
+    fails at once, naming the items left running; otherwise it fails after the started items end, naming
+    the failed items and their run ids. The error is an ``AirflowException``, so retries apply, and a
+    durable retry redrives only the failed items. Progress is logged when it changes (``Fan-out
+    progress done=... succeeded=... failed=... active=... not_started=...``).
+
+    **What it does not do:** stop the child runs when it fails or is stopped (they go on; a durable retry
+    reconnects to them); give runs logical dates; take more than :data:`MAX_ITEMS` items in one task: the
+    one record and each deferral's trigger hold every run id, so map the operator over chunks instead
+    (``.partial(...).expand(confs=chunks)``, a record per map index). An empty ``confs`` triggers nothing
+    and returns ``[]``.
+
+    :param trigger_dag_id: the Dag to trigger a run of per item (templated).
+    :param confs: one conf dict per item, each the conf of its run (templated; an ``XComArg`` works).
+        Checked once rendered, before anything is sent: a list of at most :data:`MAX_ITEMS`
+        JSON-serializable dicts.
+    :param max_active: at most this many of the task's child runs active at once; ``None`` (default)
+        starts all of them at once. Needs ``wait_for_completion=True``.
+    :param tolerated_failures: how many items may end failed while the task still succeeds (default 0).
+    :param result_task_ids: tasks of the child Dag whose ``return_value`` XComs are each item's result
+        (templated), as the single operator returns it. Needs ``wait_for_completion=True``.
+    :param wait_for_completion: wait for every run to end (default ``False``, as the stock operator's).
+        Without it the task triggers every item (after the write-ahead) and returns their run ids.
+    :param fail_fast: fail as soon as more items failed than tolerated, leaving the others running,
+        instead of waiting for the started ones to end. Needs ``wait_for_completion=True``.
+    :param durable: save every run id before triggering, and carry on with them on retry (default
+        ``True``); ``False`` triggers every item anew on each try.
+    :param deferrable: wait in the triggerer instead of a worker slot (default: ``[operators]
+        default_deferrable``).
+    :param poke_interval: the longest wait between two checks of the runs, in seconds (default 60).
+    :param fast_poll_window: for this many seconds after items start, check every second; then the
+        wait doubles up to ``poke_interval`` (default 5).
+
+    Example::
+
+        from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
+
+        TriggerDagRunsOperator(
+            task_id="score_all",
+            trigger_dag_id="score",
+            confs=customers.output,  # [{"customer": 1}, {"customer": 2}, ...]
+            max_active=20,
+            tolerated_failures=0,
+            result_task_ids=["score"],
+            wait_for_completion=True,
+            deferrable=True,
+            retries=2,
+        )
+    """
+
+    template_fields: Sequence[str] = ("trigger_dag_id", "confs", "result_task_ids")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"confs": "py"}
+    operator_extra_links = (TriggeredDagRunsLink(),)
+    ui_color = "#ffefeb"
+
+    def __init__(
+        self,
+        *,
+        trigger_dag_id: str,
+        confs: Any,
+        max_active: int | None = None,
+        tolerated_failures: int = 0,
+        result_task_ids: Sequence[str] | str | None = None,
+        wait_for_completion: bool = False,
+        fail_fast: bool = False,
+        durable: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float = 60,
+        fast_poll_window: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_constructor_values(
+            task_id=self.task_id,
+            max_active=max_active,
+            tolerated_failures=tolerated_failures,
+            wait_for_completion=wait_for_completion,
+            fail_fast=fail_fast,
+            result_task_ids=result_task_ids,
+        )
+        check_schedule(task_id=self.task_id, poke_interval=poke_interval, fast_poll_window=fast_poll_window)
+        self.trigger_dag_id = trigger_dag_id
+        self.confs = confs
+        self.max_active = max_active
+        self.tolerated_failures = tolerated_failures
+        self.result_task_ids = result_task_ids
+        self.wait_for_completion = wait_for_completion
+        self.fail_fast = fail_fast
+        self.durable = durable
+        self.deferrable = deferrable
+        self.poke_interval = poke_interval
+        self.fast_poll_window = fast_poll_window
+        #: The durable record in force this try (``None`` until planned, and after a resume).
+        self.record: FanOutRecord | None = None
+        #: Set once a durable record is held; ``on_kill`` notes a stop with it.
+        self.stop_note: StopNote | None = None
+        self._last_progress: dict[str, int] | None = None
+
+    def rules(self) -> Rules:
+        """The fan-out's rules: the window, the failures tolerated, ``fail_fast``."""
+        return Rules(
+            max_active=self.max_active, tolerated_failures=self.tolerated_failures, fail_fast=self.fail_fast
+        )
+
+    def checked_result_task_ids(self) -> list[str] | None:
+        """``result_task_ids`` as rendered, checked (a list of distinct task ids, or ``None``)."""
+        return check_task_ids(self.result_task_ids, task_id=self.task_id, parameter="result_task_ids")
+
+    def execute(self, context: Context) -> list[Any]:
+        """Check the rendered input, plan (or carry on with) the runs, then trigger and wait for them."""
+        self._require_context(context)
+        confs = self._checked_input()
+        if not confs:
+            self.log.info("Nothing to trigger: confs is an empty list", dag_id=self.trigger_dag_id)
+            return []
+        fan_out = plan_fan_out(operator=self, context=context, dag_id=self.trigger_dag_id, confs=confs)
+        if self.record is not None:
+            self.stop_note = StopNote(
+                ti=context["ti"], store=context["task_state_store"], key=RECORD_KEY, record=self.record
+            )
+        ti = context["ti"]
+        ti.xcom_push(key=XCOM_DAG_ID, value=self.trigger_dag_id)
+        ti.xcom_push(key=XCOM_RUN_IDS, value=list(fan_out.run_ids))
+        return drive(operator=self, context=context, fan_out=fan_out, confs=confs)
+
+    def resume_fan_out(self, context: Context, event: dict[str, Any]) -> list[Any]:
+        """
+        Resume after the trigger saw enough runs end: start the next items, defer again, or finish.
+
+        :param context: the task context.
+        :param event: the trigger's payload: ``dag_id`` and the updated ``fan_out``.
+        """
+        confs = self._checked_input()
+        fan_out = FanOut.from_json(event["fan_out"])
+        if len(fan_out.run_ids) != len(confs):
+            raise ValueError(
+                f"Task {self.task_id!r} resumed with {len(fan_out.run_ids)} items, but confs renders "
+                f"{len(confs)}; the fan-out cannot carry on"
+            )
+        return drive(operator=self, context=context, fan_out=fan_out, confs=confs)
+
+    def on_kill(self) -> None:
+        """Note in the durable record that the server stopped this try, when it did (see :class:`StopNote`)."""
+        if self.stop_note is not None:
+            # Only the flag: this runs in the SIGTERM handler, where no request may be sent.
+            self.stop_note.requested.set()
+
+    def log_progress(self, fan_out: FanOut) -> None:
+        """Log the ``Fan-out progress`` line when it changed since the last one this process logged."""
+        fields = progress_fields(fan_out)
+        if fields != self._last_progress:
+            self.log.info("Fan-out progress", dag_id=self.trigger_dag_id, **fields)
+            self._last_progress = fields
+
+    def _checked_input(self) -> list[dict[str, Any] | None]:
+        """The rendered templated parameters, checked before anything is sent."""
+        try:
+            check_dag_id(self.trigger_dag_id)
+        except ValueError as e:
+            raise ValueError(f"Task {self.task_id!r}, parameter trigger_dag_id: {e}") from None
+        self.checked_result_task_ids()
+        return check_confs(self.confs, task_id=self.task_id)
+
+    def _require_context(self, context: Context) -> None:
+        """Name what is missing when execute() is called without Airflow's task context."""
+        needed = ["ti", "task_state_store"] if self.durable else ["ti"]
+        if missing := [key for key in needed if key not in context]:
+            raise ValueError(
+                f"Task {self.task_id!r}: execute() needs Airflow's task context, which has no "
+                f"{', '.join(repr(key) for key in missing)}; run the task through Airflow "
+                "(a Dag run, dag.test() or airflow tasks test) rather than calling execute() directly"
+            )

@@ -1,0 +1,141 @@
+"""``DagRunsTrigger``: wait in the triggerer until enough of a fan-out's active child runs have ended."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from standard_ext.fanout import FanOut, ItemState, progress_fields
+from standard_ext.polling import Schedule
+from standard_ext.triggers.shared_poll import wait_for_final_state
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from standard_ext.triggers.shared_poll import RunOutcome
+
+log = structlog.get_logger(__name__)
+
+# Stored with every deferred task: renaming or moving the class breaks the deferrals in flight, whose
+# triggerer can no longer import it.
+CLASSPATH = "standard_ext.triggers.dag_runs.DagRunsTrigger"
+
+
+class DagRunsTrigger(BaseTrigger):
+    """
+    Wait for ``ends`` of a fan-out's active runs to end (or, with ``failures``, that many to fail); fire once.
+
+    **Purpose:** let a deferrable ``TriggerDagRunsOperator`` give its worker slot up while its window of
+    child runs is full. Only a task can trigger a run (``TriggerDagRun`` is not among the triggerer's
+    messages), so the trigger fires when enough runs ended for the resumed task to start a meaningful
+    part of the window again, not at every end.
+
+    **How it works:** ``run()`` waits on each active run of ``fan_out`` through the event loop's shared
+    poller (:func:`standard_ext.triggers.shared_poll.wait_for_final_state`, one wait per run, awaited
+    together), so N runs cost a batched count per tick, not N requests. Each end updates the fan-out
+    (a run that is gone fails its item) and logs the progress; once ``ends`` runs ended, or ``failures``
+    of them failed, the other waits are cancelled (deregistered) and one event carries the updated
+    fan-out: ``{"dag_id", "fan_out"}``. The fan-out travels in the trigger and back in the event because
+    ``dag.test()`` resumes a task with the event alone, without the deferral's ``kwargs``. Everything is
+    serialized, so a restarted triggerer rebuilds the trigger on the same schedule.
+
+    **What it does not do:** trigger runs, judge the outcome (the operator's rules do), or stop runs.
+
+    :param dag_id: the child Dag.
+    :param fan_out: the fan-out at the deferral (:meth:`standard_ext.fanout.FanOut.to_json`).
+    :param ends: fire once this many of its active runs ended (all of them at most).
+    :param failures: fire as soon as this many of them failed (``fail_fast``); ``None``: not early.
+    :param poke_interval: the longest wait between two checks of a run, in seconds.
+    :param fast_poll_window: for this many seconds after ``waiting_since`` the runs are checked every
+        second; then the wait doubles up to ``poke_interval``.
+    :param waiting_since: when the wait began, as a UNIX timestamp.
+
+    Example::
+
+        self.defer(
+            trigger=DagRunsTrigger(
+                dag_id="score",
+                fan_out=fan_out.to_json(),
+                ends=10,
+                poke_interval=60,
+                fast_poll_window=5,
+                waiting_since=time.time(),
+            ),
+            method_name="resume_fan_out",
+        )
+    """
+
+    def __init__(
+        self,
+        *,
+        dag_id: str,
+        fan_out: dict[str, Any],
+        ends: int,
+        poke_interval: float,
+        fast_poll_window: float,
+        waiting_since: float,
+        failures: int | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
+        self.dag_id = dag_id
+        # Read here, so a malformed fan-out fails this trigger as it is built, never the shared poller.
+        self.fan_out = FanOut.from_json(fan_out)
+        self.ends = int(ends)
+        self.failures = None if failures is None else int(failures)
+        self.schedule = Schedule(
+            waiting_since=float(waiting_since),
+            poke_interval=float(poke_interval),
+            fast_poll_window=float(fast_poll_window),
+        )
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the keyword arguments that rebuild this trigger."""
+        return CLASSPATH, {
+            "dag_id": self.dag_id,
+            "fan_out": self.fan_out.to_json(),
+            "ends": self.ends,
+            "failures": self.failures,
+            "poke_interval": self.schedule.poke_interval,
+            "fast_poll_window": self.schedule.fast_poll_window,
+            "waiting_since": self.schedule.waiting_since,
+        }
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Wait until enough runs ended (or failed), then yield one event with the updated fan-out."""
+        active = self.fan_out.active_run_ids()
+        log.info("Waiting for the fan-out's Dag runs", dag_id=self.dag_id, active=len(active), ends=self.ends)
+        waits: dict[asyncio.Future[RunOutcome], str] = {
+            asyncio.ensure_future(
+                wait_for_final_state(dag_id=self.dag_id, run_id=run_id, schedule=self.schedule)
+            ): run_id
+            for run_id in active
+        }
+        fan_out = self.fan_out
+        try:
+            fan_out = await self._until_enough(waits)
+        finally:
+            # Leaving the poller: each cancelled wait deregisters its run.
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        yield TriggerEvent({"dag_id": self.dag_id, "fan_out": fan_out.to_json()})  # type: ignore[no-untyped-call]
+
+    async def _until_enough(self, waits: dict[asyncio.Future[RunOutcome], str]) -> FanOut:
+        fan_out, pending = self.fan_out, set(waits)
+        ended: dict[str, str | None] = {}
+        while pending and not self._enough(fan_out, ended):
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            # Every wait done in the same tick counts, not only the first: the resume acts on all of them.
+            ended.update({waits[wait]: wait.result().state for wait in done})
+            fan_out = self.fan_out.with_ended(ended)
+            log.info("Fan-out progress", dag_id=self.dag_id, **progress_fields(fan_out))
+        return fan_out
+
+    def _enough(self, fan_out: FanOut, ended: dict[str, str | None]) -> bool:
+        if len(ended) >= self.ends:
+            return True
+        failed = fan_out.count(ItemState.FAILED) - self.fan_out.count(ItemState.FAILED)
+        return self.failures is not None and failed >= self.failures
