@@ -10,6 +10,7 @@ import structlog
 from airflow.sdk.api.client import ServerResponseError
 from airflow.sdk.exceptions import AirflowRuntimeError
 
+from standard_ext import polling
 from standard_ext.durable import ENDED_STOPPED
 from standard_ext.runs import state_name
 from task_sdk_ext.errors import server_errors_as_runtime_errors
@@ -118,3 +119,21 @@ class StopNote:
             answer = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=[ti.task_id])
         state = answer.get(ti.run_id, {}).get(key)
         return None if state is None else state_name(state)
+
+
+def wait_between_checks(delay: float, *, stop: StopNote | None) -> None:
+    """
+    Sleep until the next check; woken by ``on_kill``, look into the stop first (once).
+
+    :param delay: how long to sleep, in seconds.
+    :param stop: the task's :class:`StopNote`, once it holds a durable record; ``None`` before.
+    """
+    if stop is None:
+        polling.wait(delay)
+        return
+    if stop.pending:
+        stop.note()
+    polling.wait(delay, stop=None if stop.noted else stop.requested)
+    if stop.pending:
+        # Woken by on_kill: what is left of the sleep is not waited (the SIGKILL is seconds away).
+        stop.note()

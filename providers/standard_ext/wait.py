@@ -11,6 +11,7 @@ from standard_ext.counts import COUNT_ABOVE, counted_progress
 from standard_ext.durable import FINAL_STATES
 from standard_ext.progress import TaskProgress
 from standard_ext.runs import get_state, task_progress
+from standard_ext.stopped import wait_between_checks
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -148,7 +149,7 @@ def wait_for_final_state(
                 delay = polling.FAST_STEP_SECONDS
             else:
                 delay = schedule.next_offset_after(elapsed) - elapsed
-            _sleep(delay, stop=stop)
+            wait_between_checks(delay, stop=stop)
             elapsed += delay
     except AirflowTaskTimeout as e:
         # The task runner's execution_timeout covers the whole of execute(), this wait included. Say
@@ -157,19 +158,6 @@ def wait_for_final_state(
             f"execution_timeout expired while waiting for Dag {dag_id!r} run {run_id!r}; the run goes on, "
             "and with durable=True a retry reconnects to it instead of triggering another"
         ) from e
-
-
-def _sleep(delay: float, *, stop: StopNote | None) -> None:
-    """Sleep until the next check; woken by ``on_kill``, look into the stop first (once)."""
-    if stop is None:
-        polling.wait(delay)
-        return
-    if stop.pending:
-        stop.note()
-    polling.wait(delay, stop=None if stop.noted else stop.requested)
-    if stop.pending:
-        # Woken by on_kill: what is left of the sleep is not waited (the SIGKILL is seconds away).
-        stop.note()
 
 
 def _look(

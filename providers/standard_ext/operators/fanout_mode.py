@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
 
-from standard_ext import polling
 from standard_ext.fanout import FanOut, ItemState, Verdict, failure_message, progress_fields
 from standard_ext.fanout_poll import ended_runs
 from standard_ext.fanout_record import RECORD_KEY, confs_digest, parse_record
@@ -16,6 +15,7 @@ from standard_ext.operators.durable_mode import write_success_mark
 from standard_ext.operators.fanout_plan import start_items
 from standard_ext.polling import Schedule
 from standard_ext.results import collect_results
+from standard_ext.stopped import wait_between_checks
 from standard_ext.triggers.dag_runs import DagRunsTrigger
 
 if TYPE_CHECKING:
@@ -119,21 +119,7 @@ def wait_for_ends(
                 )
             return fan_out.with_ended(ended)
         now = time.time()
-        _sleep(operator, schedule.next_check_after(now) - now)
-
-
-def _sleep(operator: TriggerDagRunsOperator, delay: float) -> None:
-    """Sleep until the next check; woken by ``on_kill``, look into the stop first (once)."""
-    stop = operator.stop_note
-    if stop is None:
-        polling.wait(delay)
-        return
-    if stop.pending:
-        stop.note()
-    polling.wait(delay, stop=None if stop.noted else stop.requested)
-    if stop.pending:
-        # Woken by on_kill: what is left of the sleep is not waited (the SIGKILL is seconds away).
-        stop.note()
+        wait_between_checks(schedule.next_check_after(now) - now, stop=operator.stop_note)
 
 
 def _defer(*, operator: TriggerDagRunsOperator, fan_out: FanOut) -> None:

@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowException
 from standard_ext import durable, history, triggering
 from standard_ext.durable import FINAL_STATES, Decision
 from standard_ext.operators import deferrable_mode
-from standard_ext.operators.context import ids_of, triggering_ti
+from standard_ext.operators.context import ids_of, require_context, triggering_ti
 from standard_ext.operators.durable_mode import execute_durable, mark_succeeded
 from standard_ext.options import check_schedule, refuse_contradictions
 from standard_ext.plan import Plan
@@ -186,7 +186,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
     def execute(self, context: Context) -> Any:
         """Trigger the child run (or find the one an earlier try saved) and wait for it if asked."""
-        self._require_context(context)
+        require_context(context, task_id=self.task_id, durable=self.durable)
         # Read before the stock execute(), which overwrites trigger_run_id with the id it generates.
         user_run_id = bool(self.trigger_run_id)
         try:
@@ -212,16 +212,6 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         if self.stop_note is not None:
             # Only the flag: this runs in the SIGTERM handler, where no request may be sent.
             self.stop_note.requested.set()
-
-    def _require_context(self, context: Context) -> None:
-        """Name what is missing when execute() is called without Airflow's task context."""
-        needed = ["ti", "task_state_store"] if self.durable else ["ti"]
-        if missing := [key for key in needed if key not in context]:
-            raise ValueError(
-                f"Task {self.task_id!r}: execute() needs Airflow's task context, which has no "
-                f"{', '.join(repr(key) for key in missing)}; run the task through Airflow "
-                "(a Dag run, dag.test() or airflow tasks test) rather than calling execute() directly"
-            )
 
     # -- ResumableJobMixin ----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from standard_ext.fanout import FanOut, Rules, progress_fields
 from standard_ext.fanout_checks import MAX_ITEMS, check_confs, check_constructor_values
 from standard_ext.fanout_record import RECORD_KEY
 from standard_ext.links import TriggeredDagRunsLink
+from standard_ext.operators.context import require_context
 from standard_ext.operators.fanout_mode import drive
 from standard_ext.operators.fanout_plan import plan_fan_out
 from standard_ext.options import check_schedule
@@ -169,7 +170,7 @@ class TriggerDagRunsOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[Any]:
         """Check the rendered input, plan (or carry on with) the runs, then trigger and wait for them."""
-        self._require_context(context)
+        require_context(context, task_id=self.task_id, durable=self.durable)
         confs = self._checked_input()
         if not confs:
             self.log.info("Nothing to trigger: confs is an empty list", dag_id=self.trigger_dag_id)
@@ -221,13 +222,3 @@ class TriggerDagRunsOperator(BaseOperator):
             raise ValueError(f"Task {self.task_id!r}, parameter trigger_dag_id: {e}") from None
         self.checked_result_task_ids()
         return check_confs(self.confs, task_id=self.task_id)
-
-    def _require_context(self, context: Context) -> None:
-        """Name what is missing when execute() is called without Airflow's task context."""
-        needed = ["ti", "task_state_store"] if self.durable else ["ti"]
-        if missing := [key for key in needed if key not in context]:
-            raise ValueError(
-                f"Task {self.task_id!r}: execute() needs Airflow's task context, which has no "
-                f"{', '.join(repr(key) for key in missing)}; run the task through Airflow "
-                "(a Dag run, dag.test() or airflow tasks test) rather than calling execute() directly"
-            )
