@@ -16,6 +16,7 @@ EXPECTED_DAG_IDS = {
     "chain_b",
     "chain_c",
     "fan_out",
+    "fan_out_one_task",
     "answer_question",
     "ask_question",
     "ask_question_sync",
