@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DISTRIBUTED_STAMP := $(VENV)/.installed-distributed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: install install-distributed install-bench lint unit integration e2e test test-distributed demo bench clean
+.PHONY: install install-distributed install-bench lint unit integration e2e test test-distributed demo bench bench-width clean
 
 install: $(STAMP)
 
@@ -59,6 +59,12 @@ demo: install
 # Stock versus ours on two embedded Airflows at Airflow's defaults; writes bench/results.md and .png.
 bench: install-bench
 	$(BIN)/python -m bench
+
+# The width bench on PostgreSQL (127.0.0.1:5432) and the LocalExecutor: 60 and 300 children on 32 and 4
+# slots, and 1/50/200 deferred parents on a real triggerer; about three hours (the plan is printed first).
+# Writes its own blocks of bench/results.md. A shorter run: python -m bench --width --counts 60 --slots 32
+bench-width: install-bench install-distributed
+	$(BIN)/python -m bench --width
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -14,6 +14,13 @@ and ``bench/results.png``:
 6. a varying length: a 20 s child run right after its Dag's 2 s success, synchronous and deferrable.
 
 About 25 minutes on 2 cores; ``--quick`` checks the whole pipeline in a few.
+
+``--width`` (``make bench-width``) runs the width bench instead, on PostgreSQL (127.0.0.1:5432) with the
+LocalExecutor: 60 and 300 children of 10 s on 32 and on 4 slots, alone and under three fan-outs (stock
+mapped, ours mapped, ours ``TriggerDagRunsOperator``), then 1, 50 and 200 deferred parents on a real
+triggerer. About three hours on 2 cores with the defaults (the plan is printed first; 300 children on 4
+slots take half of it); ``--counts``, ``--slots`` and ``--waiters`` run a part of it. It writes only its
+own blocks of ``results.md``.
 """
 
 from __future__ import annotations
@@ -23,8 +30,12 @@ import atexit
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.airflow_home import isolated_airflow_home
+
+if TYPE_CHECKING:
+    from bench.width_runner import WidthOptions
 
 OUT_DIR = Path(__file__).resolve().parent
 # The quick path's children: the short ones (the 120 s child alone would double its time).
@@ -55,10 +66,55 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="seconds before the synchronous fan-out counts as stalled (default 90, quick 45)",
     )
+    width = parser.add_argument_group("the width bench (--width)")
+    width.add_argument("--width", action="store_true", help="run the width bench instead (make bench-width)")
+    width.add_argument(
+        "--counts", type=_counts, default=None, help="children per fan-out, comma-separated (default 60,300)"
+    )
+    width.add_argument(
+        "--slots",
+        type=_counts,
+        default=None,
+        help="one Airflow per slots setting, comma-separated (default 32,4)",
+    )
+    width.add_argument(
+        "--waiters",
+        type=_waiter_counts,
+        default=None,
+        help="deferred parents per measurement, comma-separated; 'none' skips them (default 1,50,200)",
+    )
+    width.add_argument(
+        "--window", type=float, default=None, help="seconds each waiters measurement lasts (default 180)"
+    )
     args = parser.parse_args(argv)
     if args.repetitions < 1:
         parser.error("--repetitions must be at least 1")
+    width_only = [
+        f"--{name}" for name in ("counts", "slots", "waiters", "window") if getattr(args, name) is not None
+    ]
+    if width_only and not args.width:
+        parser.error(f"{', '.join(width_only)} go with --width")
+    if args.width and args.quick:
+        parser.error("--quick is the main bench's; a short width run is --counts/--slots/--waiters")
+    if args.window is not None and args.window <= 0:
+        parser.error("--window must be positive")
     return args
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    """A comma-separated list of positive integers, each once, in the order given."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated integers: {text!r}") from None
+    if not values or any(value < 1 for value in values):
+        raise argparse.ArgumentTypeError(f"give positive integers: {text!r}")
+    return tuple(dict.fromkeys(values))
+
+
+def _waiter_counts(text: str) -> tuple[int, ...]:
+    """Like ``_counts``, or ``none``: no waiters measured."""
+    return () if text.strip().lower() == "none" else _counts(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     # Before anything imports Airflow: the bench's modules do, so they are imported only after this.
     home = isolated_airflow_home(prefix="airflow-bench-", who="the bench")
     atexit.register(shutil.rmtree, home, ignore_errors=True)
+    if args.width:
+        return width_main(args)
     from bench import fan_out, latency, report, runner
     from bench.dags.bench import LENGTHS, VARYING_VARIANTS
     from tests.e2e.harness import exit_on_sigterm
@@ -92,6 +150,43 @@ def main(argv: list[str] | None = None) -> int:
         runner.progress(f"[bench] these cases failed (see above and the notes): {', '.join(failed)}")
         return 1
     return 0
+
+
+def width_main(args: argparse.Namespace) -> int:
+    """
+    Run the width bench and write its blocks of the report; return 1 if a case failed.
+
+    :param args: what ``parse_args`` read, ``--width`` among it.
+    """
+    from bench import width_report, width_runner
+    from bench.runner import progress
+    from tests.e2e.harness import exit_on_sigterm
+
+    exit_on_sigterm()
+    results, failed = width_runner.run(width_options(args))
+    markdown = width_report.write(results, args.out)
+    progress(f"[width] done in {results.seconds / 60:.1f} min: wrote its part of {markdown}")
+    if failed:
+        progress(f"[width] these cases failed (see above and the notes): {', '.join(failed)}")
+        return 1
+    return 0
+
+
+def width_options(args: argparse.Namespace) -> WidthOptions:
+    """
+    The width run ``args`` ask for, the defaults where they say nothing.
+
+    :param args: what ``parse_args`` read.
+    """
+    from bench.width_runner import WidthOptions
+
+    defaults = WidthOptions()
+    return WidthOptions(
+        counts=args.counts or defaults.counts,
+        slots=args.slots or defaults.slots,
+        waiter_counts=defaults.waiter_counts if args.waiters is None else args.waiters,
+        window=args.window or defaults.window,
+    )
 
 
 if __name__ == "__main__":

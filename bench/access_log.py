@@ -8,6 +8,10 @@ run; each such question names the run id in its path (``/dag-runs/<dag>/<run>/st
 (``run_ids=`` of a count or of the task states), and the history look-up names the child Dag
 (``/dag-runs/previous?dag_id=<dag>``).
 
+The width bench (``python -m bench --width``) counts from the same log, over one case's window: every
+execution-API request, and the task processes started, each of which sends ``PATCH .../run`` once
+(``task_starts``).
+
 What this cannot see: requests that never reach the api-server over HTTP. The triggerer calls the
 execution API in-process (``TriggerRunnerSupervisor.make_client`` uses ``InProcessExecutionAPI``,
 whose app has no access-log middleware), so a deferred wait's checks are in no log at the default
@@ -34,6 +38,10 @@ ACCESS_EVENT = "request finished"
 STATE_PREFIXES = ("/execution/dag-runs/", "/execution/task-instances/")
 STATE_ENDPOINTS = frozenset({"state", "count", "states", "previous"})
 TRIGGER_PREFIX = "/execution/dag-runs/"
+EXECUTION_PREFIX = "/execution/"
+# What a task's supervisor sends as it starts the task process, a new try's or a deferred task's resume:
+# PATCH /execution/task-instances/<id>/run. Airflow 3 gives every try an id of its own.
+_TASK_START = re.compile(r"^/execution/task-instances/(?P<id>[^/]+)/run$")
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
 # structlog's console renderer writes key=value, quoting (as Python reprs) values with special characters.
 _FIELD = re.compile(r"(\w+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\S*)")
@@ -104,9 +112,7 @@ def parse(lines: Iterable[str]) -> list[Request]:
     """
     requests = []
     for line in lines:
-        if ACCESS_EVENT not in line:
-            continue
-        fields = _json_fields(line) or _console_fields(line)
+        fields = event_fields(line, ACCESS_EVENT)
         if fields is None or not {"timestamp", "method", "path"} <= fields.keys():
             continue
         requests.append(
@@ -121,24 +127,38 @@ def parse(lines: Iterable[str]) -> list[Request]:
     return requests
 
 
-def _json_fields(line: str) -> dict[str, str] | None:
+def event_fields(line: str, event: str) -> dict[str, str] | None:
+    """
+    Return the fields of one Airflow log line about ``event`` (its ``timestamp`` among them), else ``None``.
+
+    Either rendering: a JSON line, or the console's ``<timestamp> [<level>] <event> [<logger>] key=value``.
+
+    :param line: one line of a component's log.
+    :param event: the event's text, as the code logs it.
+    """
+    if event not in line:
+        return None
+    return _json_fields(line, event) or _console_fields(line, event)
+
+
+def _json_fields(line: str, event: str) -> dict[str, str] | None:
     start = line.find("{")
     if start < 0:
         return None
     try:
-        event = json.loads(line[start:])
+        found = json.loads(line[start:])
     except ValueError:
         return None
-    if not isinstance(event, dict) or event.get("event") != ACCESS_EVENT:
+    if not isinstance(found, dict) or found.get("event") != event:
         return None
-    return {key: str(value) for key, value in event.items() if value is not None}
+    return {key: str(value) for key, value in found.items() if value is not None}
 
 
-def _console_fields(line: str) -> dict[str, str] | None:
+def _console_fields(line: str, event: str) -> dict[str, str] | None:
     if (stamp := _TIMESTAMP.search(line)) is None:
         return None
     fields = {"timestamp": stamp.group(0)}
-    for key, raw in _FIELD.findall(line[line.index(ACCESS_EVENT) + len(ACCESS_EVENT) :]):
+    for key, raw in _FIELD.findall(line[line.index(event) + len(event) :]):
         fields[key] = ast.literal_eval(raw) if raw[:1] in ("'", '"') else raw
     return fields
 
@@ -182,3 +202,62 @@ def _latest_triggered(triggered: dict[RunKey, datetime], dag_id: str | None, at:
     """The run of ``dag_id`` triggered last at or before ``at``, if any."""
     before = [(when, key) for key, when in triggered.items() if key[0] == dag_id and when <= at]
     return max(before)[1] if before else None
+
+
+@dataclass(frozen=True)
+class TaskStarts:
+    """
+    The task processes the access log shows started: ``processes`` in all, for ``tries`` task tries.
+
+    A try's first process and each resume of a deferred task send one ``PATCH .../run``; a retry or a
+    re-run is a new try under a new task-instance id. So ``processes - tries`` is the deferral resumes.
+    """
+
+    processes: int
+    tries: int
+
+    @property
+    def resumes(self) -> int:
+        """The processes that resumed a deferred try rather than began one."""
+        return self.processes - self.tries
+
+
+def between(requests: Iterable[Request], start: datetime, end: datetime) -> list[Request]:
+    """
+    The requests served from ``start`` to ``end`` (both included): one case's, when cases run one at a time.
+
+    :param requests: what ``parse`` read.
+    :param start: when the case began (timezone-aware).
+    :param end: when it ended.
+    """
+    return [request for request in requests if start <= request.at <= end]
+
+
+def execution_requests(requests: Iterable[Request]) -> int:
+    """
+    Count the execution API's requests among ``requests``: what task processes asked over HTTP.
+
+    The triggerer's are not among them: it calls the execution API in-process (see the module).
+
+    :param requests: what ``parse`` read (``between`` a case's start and end).
+    """
+    return sum(request.path.startswith(EXECUTION_PREFIX) for request in requests)
+
+
+def task_starts(requests: Iterable[Request]) -> TaskStarts:
+    """
+    Count the task processes started and the tries they belong to, from their ``PATCH .../run``.
+
+    A 5xx answer is left out: the supervisor's client retries it, so the same process asks again. A 409
+    (the try is not in a state to run) still counts: the process was started, and refused.
+
+    :param requests: what ``parse`` read (``between`` a case's start and end).
+    """
+    ids = [
+        match["id"]
+        for request in requests
+        if request.method == "PATCH"
+        and request.status < 500
+        and (match := _TASK_START.match(request.path)) is not None
+    ]
+    return TaskStarts(processes=len(ids), tries=len(set(ids)))

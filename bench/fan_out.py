@@ -41,27 +41,39 @@ TIMEOUT_SECONDS = 900.0
 
 
 def fan_out(
-    airflow: EmbeddedAirflow, *, label: str, dag_id: str, setup: FanOutSetup, stall_window: float
+    airflow: EmbeddedAirflow,
+    *,
+    label: str,
+    dag_id: str,
+    setup: FanOutSetup,
+    stall_window: float,
+    timeout: float = TIMEOUT_SECONDS,
+    on_finished: Callable[[], None] | None = None,
 ) -> FanOutOutcome:
     """
     Run one fan-out; if it has not ended after ``stall_window`` seconds, fail it and call it stalled.
 
-    Only the synchronous fan-out is expected to stall; the deferrable ones get ``TIMEOUT_SECONDS``.
+    Only the synchronous fan-out is expected to stall; the deferrable ones get ``timeout`` seconds.
 
     :param airflow: a running Airflow that loaded ``bench/dags``, with ``setup.slots`` slots.
     :param label: the fan-out's name in the report (a key of ``FAN_OUTS``).
     :param dag_id: its Dag.
     :param setup: its width, child length and slots.
     :param stall_window: seconds the synchronous fan-out gets before it counts as stalled.
+    :param timeout: seconds any other fan-out gets before it counts as stalled.
+    :param on_finished: called as soon as the parent run is seen finished (or stalled), before the REST
+        API's records are read: where a caller closes what it measures over the fan-out.
     """
     scenario = Scenario(airflow.client, dag_id.replace("_", "-"), echo=False)
     run_id = scenario.trigger(dag_id, count=setup.width, sleep=setup.child_seconds)
-    window = stall_window if "synchronous" in label else TIMEOUT_SECONDS
+    window = stall_window if "synchronous" in label else timeout
     try:
         parent = scenario.wait_run_finished(dag_id, run_id, timeout=window)
     except WaitTimeout:
         airflow.client.set_dag_run_state(dag_id, run_id, "failed")
         parent = {**airflow.client.dag_run(dag_id, run_id), "state": "stalled"}
+    if on_finished is not None:
+        on_finished()
     children = scenario.runs_of(FAN_OUT_CHILD)
     finished = [run for run in children if run["state"] in FINISHED]
     return FanOutOutcome(
@@ -111,7 +123,13 @@ def noticed(parent_run: Json, task_instances: list[Json], child_runs: list[Json]
     return Noticed(lags=list(lags.values()), last_child=lags.get(last["dag_run_id"]), run_end=run_end)
 
 
-def children_alone(airflow: EmbeddedAirflow, *, setup: FanOutSetup) -> FanOutOutcome:
+def children_alone(
+    airflow: EmbeddedAirflow,
+    *,
+    setup: FanOutSetup,
+    timeout: float = TIMEOUT_SECONDS,
+    on_finished: Callable[[], None] | None = None,
+) -> FanOutOutcome:
     """
     Trigger the fan-out's children directly, all at once, and time them: the baseline the parents add to.
 
@@ -119,11 +137,16 @@ def children_alone(airflow: EmbeddedAirflow, *, setup: FanOutSetup) -> FanOutOut
 
     :param airflow: a running Airflow that loaded ``bench/dags``, with ``setup.slots`` slots.
     :param setup: the fan-out's width, child length and slots.
+    :param timeout: seconds the children get to finish.
+    :param on_finished: called as soon as every child run is seen finished, before the REST API's
+        records are read (see ``fan_out``).
     """
     scenario = Scenario(airflow.client, "children-alone", echo=False)
     for item in range(setup.width):
         scenario.trigger(FAN_OUT_CHILD, sleep=setup.child_seconds, item=item)
-    children = scenario.wait_runs_finished(FAN_OUT_CHILD, setup.width, timeout=TIMEOUT_SECONDS)
+    children = scenario.wait_runs_finished(FAN_OUT_CHILD, setup.width, timeout=timeout)
+    if on_finished is not None:
+        on_finished()
     return FanOutOutcome(
         label=CHILDREN_ALONE,
         state="success" if all(run["state"] == "success" for run in children) else "failed",

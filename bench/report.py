@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bench import chart
+from bench import blocks, chart
 from bench.dags.bench import VARYING_CHILD_SECONDS, VARYING_PRIME_SECONDS
 from bench.model import END_FROM_TRIGGER, PATHS, is_deferrable, operators_of, stock_path
 from bench.schedule_count import default_of
@@ -30,7 +30,9 @@ def write(results: Results, out_dir: Path) -> tuple[Path, Path]:
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown, png = out_dir / MARKDOWN, out_dir / CHART
-    markdown.write_text(render(results))
+    # The width bench's blocks (make bench-width, an hour or more) outlive this rewrite.
+    old = markdown.read_text() if markdown.exists() else ""
+    markdown.write_text(blocks.carry_over(old, render(results)))
     chart.draw(results, png)
     return markdown, png
 

@@ -11,6 +11,12 @@
   ``bench_paused_target``: the runs are created and never run, so the measurement costs no slots.
 - **Fan-out** (case 4): ``bench_fan_out_<variant>``, one mapped parent per child of
   ``bench_fan_out_child``, whose task sleeps the ``sleep`` of its conf.
+- **Width** (``python -m bench --width``): the fan-out's children (``bench_fan_out_child``) alone, under the
+  stock and our mapped deferrable parents (case 4's), and under ``bench_fan_out_ours_one_task``: one
+  ``TriggerDagRunsOperator`` task, deferrable and durable, ``max_active=None`` (every child triggered at
+  once: the slots throttle them). Then ``bench_waiters_<operator>``: a mapped deferrable parent per
+  ``count`` whose every task waits on a run of the paused ``bench_paused_target``, which never starts: the
+  waiters stay waiting as long as the bench measures them.
 - **Varying length** (case 6): ``bench_varying_parent_<variant>`` for stock and ours, each synchronous
   and deferrable (at their defaults, ``end_from_trigger=False``), each triggering a child Dag of its
   own, ``bench_varying_child_<variant>``, that sleeps the ``sleep`` of its conf: the parent's ``sleep``
@@ -32,6 +38,7 @@ from airflow.providers.standard.operators.trigger_dagrun import (
 from airflow.sdk import DAG, get_current_context, task
 
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
 
 LENGTHS = (2, 20, 120)
 # Ours, deferrable, ended in the triggerer: bench.model.END_FROM_TRIGGER, spelled out here because the
@@ -72,6 +79,17 @@ FAN_OUTS = {
     "ours, deferrable + durable": "bench_fan_out_ours_deferrable",
     "ours, synchronous + durable": "bench_fan_out_ours_sync",
 }
+# The width bench's parents, in the order it runs them after the children alone: the two mapped
+# deferrable fan-outs above, then one TriggerDagRunsOperator task for every child.
+ONE_TASK_FAN_OUT = "ours, TriggerDagRunsOperator, deferrable + durable"
+WIDTH_PARENTS = {
+    "stock, mapped, deferrable": FAN_OUTS["stock, deferrable"],
+    "ours, mapped, deferrable + durable": FAN_OUTS["ours, deferrable + durable"],
+    ONE_TASK_FAN_OUT: "bench_fan_out_ours_one_task",
+}
+# The deferred waiters' parents (python -m bench --width), by operator: a mapped task per waiter, each on a
+# run of PAUSED_TARGET, which never runs.
+WAITERS = {"stock": "bench_waiters_stock", "ours": "bench_waiters_ours"}
 
 _DAG_ARGS: dict[str, Any] = {
     "schedule": None,
@@ -185,28 +203,57 @@ for _variant in VARYING_VARIANTS:
         )
 
 
-def _fan_out(dag_id: str, operator: type[StockTriggerDagRunOperator], **kwargs: Any) -> None:
-    # Native rendering keeps the params' ints for build_confs.
-    with DAG(
-        dag_id=dag_id,
-        params={"count": 30, "sleep": 10, "tag": "bench"},
-        render_template_as_native_obj=True,
-        **_DAG_ARGS,
-    ):
+def _build_confs() -> Any:
+    """The task that builds one conf per child from the run's params; call it inside a Dag."""
 
-        @task
-        def build_confs() -> list[dict[str, Any]]:
-            params = get_current_context()["params"]
-            return [
-                {"sleep": params["sleep"], "tag": params["tag"], "item": item}
-                for item in range(int(params["count"]))
-            ]
+    @task
+    def build_confs() -> list[dict[str, Any]]:
+        params = get_current_context()["params"]
+        return [
+            {"sleep": params["sleep"], "tag": params["tag"], "item": item}
+            for item in range(int(params["count"]))
+        ]
 
+    return build_confs()
+
+
+# Native rendering keeps the params' ints for build_confs.
+_FAN_OUT_DAG_ARGS: dict[str, Any] = {
+    "params": {"count": 30, "sleep": 10, "tag": "bench"},
+    "render_template_as_native_obj": True,
+    **_DAG_ARGS,
+}
+
+
+def _fan_out(
+    dag_id: str, operator: type[StockTriggerDagRunOperator], child: str = FAN_OUT_CHILD, **kwargs: Any
+) -> None:
+    with DAG(dag_id=dag_id, **_FAN_OUT_DAG_ARGS):
         operator.partial(
-            task_id=FAN_OUT_TASK, trigger_dag_id=FAN_OUT_CHILD, wait_for_completion=True, **kwargs
-        ).expand(conf=build_confs())
+            task_id=FAN_OUT_TASK, trigger_dag_id=child, wait_for_completion=True, **kwargs
+        ).expand(conf=_build_confs())
 
 
 _fan_out(FAN_OUTS["stock, deferrable"], StockTriggerDagRunOperator, deferrable=True)
 _fan_out(FAN_OUTS["ours, deferrable + durable"], TriggerDagRunOperator, deferrable=True, durable=True)
 _fan_out(FAN_OUTS["ours, synchronous + durable"], TriggerDagRunOperator, durable=True)
+
+
+with DAG(dag_id=WIDTH_PARENTS[ONE_TASK_FAN_OUT], **_FAN_OUT_DAG_ARGS):
+    # Every child at once (max_active=None): the slots, not a window, throttle them, as they throttle the
+    # mapped fan-outs' children.
+    TriggerDagRunsOperator(
+        task_id=FAN_OUT_TASK,
+        trigger_dag_id=FAN_OUT_CHILD,
+        confs=_build_confs(),
+        max_active=None,
+        wait_for_completion=True,
+        deferrable=True,
+        durable=True,
+    )
+
+
+# Deferrable and nothing else: each operator's waiting at its defaults (poke_interval=60), as the latency
+# case's deferrable parents.
+_fan_out(WAITERS["stock"], StockTriggerDagRunOperator, child=PAUSED_TARGET, deferrable=True)
+_fan_out(WAITERS["ours"], TriggerDagRunOperator, child=PAUSED_TARGET, deferrable=True)

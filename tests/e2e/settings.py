@@ -51,6 +51,12 @@ BENCH_NARROW = Setup(name="bench-4-slots", parallelism=NARROW.parallelism, airfl
 # What users who outgrow one machine run: PostgreSQL, Celery workers that can vanish, Airflow's default
 # slot settings. ``make test-distributed`` runs the scenarios on it; ``make test`` never does.
 CELERY = Setup(name="celery", distributed=True)
+# The width benchmark's Airflows (``python -m bench --width``): PostgreSQL, because SQLite's one writer
+# lock stalls the scheduler under a burst of triggers, in a database of its own created and dropped as
+# CELERY's is, each component a process of its own; ``bench.width_airflow`` runs the tasks on the
+# LocalExecutor instead of Celery (no workers, no Redis). Airflow's defaults otherwise; the bench gives
+# each Airflow its slots (``dataclasses.replace(POSTGRES_LOCAL, parallelism=...)``).
+POSTGRES_LOCAL = Setup(name="postgres-local", distributed=True, airflow_defaults=True)
 # The queue the distributed scenarios' parents run in, served by a worker of its own, so a test can kill
 # the parents' worker while the children's go on.
 PARENTS_QUEUE = "parents"

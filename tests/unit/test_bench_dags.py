@@ -7,16 +7,21 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.standard.operators.trigger_dagrun import (
     TriggerDagRunOperator as StockTriggerDagRunOperator,
 )
+from airflow.sdk.definitions.mappedoperator import MappedOperator
 
 from bench.dags.bench import (
     END_FROM_TRIGGER,
     FAN_OUT_CHILD,
+    FAN_OUT_TASK,
     FAN_OUTS,
     LENGTHS,
+    ONE_TASK_FAN_OUT,
     PARENT_TASK,
     PAUSED_TARGET,
     VARIANTS,
     VARYING_VARIANTS,
+    WAITERS,
+    WIDTH_PARENTS,
     child_dag_id,
     parent_dag_id,
     varying_child_dag_id,
@@ -27,6 +32,7 @@ from bench.model import END_FROM_TRIGGER as MODEL_END_FROM_TRIGGER
 from bench.model import PATHS, is_deferrable, operators_of
 from bench.schedule_count import default_of
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
 from tests.e2e.harness import BENCH_DAGS_FOLDER
 
 
@@ -42,6 +48,8 @@ def test_every_dag_the_bench_triggers_is_there(dagbag: DagBag) -> None:
         *(parent_dag_id(variant) for variant in VARIANTS),
         *DURABLE_COST_DAGS.values(),
         *FAN_OUTS.values(),
+        *WIDTH_PARENTS.values(),
+        *WAITERS.values(),
         *(varying_child_dag_id(variant) for variant in VARYING_VARIANTS),
         *(varying_parent_dag_id(variant) for variant in VARYING_VARIANTS),
         FAN_OUT_CHILD,
@@ -115,3 +123,40 @@ def test_each_varying_parent_triggers_its_own_child_for_the_sleep_it_is_given(
         assert task.end_from_trigger is False
     child = dagbag.dags[varying_child_dag_id(variant)]
     assert [t.task_id for t in child.tasks] == ["work"]
+
+
+def test_the_width_bench_reuses_the_mapped_fan_outs_and_adds_one_task_for_every_child(dagbag: DagBag) -> None:
+    assert [dag_id for label, dag_id in WIDTH_PARENTS.items() if label != ONE_TASK_FAN_OUT] == [
+        FAN_OUTS["stock, deferrable"],
+        FAN_OUTS["ours, deferrable + durable"],
+    ]
+    dag = dagbag.dags[WIDTH_PARENTS[ONE_TASK_FAN_OUT]]
+    task = dag.get_task(FAN_OUT_TASK)
+
+    assert isinstance(task, TriggerDagRunsOperator)
+    assert task.trigger_dag_id == FAN_OUT_CHILD
+    # Every child at once: the slots throttle them, as they do the mapped fan-outs' children.
+    assert task.max_active is None
+    assert (task.deferrable, task.durable, task.wait_for_completion) == (True, True, True)
+    assert task.poke_interval == default_of(TriggerDagRunsOperator, "poke_interval")
+    assert dag.params["count"] == 30
+    assert [t.task_id for t in dag.tasks] == ["build_confs", FAN_OUT_TASK]
+
+
+@pytest.mark.parametrize("operator", sorted(WAITERS))
+def test_the_waiters_wait_deferred_at_their_defaults_on_runs_that_never_start(
+    dagbag: DagBag, operator: str
+) -> None:
+    dag = dagbag.dags[WAITERS[operator]]
+    task = dag.get_task(FAN_OUT_TASK)
+
+    assert isinstance(task, MappedOperator)
+    assert isinstance(task.operator_class, type)
+    assert issubclass(task.operator_class, StockTriggerDagRunOperator)
+    assert issubclass(task.operator_class, TriggerDagRunOperator) == (operator == "ours")
+    kwargs = task.partial_kwargs
+    assert kwargs["trigger_dag_id"] == PAUSED_TARGET
+    assert kwargs["deferrable"] is True
+    assert kwargs["wait_for_completion"] is True
+    assert "poke_interval" not in kwargs
+    assert dagbag.dags[PAUSED_TARGET].is_paused_upon_creation is True

@@ -1,0 +1,219 @@
+"""
+The width bench's part of ``results.md``: its targets, a table per slots setting, the waiters' table, notes.
+
+``make bench-width`` writes only these blocks into the report (``bench.blocks``), beside what
+``make bench`` wrote, and ``make bench`` keeps them when it rewrites the rest.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bench import blocks
+from bench.dags.bench import CHILDREN_ALONE
+from bench.report import MARKDOWN
+from bench.triggerer_log import REQUESTS_PER_TICK
+from bench.width_model import IDLE
+from bench.width_plan import (
+    MAX_ACTIVE_RUNS_PER_DAG,
+    MAX_ACTIVE_TASKS_PER_RUN,
+    TIMEOUT_FACTOR,
+    TIMEOUT_MIN_SECONDS,
+    floor_seconds,
+)
+from bench.width_targets import evaluate
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bench.width_model import WaitersSample, WidthCase, WidthResults
+
+# A report with nothing from make bench yet: the width blocks go under this.
+EMPTY_REPORT = (
+    "# Benchmark: the stock `TriggerDagRunOperator` against ours\n\n"
+    "`make bench` has not written its part of this report yet.\n\n## Targets\n\n## Notes\n"
+)
+
+
+def write(results: WidthResults, out_dir: Path) -> Path:
+    """
+    Write the width blocks into ``out_dir``'s report, keeping the rest of it; return its path.
+
+    :param results: what the width run measured.
+    :param out_dir: where the report is (created if missing).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown = out_dir / MARKDOWN
+    text = markdown.read_text() if markdown.exists() else EMPTY_REPORT
+    text = blocks.place(text, blocks.WIDTH_TARGETS, targets(results))
+    markdown.write_text(blocks.place(text, blocks.WIDTH_SECTIONS, sections(results)))
+    return markdown
+
+
+def _run_line(results: WidthResults) -> str:
+    ran = " and ".join(str(n) for n in results.slots) + " slots"
+    counts = " and ".join(str(n) for n in results.counts)
+    waiters = ", ".join(str(n) for n in results.waiter_counts) or "none"
+    return (
+        f"{results.started_at:%Y-%m-%d %H:%M} UTC, {results.seconds / 60:.1f} min (planned "
+        f"{results.planned / 60:.0f} min); {counts} children of {results.child_seconds:.0f} s on {ran}; "
+        f"deferred parents: {waiters}"
+    )
+
+
+def targets(results: WidthResults) -> str:
+    """The width targets' table (``make bench-width``'s part of the Targets section)."""
+    lines = [
+        f"At width (`make bench-width`: {_run_line(results)}):",
+        "",
+        "| target | measured | asked | verdict |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {t.name} | {t.measured} | {t.target} | **{t.verdict}** |" for t in evaluate(results)]
+    return "\n".join(lines)
+
+
+def sections(results: WidthResults) -> str:
+    """The width sections: the run, a table per slots setting, the waiters, the notes."""
+    parts = [_width_intro(results)]
+    parts += [_width_table(results, slots) for slots in results.slots]
+    parts += [_waiters(results), _notes(results)]
+    return "\n\n".join(part for part in parts if part)
+
+
+def _width_intro(results: WidthResults) -> str:
+    m = results.machine
+    return (
+        "## 7. Width on PostgreSQL\n\n"
+        f"`make bench-width` ({_run_line(results)}). Airflow {m.airflow} on PostgreSQL with the "
+        f"LocalExecutor, each component a process of its own, on {m.cores} cores; every setting at "
+        "Airflow's default but the slots (`[core] parallelism`) and two loggers at debug, for the poll "
+        "ticks (`bench/triggerer_log.py`): so a Dag has at most "
+        f"{MAX_ACTIVE_RUNS_PER_DAG} active runs, and every child is a run of `bench_fan_out_child`, "
+        f"whose task sleeps {results.child_seconds:.0f} s. The cases ran one after the other on one "
+        "Airflow per slots setting, one repetition each: single samples.\n\n"
+        "- *makespan*: the parent run's start to end; the children alone's, the first child run's "
+        "creation to the last one's end (REST API). *Run end - last child end*: how long after its last "
+        "child the parent run ended (case 4's lag). *Floor*: the children's length over the runs that "
+        "can work at once.\n"
+        "- *task processes (tries)*: the `PATCH /execution/task-instances/<id>/run` each task process "
+        "sends as it starts, in the api-server's access log over the case, children's and parents' "
+        "alike; the tries are the distinct task-instance ids among them (Airflow 3 gives each try its "
+        "own), the rest are deferred tasks resumed.\n"
+        "- *CPU s*: user + system seconds over the case (psutil): the scheduler's own process; "
+        "*executor + tasks*, all it forked (the LocalExecutor's workers and the task processes, the "
+        "tasks' own work included); the triggerer's and the api-server's processes with all they forked.\n"
+        "- *execution-API requests*: every `/execution/` request in the access log over the case: the "
+        "task processes' (heartbeats included). The triggerer's are not there: it calls the API "
+        "in-process. *Poll ticks*: our shared poller's ticks on the child Dag in the triggerer's log "
+        f"(each about {REQUESTS_PER_TICK} in-process requests); stock's `DagStateTrigger` logs nothing "
+        "per poll (one in-process count per deferred task per `poke_interval`)."
+    )
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _ratio(case: WidthCase, alone: WidthCase | None) -> str:
+    if case.makespan is None or alone is None or not alone.makespan:
+        return "-"
+    return f"{case.makespan / alone.makespan:.2f}"
+
+
+def _ticks(case: WidthCase) -> str:
+    if case.poll_ticks is not None:
+        return str(case.poll_ticks)
+    # Ours waits through the shared poller: nothing logged is a figure missing, not none made.
+    return "not logged" if case.label.startswith("ours") else "-"
+
+
+def _width_table(results: WidthResults, slots: int) -> str:
+    lines = [
+        f"### {slots} slots",
+        "",
+        "| children | case | parent run | makespan | / children alone | run end - last child end | "
+        "children (succeeded) | task processes (tries) | scheduler CPU s | executor + tasks CPU s | "
+        "triggerer CPU s | api-server CPU s | execution-API requests | poll ticks | wall time (planned) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for count in results.counts:
+        floor = floor_seconds(count=count, child_seconds=results.child_seconds, slots=slots)
+        alone = results.case(slots=slots, count=count, label=CHILDREN_ALONE)
+        ran = [c for c in results.cases if (c.slots, c.count) == (slots, count)]
+        if not ran:
+            lines.append(f"| {count} | not run (see the notes) |{' |' * 13}")
+            continue
+        for case in ran:
+            cpu = case.cpu
+            makespan = f"no end ({case.state})" if case.makespan is None else f"{case.makespan:.0f} s"
+            processes = "-" if case.processes is None else f"{case.processes} ({case.tries})"
+            lines.append(
+                f"| {count} | {case.label} | {case.state} | {makespan} | {_ratio(case, alone)} | "
+                f"{_fmt(case.run_end_lag)} | {case.children} ({case.children_succeeded}) | {processes} | "
+                f"{_fmt(None if cpu is None else cpu.scheduler)} | "
+                f"{_fmt(None if cpu is None else cpu.executor)} | "
+                f"{_fmt(None if cpu is None else cpu.triggerer)} | "
+                f"{_fmt(None if cpu is None else cpu.api_server)} | "
+                f"{'-' if case.execution_requests is None else case.execution_requests} | {_ticks(case)} | "
+                f"{case.seconds / 60:.1f} min ({case.planned / 60:.1f}) |"
+            )
+        lines.append(
+            f"| {count} | *floor*: {count} x {results.child_seconds:.0f} s / "
+            f"{min(slots, MAX_ACTIVE_RUNS_PER_DAG)} runs at once | | {floor:.0f} s | | | | | | | | | | | |"
+        )
+    return "\n".join(lines)
+
+
+def _rate(sample: WaitersSample) -> str:
+    rate = sample.requests_per_second
+    return "-" if rate is None else f"{rate:.3f}"
+
+
+def _waiters(results: WidthResults) -> str:
+    if not results.waiters:
+        return ""
+    lines = [
+        "## 8. Deferred parents on a real triggerer",
+        "",
+        f"On the {results.waiters_slots}-slot Airflow: a mapped deferrable parent per row, one task per "
+        "waiter, each waiting on a run of the paused `bench_paused_target` (queued for good: the same "
+        f"waiters from the window's start to its end), each operator at its defaults. Once all were "
+        f"deferred, {results.window:.0f} s with no request from the bench. *Requests/s*: ours, the shared "
+        f"poller's ticks logged in the window times {REQUESTS_PER_TICK} (a count and a task-state "
+        "question per tick while every run is still active); stock, computed: each `DagStateTrigger` "
+        "asks once per `poke_interval` and logs nothing per poll. *Triggerer CPU*: its process and the "
+        "trigger runner, over the window; the idle row is the triggerer with nothing to wait on.",
+        "",
+        "| parents waiting | operator | still deferred | all deferred after | triggerer CPU s | "
+        "% of a core | CPU ms per waiter per min | requests/s | counted | poll ticks (waiting) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for s in results.waiters:
+        per_waiter = "-" if not s.waiters else f"{s.triggerer_cpu * 1000 / s.waiters / (s.window / 60):.1f}"
+        ticks = "-" if s.poll_ticks is None else f"{s.poll_ticks} ({s.poller_waiting})"
+        settled = "-" if s.operator == IDLE else f"{s.settled:.0f} s"
+        lines.append(
+            f"| {s.waiters} | {s.operator} | {s.deferred} | {settled} | {s.triggerer_cpu:.2f} | "
+            f"{100 * s.triggerer_cpu / s.window:.1f} | {per_waiter} | {_rate(s)} | {s.counted} | {ticks} |"
+        )
+    return "\n".join(lines)
+
+
+def _notes(results: WidthResults) -> str:
+    found = [
+        "The triggerer asks the execution API in-process, so none of its requests are in the "
+        "execution-API column; a deferrable fan-out's waiting is in the poll ticks (ours) or nowhere "
+        "(stock).",
+        "Each deferred parent that resumes starts a task process of its own: a mapped deferrable parent "
+        "costs two per child (trigger, resume), the one-task fan-out one or two in all.",
+        f"A run has at most {MAX_ACTIVE_TASKS_PER_RUN} tasks running at once (`[core] "
+        "max_active_tasks_per_dag`), deferred ones not counted: the mapped parents start at most that "
+        "many tasks at a time.",
+        "CPU seconds are the kernel's accounting of each process tree; a process that ended between "
+        "two looks and was not yet reaped is missed (at most one per sample).",
+        f"A case runs until its runs finish or for {TIMEOUT_FACTOR:g} times its plan (at least "
+        f"{TIMEOUT_MIN_SECONDS:.0f} s); one that ran out is failed and shows no end.",
+        *results.notes,
+    ]
+    return "### Width notes\n\n" + "\n".join(f"- {note}" for note in found)
