@@ -203,3 +203,29 @@ class TestTrigger:
                 fast_poll_window=1,
                 waiting_since=T0,
             )
+
+
+@pytest.mark.usefixtures("virtual")
+def test_the_trigger_sees_runs_that_waited_for_slots_soon_after_they_end(
+    supervisor: FakeSupervisor, virtual: VirtualTime
+) -> None:
+    # Each run's one task waits 90 s for a slot, then works 10 s, as long as the last success took.
+    supervisor.add_dag(CHILD, task_timeline={"work": [(0, "queued"), (90, "running"), (100, "success")]})
+    for i in range(3):
+        supervisor.add_run(CHILD, f"r{i}", seconds=100)
+    fan_out = FanOut(run_ids=("r0", "r1", "r2"), states=(ItemState.ACTIVE,) * 3)
+    trigger = DagRunsTrigger(
+        dag_id=CHILD,
+        fan_out=fan_out.to_json(),
+        ends=3,
+        poke_interval=60,
+        fast_poll_window=5,
+        waiting_since=T0,
+        expected_seconds=10,
+    )
+
+    (event,) = asyncio.run(all_events(trigger))
+
+    assert event.payload["fan_out"]["states"] == ["success"] * 3
+    # Each run's checks count from its start, seen within a quarter of its length.
+    assert virtual.elapsed() - 100 <= 10 / 4 + 1e-6

@@ -271,3 +271,20 @@ def test_the_durable_record_is_written_once_before_any_trigger(
     assert order.index("save 3") < order.index("TriggerDagRun")
     assert parent.store.values[RECORD_KEY]["run_ids"] == result
     assert parent.store.values[RECORD_KEY]["ended"] == "success"
+
+
+class TestChecksFollowTheChildDag:
+    def test_runs_that_waited_for_slots_are_seen_soon_after_they_end(
+        self, supervisor: FakeSupervisor, clock: Clock
+    ) -> None:
+        # The child Dag's last success took 10 s; this time its runs wait 90 s for a slot, then work 10 s.
+        supervisor.add_run(CHILD, "earlier", seconds=10)
+        clock.traveller.shift(70)
+        supervisor.dags[CHILD].run_seconds = 100
+        started = clock.elapsed()
+
+        make(supervisor, clock, confs=confs(4)).run()
+
+        # Checked every quarter of that length at most while they run: seen within 2.5 s of their end.
+        # Backing off from their start instead, the checks would have reached 60 s apart (seen at 127 s).
+        assert clock.elapsed() - started - 100 <= 10 / 4 + 1e-6

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
 
+from standard_ext import history
 from standard_ext.fanout import FanOut, ItemState, Verdict, failure_message, progress_fields
 from standard_ext.fanout_poll import ended_runs
 from standard_ext.fanout_record import RECORD_KEY, confs_digest, parse_record
@@ -55,6 +56,9 @@ def drive(
         return finish(operator=operator, context=context, fan_out=fan_out, confs=confs)
     rules = operator.rules()
     waiting_since = time.time()
+    # How long the child Dag's last success took (one request per try or resume): while runs wait for
+    # slots, the checks come every quarter of it at most (standard_ext.polling.queued_step).
+    expected_seconds = history.last_success_seconds(dag_id=operator.trigger_dag_id)
     while True:
         to_start = rules.to_start(fan_out)
         if to_start:
@@ -70,10 +74,17 @@ def drive(
         if verdict is Verdict.SUCCEED:
             return finish(operator=operator, context=context, fan_out=fan_out, confs=confs)
         if operator.deferrable:
-            _defer(operator=operator, fan_out=fan_out)
+            _defer(operator=operator, fan_out=fan_out, expected_seconds=expected_seconds)
         fan_out = wait_for_ends(
-            operator=operator, context=context, fan_out=fan_out, waiting_since=waiting_since
+            operator=operator,
+            context=context,
+            fan_out=fan_out,
+            waiting_since=waiting_since,
+            expected_seconds=expected_seconds,
         )
+        # A run just ended: the next often follows (runs that queued for the same slots), so the
+        # schedule starts over from here rather than backing off from the last start.
+        waiting_since = time.time()
 
 
 def _start(
@@ -87,7 +98,12 @@ def _start(
 
 
 def wait_for_ends(
-    *, operator: TriggerDagRunsOperator, context: Context, fan_out: FanOut, waiting_since: float
+    *,
+    operator: TriggerDagRunsOperator,
+    context: Context,
+    fan_out: FanOut,
+    waiting_since: float,
+    expected_seconds: float | None = None,
 ) -> FanOut:
     """
     Check every active run on the schedule until at least one ended; return the fan-out with them ended.
@@ -98,12 +114,16 @@ def wait_for_ends(
     :param operator: the task's operator (its schedule, and ``on_kill``'s stop note).
     :param context: the task context.
     :param fan_out: the fan-out; its active items are checked.
-    :param waiting_since: when the schedule began: the last time items were started.
+    :param waiting_since: when the schedule began: the last time items started or a run ended.
+    :param expected_seconds: how long the child Dag's last success took, if known. The runs are checked
+        together, by counts, so no one run's start anchors the schedule: it stays "not started", checked
+        at least every quarter of that length (at most 5 s apart), whichever run ends next.
     """
     schedule = Schedule(
         waiting_since=waiting_since,
         poke_interval=operator.poke_interval,
         fast_poll_window=operator.fast_poll_window,
+        expected_seconds=expected_seconds,
     )
     ti = triggering_ti(context)
     while True:
@@ -122,7 +142,7 @@ def wait_for_ends(
         wait_between_checks(schedule.next_check_after(now) - now, stop=operator.stop_note)
 
 
-def _defer(*, operator: TriggerDagRunsOperator, fan_out: FanOut) -> None:
+def _defer(*, operator: TriggerDagRunsOperator, fan_out: FanOut, expected_seconds: float | None) -> None:
     rules = operator.rules()
     ends = rules.ends_to_resume_on(fan_out)
     operator.log.info(
@@ -141,6 +161,7 @@ def _defer(*, operator: TriggerDagRunsOperator, fan_out: FanOut) -> None:
             poke_interval=operator.poke_interval,
             fast_poll_window=operator.fast_poll_window,
             waiting_since=time.time(),
+            expected_seconds=expected_seconds,
         ),
         method_name=RESUME_METHOD,
         # As the single operator: execution_timeout bounds each deferral (Airflow 3 does not apply it

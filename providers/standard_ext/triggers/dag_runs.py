@@ -10,6 +10,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from standard_ext.fanout import FanOut, ItemState, progress_fields
 from standard_ext.polling import Schedule
+from standard_ext.progress import Watch
 from standard_ext.triggers.shared_poll import wait_for_final_state
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class DagRunsTrigger(BaseTrigger):
     :param fast_poll_window: for this many seconds after ``waiting_since`` the runs are checked every
         second; then the wait doubles up to ``poke_interval``.
     :param waiting_since: when the wait began, as a UNIX timestamp.
+    :param expected_seconds: how long the child Dag's last success took, if known: each run's checks are
+        dense around that length after it is seen starting (see :mod:`standard_ext.polling`).
 
     Example::
 
@@ -78,6 +81,7 @@ class DagRunsTrigger(BaseTrigger):
         fast_poll_window: float,
         waiting_since: float,
         failures: int | None = None,
+        expected_seconds: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.dag_id = dag_id
@@ -89,6 +93,7 @@ class DagRunsTrigger(BaseTrigger):
             waiting_since=float(waiting_since),
             poke_interval=float(poke_interval),
             fast_poll_window=float(fast_poll_window),
+            expected_seconds=None if expected_seconds is None else float(expected_seconds),
         )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -101,6 +106,7 @@ class DagRunsTrigger(BaseTrigger):
             "poke_interval": self.schedule.poke_interval,
             "fast_poll_window": self.schedule.fast_poll_window,
             "waiting_since": self.schedule.waiting_since,
+            "expected_seconds": self.schedule.expected_seconds,
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -109,7 +115,9 @@ class DagRunsTrigger(BaseTrigger):
         log.info("Waiting for the fan-out's Dag runs", dag_id=self.dag_id, active=len(active), ends=self.ends)
         waits: dict[asyncio.Future[RunOutcome], str] = {
             asyncio.ensure_future(
-                wait_for_final_state(dag_id=self.dag_id, run_id=run_id, schedule=self.schedule)
+                # watch=Watch(): no early end, but each check reads the run's task states, so each
+                # run's schedule counts from when it is seen starting (a child queued for a slot).
+                wait_for_final_state(dag_id=self.dag_id, run_id=run_id, schedule=self.schedule, watch=Watch())
             ): run_id
             for run_id in active
         }
