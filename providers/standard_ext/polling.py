@@ -30,7 +30,7 @@ has not started and its length is known, the checks come at least every :func:`q
 of the length, at most :data:`QUEUED_STEP_MAX_SECONDS`), so the start is seen soon after it happens.
 And a run that outlives the window its last success predicted (this run is longer than that one: the
 child Dag's length depends on its ``conf``) is checked every :data:`OVERDUE_FRACTION` of its age, so it
-is noticed within a fifth of its length instead of a back-off step; a child with no history keeps the
+is noticed within a tenth of its length instead of a back-off step; a child with no history keeps the
 back-off, whose cost a long child can afford.
 """
 
@@ -62,9 +62,11 @@ WINDOW_SLACK_SECONDS = 5.0
 # it little.
 QUEUED_STEP_FRACTION = 1 / 4
 QUEUED_STEP_MAX_SECONDS = 5.0
-# Past the predicted window, the run is longer than its last success said: check every fifth of the time
-# it has run (between FAST_STEP_SECONDS and poke_interval), so its end is seen within a fifth of its length.
-OVERDUE_FRACTION = 1 / 5
+# Past the predicted window, the run is longer than its last success said: check every tenth of the time
+# it has run (between FAST_STEP_SECONDS and poke_interval), so its end is seen within a tenth of its length.
+# A tenth, not a fifth: a deferred wait adds the resume (1 to 2 s here) to what the checks leave, and a
+# 20 s child must be noticed within 3 s on both paths.
+OVERDUE_FRACTION = 1 / 10
 
 
 def queued_step(*, expected_seconds: float | None, poke_interval: float) -> float | None:
@@ -312,7 +314,7 @@ class Schedule:
         return min(offset, dense)
 
     def _overdue(self, since: float, offset: float) -> float:
-        """Past the predicted end (and its window), check every fifth of the run's age at least."""
+        """Past the predicted end (and its window), check every tenth of the run's age at least."""
         if (
             self.expected_seconds is None
             or since < WINDOW_CLOSES * self.expected_seconds + WINDOW_SLACK_SECONDS

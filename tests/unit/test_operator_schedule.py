@@ -123,10 +123,10 @@ class TestTheReadmeTable:
             (5, None, 8, 0.0),
             (22, None, 12, 13.0),
             (22, 22, 14, 0.0),
-            (20, 2, 17, 2.8),
+            (20, 2, 22, 0.9),
             (3600, None, 72, 7.0),
             (3600, 3600, 72, 7.0),
-            (3600, 2, 90, 7.0),
+            (3600, 2, 113, 7.0),
         ],
     )
     def test_requests_and_delay(
@@ -183,7 +183,7 @@ class TestFollowsTheRun:
         make_parent(**WAITING).run()
 
         queued_waits = clock.waits[: len([w for w in itertools.accumulate(clock.waits) if w <= QUEUED_FOR])]
-        assert max(queued_waits) <= WORK / 4
+        assert max(queued_waits) <= WORK / 4 + 1e-9
 
     def test_a_run_already_started_at_the_first_check_keeps_the_schedule_of_its_trigger(
         self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
