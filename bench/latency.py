@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from bench import access_log
 from bench.dags.bench import PARENT_TASK, VARIANTS, child_dag_id, parent_dag_id
@@ -76,7 +76,7 @@ def run(
     samples: list[WaitSample] = []
 
     def collect() -> bool:
-        for done in _finished_rounds(client, pending):
+        for done in finished_rounds(client, pending):
             pending.remove(done)
             found = [_sample(client, done, variant) for variant in done.parents]
             samples.extend(found)
@@ -101,15 +101,35 @@ def _start_round(client: AirflowClient, *, length: int, repetition: int, variant
     return started
 
 
-def _finished_rounds(client: AirflowClient, rounds: list[Round]) -> list[Round]:
-    """The rounds whose parent runs have all finished, asking once per parent Dag however many rounds."""
+class HasParents(Protocol):
+    """A round of parents triggered together: ``{variant: parent run id}``."""
+
+    @property
+    def parents(self) -> dict[str, str]:
+        """The round's parent run ids, by variant."""
+        ...
+
+
+R = TypeVar("R", bound=HasParents)
+
+
+def finished_rounds(
+    client: AirflowClient, rounds: list[R], *, parent_dag_of: Callable[[str], str] = parent_dag_id
+) -> list[R]:
+    """
+    The rounds whose parent runs have all finished, asking once per parent Dag however many rounds.
+
+    :param client: the Airflow's REST client.
+    :param rounds: the rounds still waited on.
+    :param parent_dag_of: a variant's parent Dag id.
+    """
     if not rounds:
         return []
     variants = {variant for r in rounds for variant in r.parents}
     states = {
         (variant, run["dag_run_id"]): run["state"]
         for variant in variants
-        for run in client.dag_runs(parent_dag_id(variant))
+        for run in client.dag_runs(parent_dag_of(variant))
     }
     return [
         r

@@ -36,7 +36,7 @@ from bench.dags.bench import (
     varying_child_dag_id,
     varying_parent_dag_id,
 )
-from bench.latency import POLL_SECONDS, ROUND_GRACE_SECONDS, STAGGER_SECONDS
+from bench.latency import POLL_SECONDS, ROUND_GRACE_SECONDS, STAGGER_SECONDS, finished_rounds
 from bench.model import VaryingSample
 from tests.e2e.flows import seconds_between
 from tests.e2e.polling import wait_for
@@ -85,7 +85,9 @@ def run(
     def collect() -> bool:
         for waiting in [r for r in pending if not r.parents and _primed(client, r)]:
             _measure(waiting)
-        for done in _finished_rounds(client, [r for r in pending if r.parents]):
+        for done in finished_rounds(
+            client, [r for r in pending if r.parents], parent_dag_of=varying_parent_dag_id
+        ):
             pending.remove(done)
             found = [_sample(client, done, variant) for variant in done.parents]
             samples.extend(found)
@@ -130,23 +132,6 @@ def _measure(r: Round) -> None:
     # At the same moment, as the latency case's parents: the variants share the machine's load alike.
     for variant in r.primes:
         r.parents[variant] = r.measured.trigger(varying_parent_dag_id(variant), sleep=VARYING_CHILD_SECONDS)
-
-
-def _finished_rounds(client: AirflowClient, rounds: list[Round]) -> list[Round]:
-    """The measured rounds whose parent runs have all finished, asking once per parent Dag."""
-    if not rounds:
-        return []
-    variants = {variant for r in rounds for variant in r.parents}
-    states = {
-        (variant, run["dag_run_id"]): run["state"]
-        for variant in variants
-        for run in client.dag_runs(varying_parent_dag_id(variant))
-    }
-    return [
-        r
-        for r in rounds
-        if all(states.get((variant, run_id)) in FINISHED for variant, run_id in r.parents.items())
-    ]
 
 
 def _sample(client: AirflowClient, done: Round, variant: str) -> VaryingSample:
