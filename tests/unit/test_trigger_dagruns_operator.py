@@ -288,3 +288,30 @@ class TestChecksFollowTheChildDag:
         # Checked every quarter of that length at most while they run: seen within 2.5 s of their end.
         # Backing off from their start instead, the checks would have reached 60 s apart (seen at 127 s).
         assert clock.elapsed() - started - 100 <= 10 / 4 + 1e-6
+
+
+class TestOpenLineage:
+    def test_each_conf_gets_the_parents_openlineage_info_through_the_stock_helper(
+        self, supervisor: FakeSupervisor, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from airflow.providers.standard.utils import openlineage as stock_module
+
+        def inject(*, dr_conf: dict[str, Any] | None, ti: Any) -> dict[str, Any]:
+            return {**(dr_conf or {}), "openlineage": {"parentRunId": "abc"}}
+
+        monkeypatch.setattr(stock_module, "safe_inject_openlineage_properties_into_dagrun_conf", inject)
+        supervisor.add_dag(CHILD, run_seconds=1)
+
+        make(supervisor, clock, confs=confs(2)).run()
+
+        assert [msg.conf for msg in supervisor.sent_of(TriggerDagRun)] == [
+            {"item": 0, "openlineage": {"parentRunId": "abc"}},
+            {"item": 1, "openlineage": {"parentRunId": "abc"}},
+        ]
+
+    def test_off_it_sends_the_confs_as_they_are(self, supervisor: FakeSupervisor, clock: Clock) -> None:
+        supervisor.add_dag(CHILD, run_seconds=1)
+
+        make(supervisor, clock, confs=confs(2), openlineage_inject_parent_info=False).run()
+
+        assert [msg.conf for msg in supervisor.sent_of(TriggerDagRun)] == confs(2)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.standard.utils import openlineage
+
 from standard_ext import durable, triggering
 from standard_ext.fanout import FanOut, ItemAction, ItemState, item_action, state_after
 from standard_ext.fanout_poll import server_states
@@ -139,10 +141,16 @@ def start_items(
     hold it: "already exists" is this task's own request whose answer was lost, and is carried on with.
     """
     for index in indexes:
+        conf = confs[index]
+        if operator.openlineage_inject_parent_info:
+            # The helper the stock operator calls: the parent's OpenLineage run in each conf.
+            conf = openlineage.safe_inject_openlineage_properties_into_dagrun_conf(
+                dr_conf=conf, ti=context["ti"]
+            )
         plan = Plan(
             dag_id=operator.trigger_dag_id,
             run_id=fan_out.run_ids[index],
-            conf=confs[index],
+            conf=conf,
             logical_date=None,
             run_after=None,
             note=None,

@@ -92,6 +92,8 @@ class TriggerDagRunsOperator(BaseOperator):
     :param poke_interval: the longest wait between two checks of the runs, in seconds (default 60).
     :param fast_poll_window: for this many seconds after items start, check every second; then the
         wait doubles up to ``poke_interval`` (default 5).
+    :param openlineage_inject_parent_info: add the parent task's OpenLineage run to each child's conf,
+        with the stock operator's helper (default ``True``, as on the stock operator).
 
     Example::
 
@@ -129,6 +131,7 @@ class TriggerDagRunsOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 60,
         fast_poll_window: float = 5.0,
+        openlineage_inject_parent_info: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -152,6 +155,7 @@ class TriggerDagRunsOperator(BaseOperator):
         self.deferrable = deferrable
         self.poke_interval = poke_interval
         self.fast_poll_window = fast_poll_window
+        self.openlineage_inject_parent_info = openlineage_inject_parent_info
         #: The durable record in force this try (``None`` until planned, and after a resume).
         self.record: FanOutRecord | None = None
         #: Set once a durable record is held; ``on_kill`` notes a stop with it.
