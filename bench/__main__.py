@@ -158,13 +158,13 @@ def width_main(args: argparse.Namespace) -> int:
 
     :param args: what ``parse_args`` read, ``--width`` among it.
     """
-    from bench import width_report, width_runner
+    from bench import width_report, width_runner, width_store
     from bench.runner import progress
     from tests.e2e.harness import exit_on_sigterm
 
     exit_on_sigterm()
     results, failed = width_runner.run(width_options(args))
-    markdown = width_report.write(results, args.out)
+    markdown = width_report.write(width_store.merge(width_store.append(results, args.out)), args.out)
     progress(f"[width] done in {results.seconds / 60:.1f} min: wrote its part of {markdown}")
     if failed:
         progress(f"[width] these cases failed (see above and the notes): {', '.join(failed)}")

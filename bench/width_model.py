@@ -148,6 +148,8 @@ class WidthResults:
     cases: list[WidthCase] = field(default_factory=list)
     waiters: list[WaitersSample] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # A merged view's own runs (bench.width_store.merge), oldest first; empty for a single run.
+    runs: list[WidthResults] = field(default_factory=list)
 
     def case(self, *, slots: int, count: int, label: str) -> WidthCase | None:
         """

@@ -51,6 +51,8 @@ def write(results: WidthResults, out_dir: Path) -> Path:
 
 
 def _run_line(results: WidthResults) -> str:
+    if results.runs:
+        return "; ".join(f"run {i}: {_run_line(run)}" for i, run in enumerate(results.runs, start=1))
     ran = " and ".join(str(n) for n in results.slots) + " slots"
     counts = " and ".join(str(n) for n in results.counts)
     waiters = ", ".join(str(n) for n in results.waiter_counts) or "none"
