@@ -8,7 +8,13 @@ dropped when it stops, and a Redis key prefix of its own, so runs on one machine
 from __future__ import annotations
 
 import socket
-from contextlib import closing
+import subprocess
+import time
+from contextlib import closing, contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER = "127.0.0.1", 5432, "postgres"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -64,6 +70,75 @@ def create_database(name: str) -> None:
 def drop_database(name: str) -> None:
     """Drop database ``name``, closing whatever connections are left to it."""
     _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def terminate_connections(database: str) -> int:
+    """
+    End every backend connection to ``database``, as a PostgreSQL restart or failover does; return how many.
+
+    What the Airflow sees is what a restart shows its clients (each connection dropped mid-use), without
+    stopping the server other databases on this machine share.
+    """
+    import psycopg2
+
+    connection = psycopg2.connect(
+        host=POSTGRES_HOST, port=POSTGRES_PORT, user=POSTGRES_USER, dbname="postgres"
+    )
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            )
+            row = cursor.fetchone()
+    finally:
+        connection.close()
+    return int(row[0]) if row else 0
+
+
+@contextmanager
+def redis_stopped() -> Iterator[None]:
+    """
+    Shut this machine's Redis down without saving (it keeps nothing on disk), and start it again on exit.
+
+    Inside, Redis is gone and so is everything it held: Celery's queued messages, as a restart loses
+    them. The server is started again with the settings it ran with, even when the body fails, and this
+    returns once it answers.
+    """
+    import redis
+
+    server = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    config: dict[str, str] = {
+        key: str(server.config_get(key)[key]) for key in ("dir", "save", "appendonly", "protected-mode")
+    }
+    try:
+        server.shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass  # SHUTDOWN closes the connection it came on: that is its answer
+    try:
+        yield
+    finally:
+        subprocess.run(
+            [
+                "redis-server",
+                "--bind",
+                REDIS_HOST,
+                "--port",
+                str(REDIS_PORT),
+                "--daemonize",
+                "yes",
+                *(arg for key, value in config.items() for arg in (f"--{key}", value)),
+            ],
+            check=True,
+            timeout=30,
+        )
+        deadline = time.monotonic() + 30
+        while not _answers(REDIS_HOST, REDIS_PORT):
+            if time.monotonic() > deadline:
+                raise ServerMissing(f"Redis did not come back on {REDIS_HOST}:{REDIS_PORT}")
+            time.sleep(0.2)
 
 
 def _admin(statement: str) -> None:

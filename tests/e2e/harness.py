@@ -26,7 +26,7 @@ from tests.e2e import backend
 from tests.e2e.client import AirflowClient
 from tests.e2e.polling import wait_for
 from tests.e2e.ports import free_ports
-from tests.e2e.processes import descendants, processes_of, stop_all
+from tests.e2e.processes import processes_of, stop_all
 from tests.e2e.settings import DEFAULT, PARENTS_QUEUE, Distributed, Ports, Setup, airflow_env
 
 if TYPE_CHECKING:
@@ -175,24 +175,11 @@ class EmbeddedAirflow:
         The new one takes over the dead one's triggers once its heartbeat is older than
         ``[triggerer] triggerer_health_check_threshold``. Return the pids killed.
         """
-        if not self._sessions:
-            raise RuntimeError("Airflow is not running")
-        triggerers = [
-            proc
-            for session in self._sessions
-            for proc in processes_of(session.pid, str(self.home))
-            if "triggerer" in " ".join(proc.cmdline())
-        ]
-        if not triggerers:
-            raise RuntimeError(f"no triggerer process found; log tail:\n{self.log_tail()}")
-        doomed = {proc.pid: proc for top in triggerers for proc in [top, *descendants(top)]}
-        for proc in doomed.values():
-            proc.kill()
-        psutil.wait_procs(list(doomed.values()), timeout=10)
-        self._running.pop("triggerer", None)
-        restarts = sum(name.startswith("triggerer") for name in self._running) + 2
-        self._start_component(f"triggerer-{restarts}", ["triggerer"])
-        return sorted(doomed)
+        from tests.e2e import components  # components drives this class: imported late, not in a circle
+
+        killed = components.kill(self, "triggerer", with_children=True)
+        components.start(self, "triggerer")
+        return killed.pids
 
     # -- the distributed backend ---------------------------------------------------------------------
 
@@ -251,7 +238,7 @@ class EmbeddedAirflow:
         return sorted(proc.pid for proc in doomed)
 
     def _worker_ready(self, name: str) -> bool:
-        self._check_running()
+        self.check_running()
         return f"{name}@" in (log := self._read(self.home / f"{name}.log")) and " ready." in log
 
     # -- processes -----------------------------------------------------------------------------------
@@ -263,13 +250,62 @@ class EmbeddedAirflow:
         self._sessions.append(process)
         self._running[name] = process
 
+    def start_component(
+        self, component: str, args: list[str], *, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """
+        Start one more ``airflow <args>`` (a replacement ``component``), stopped with the rest of this Airflow.
+
+        Its output goes to ``<home>/<component>-<n>.log``, ``n`` counting the ones started so far.
+
+        :param component: what it is (``triggerer``, ``api-server``...), for its name and log.
+        :param args: the ``airflow`` command's arguments.
+        :param env: settings of this process only, over the Airflow's (``AIRFLOW__SECTION__KEY``).
+        """
+        # Counted from the logs: a killed replacement leaves its log behind, and the next must not overwrite it.
+        name = f"{component}-{len(list(self.home.glob(f'{component}-*.log'))) + 2}"
+        process = self._spawn(args, self.home / f"{name}.log", env=env)
+        self._sessions.append(process)
+        self._running[name] = process
+        return process
+
+    def component_log(self, pid: int) -> str:
+        """The log of the replacement component whose process is ``pid`` (see ``start_component``)."""
+        for name, process in self._running.items():
+            if process.pid == pid:
+                return self._read(self.home / f"{name}.log")
+        raise KeyError(f"no running component with pid {pid}")
+
+    def exited(self) -> dict[str, tuple[str, ...] | None]:
+        """
+        The components and workers whose process has exited, forgotten here: a test replaces them.
+
+        :returns: by name, a worker's queues, or ``None`` for a component.
+        """
+        gone = {name: process for name, process in self._running.items() if process.poll() is not None}
+        for name in gone:
+            del self._running[name]
+        return {name: self._worker_queues.get(name) for name in gone}
+
+    def forget_component(self, pid: int) -> None:
+        """Stop checking that the session leader ``pid`` runs: a test killed it on purpose."""
+        for name, process in list(self._running.items()):
+            if process.pid == pid:
+                del self._running[name]
+
+    def processes(self) -> list[psutil.Process]:
+        """Every live process of this Airflow, each session's, replacements' included."""
+        return [proc for session in self._sessions for proc in processes_of(session.pid, str(self.home))]
+
     def _component_logs(self) -> list[Path]:
         return [
             self.standalone_log if name == "standalone" else self.home / f"{name}.log"
             for name in self._running
         ]
 
-    def _spawn(self, args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, args: list[str], log_path: Path, *, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """Start ``airflow <args>`` as the leader of a new session, its output in ``log_path``."""
         with log_path.open("wb") as log:
             return subprocess.Popen(
@@ -277,7 +313,7 @@ class EmbeddedAirflow:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=self._env,
+                env={**self._env, **(env or {})},
                 cwd=self.home,
                 start_new_session=True,
             )
@@ -320,9 +356,7 @@ class EmbeddedAirflow:
 
     def pids(self) -> list[int]:
         """Pids of every live process of this Airflow (for leak checks)."""
-        return sorted(
-            {proc.pid for session in self._sessions for proc in processes_of(session.pid, str(self.home))}
-        )
+        return sorted({proc.pid for proc in self.processes()})
 
     def require_dags(self, *dag_ids: str) -> None:
         """Fail with the import errors if any of ``dag_ids`` is not loaded."""
@@ -374,7 +408,7 @@ class EmbeddedAirflow:
 
     # -- readiness -----------------------------------------------------------------------------------
 
-    def _check_running(self) -> None:
+    def check_running(self) -> None:
         for name, process in self._running.items():
             if process.poll() is not None:
                 raise RuntimeError(
@@ -382,7 +416,7 @@ class EmbeddedAirflow:
                 )
 
     def _healthy(self) -> bool:
-        self._check_running()
+        self.check_running()
         try:
             health = self.client.health()
         except (httpx.TransportError, FileNotFoundError):
@@ -396,7 +430,7 @@ class EmbeddedAirflow:
 
     def _parsed(self) -> bool:
         """True once every Dag file has produced either Dags or an import error."""
-        self._check_running()
+        self.check_running()
         dag_files = {path.name for path in self.dags_folder.glob("*.py")}
         self.import_errors = self.client.import_errors()
         seen = {Path(dag["fileloc"]).name for dag in self.client.dags()}

@@ -36,6 +36,8 @@ class Setup:
     #: ``QUICK_REACTION``): the benchmark measures how soon a parent notices its child ended, and must
     #: measure it on the Airflow users run, not on one tuned for quick tests.
     airflow_defaults: bool = False
+    #: Further settings of this Airflow (``AIRFLOW__SECTION__KEY``, value), applied last.
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 # Every scenario but the narrow fan-out. The widest need is the synchronous 10-way fan-out: each waiting
@@ -57,6 +59,20 @@ CELERY = Setup(name="celery", distributed=True)
 # LocalExecutor instead of Celery (no workers, no Redis). Airflow's defaults otherwise; the bench gives
 # each Airflow its slots (``dataclasses.replace(POSTGRES_LOCAL, parallelism=...)``).
 POSTGRES_LOCAL = Setup(name="postgres-local", distributed=True, airflow_defaults=True)
+# The coordinator-fault scenarios (tests/e2e/test_faults.py): what users run, so a fault costs there what it
+# costs them (a try given up waits out Airflow's 300 s heartbeat timeout, not the tests' 20 s), with our
+# shared poller's start and stop lines logged, which say how many pollers a triggerer runs.
+FAULTS = Setup(
+    name="faults",
+    airflow_defaults=True,
+    # Both loggers: the triggerer re-logs its runner's lines at the runner's level (bench/triggerer_log.py).
+    settings=(
+        (
+            "AIRFLOW__LOGGING__NAMESPACE_LEVELS",
+            "standard_ext.triggers.poller=DEBUG airflow.jobs.triggerer_job_runner=DEBUG",
+        ),
+    ),
+)
 # The queue the distributed scenarios' parents run in, served by a worker of its own, so a test can kill
 # the parents' worker while the children's go on.
 PARENTS_QUEUE = "parents"
@@ -131,6 +147,7 @@ def airflow_env(
     if setup.parallelism is not None:
         # The LocalExecutor runs at most ``parallelism`` tasks at once, one per worker process.
         settings["AIRFLOW__CORE__PARALLELISM"] = str(setup.parallelism)
+    settings.update(dict(setup.settings))
     # Settings of an Airflow this process may itself be configured for must not leak into the test one.
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     return {**inherited, **settings}

@@ -1,0 +1,171 @@
+"""
+Faults of the coordinator on the default setup (``airflow standalone``, SQLite, LocalExecutor).
+
+Each scenario runs a durable parent on each path, waiting on a 30 s child, through one fault of a component
+other than the parent's worker, on an Airflow at its defaults (``FAULTS``): the api-server killed and
+replaced 30 s later, the scheduler SIGKILLed and restarted, a second triggerer taking over from the one
+holding the waits, and task tokens that expire twice within the wait. Every parent must end in success
+with exactly one child run; each scenario prints each parent's lag after its child (the README's "Faults"
+table).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.e2e import components
+from tests.e2e.faults import POKE_INTERVAL, assert_one_child_and_success, outage, record, run_through
+from tests.e2e.polling import wait_for
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from tests.e2e.harness import EmbeddedAirflow
+    from tests.e2e.scenario import Scenario
+
+from tests.e2e.settings import FAULTS
+
+pytestmark = pytest.mark.airflow_setup(FAULTS)
+
+CHILD_SLEEP = 30.0
+OUTAGE = 30.0
+# Short enough that a wait of twice its length is quick to run, long enough for the api-server's reissue
+# rule (a new token once at most max(20 %, 30 s) of its life is left) to leave each token 10 s of use.
+SHORT_TOKEN_SECONDS = 40
+
+
+@pytest.mark.timeout(900, method="signal")
+def test_without_a_fault_both_parents_end_within_a_poke_interval(
+    scenario: Scenario, record_property: Callable[[str, object], None]
+) -> None:
+    outcomes = run_through(scenario, lambda: None, child_sleep=CHILD_SLEEP)
+    record(outcomes, "no_fault", record_property)
+
+    for outcome in outcomes.values():
+        assert_one_child_and_success(outcome)
+        assert len(outcome.tries) == 1
+        assert outcome.lag <= POKE_INTERVAL + 2.0, outcome.line()
+
+
+@pytest.mark.timeout(900, method="signal")
+def test_the_api_server_killed_and_replaced_30s_later(
+    airflow: EmbeddedAirflow, scenario: Scenario, record_property: Callable[[str, object], None]
+) -> None:
+    def fault() -> None:
+        components.kill(airflow, "api-server", with_children=True)
+        outage(scenario, OUTAGE, "the api-server")
+        components.start(airflow, "api-server")
+        scenario.note("a new api-server answers")
+
+    outcomes = run_through(scenario, fault, child_sleep=CHILD_SLEEP)
+    record(outcomes, "api_server", record_property)
+
+    for outcome in outcomes.values():
+        assert_one_child_and_success(outcome)
+
+
+@pytest.mark.timeout(900, method="signal")
+def test_the_scheduler_sigkilled_and_restarted(
+    airflow: EmbeddedAirflow, scenario: Scenario, record_property: Callable[[str, object], None]
+) -> None:
+    def fault() -> None:
+        # Only the scheduler's own process, as the OOM killer would: its LocalExecutor workers, each the
+        # supervisor of a running task, live on.
+        components.kill(airflow, "scheduler", with_children=False)
+        outage(scenario, 15.0, "the scheduler")
+        components.start(airflow, "scheduler")
+        scenario.note("a new scheduler runs")
+
+    outcomes = run_through(scenario, fault, child_sleep=CHILD_SLEEP)
+    record(outcomes, "scheduler", record_property)
+
+    for outcome in outcomes.values():
+        assert_one_child_and_success(outcome)
+
+
+def _pollers_at_once(log: str, dag_id: str) -> int:
+    """The most pollers of ``dag_id`` that ran at once in one triggerer, from their start and stop lines."""
+    running = most = 0
+    for line in log.splitlines():
+        if f"dag_id={dag_id}" not in line and f"'dag_id': '{dag_id}'" not in line:
+            continue
+        if "Polling child Dag runs" in line:
+            running += 1
+            most = max(most, running)
+        elif "Stopped polling child Dag runs" in line:
+            running -= 1
+    return most
+
+
+@pytest.mark.timeout(900, method="signal")
+def test_a_second_triggerer_takes_over_from_the_one_holding_the_waits(
+    airflow: EmbeddedAirflow, scenario: Scenario, record_property: Callable[[str, object], None]
+) -> None:
+    holders: dict[str, object] = {}
+
+    def second_triggerer(run_ids: dict[str, str]) -> None:
+        ti = scenario.client.task_instance("fault_deferred", run_ids["deferred"], "trigger_child")
+        holders["before"] = ti["triggerer_job"]["id"]
+        holders["run_id"] = run_ids["deferred"]
+        # Both run from here on, as for high availability; the first holds the wait (it was the only one).
+        holders["first"] = components.component_processes(airflow, "triggerer")[0].pid
+        holders["second"] = components.start(airflow, "triggerer").pid
+        scenario.note("a second triggerer runs")
+
+    def fault() -> None:
+        components.kill(airflow, "triggerer", with_children=True, pid=int(str(holders["first"])))
+        scenario.note("the triggerer holding the wait SIGKILLed")
+        taken_over = wait_for(
+            lambda: _holder(scenario, str(holders["run_id"])) not in (None, holders["before"]),
+            120.0,
+            "the second triggerer to take the deferred wait over",
+        )
+        scenario.note(f"the wait taken over: {taken_over}")
+
+    # Long enough that the take-over (after [triggerer] triggerer_health_check_threshold, 30 s) comes
+    # while the child still works.
+    outcomes = run_through(scenario, fault, child_sleep=60.0, ready=second_triggerer)
+    record(outcomes, "triggerer", record_property)
+
+    for outcome in outcomes.values():
+        assert_one_child_and_success(outcome)
+    survivor_log = _read(airflow.home / "triggerer-2.log")
+    assert _pollers_at_once(survivor_log, "fault_child") == 1, survivor_log[-5000:]
+
+
+def _holder(scenario: Scenario, run_id: str) -> object:
+    ti = scenario.client.task_instance("fault_deferred", run_id, "trigger_child")
+    if ti["state"] != "deferred":
+        # Resumed already: the take-over happened, or the wait ended; either way its triggerer let go.
+        return "resumed"
+    return (ti.get("triggerer_job") or {}).get("id")
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+@pytest.mark.timeout(900, method="signal")
+def test_a_wait_twice_as_long_as_the_task_token_lives(
+    airflow: EmbeddedAirflow, scenario: Scenario, record_property: Callable[[str, object], None]
+) -> None:
+    # The api-server issues the task tokens: replace it with one whose tokens live SHORT_TOKEN_SECONDS.
+    components.kill(airflow, "api-server", with_children=True)
+    replacement = components.start(
+        airflow, "api-server", env={"AIRFLOW__EXECUTION_API__JWT_EXPIRATION_TIME": str(SHORT_TOKEN_SECONDS)}
+    )
+
+    outcomes = run_through(scenario, lambda: None, child_sleep=2 * SHORT_TOKEN_SECONDS + 10)
+    record(outcomes, "short_token", record_property)
+
+    for outcome in outcomes.values():
+        assert_one_child_and_success(outcome)
+        assert len(outcome.tries) == 1, outcome.line()
+    # The api-server's reissue middleware never met a token too old to renew (it logs each such failure).
+    log = airflow.component_log(replacement.pid)
+    assert "failed to refresh token" not in log, log[-3000:]
+    assert not re.search(r"(?i)signature has expired", log), log[-3000:]
