@@ -45,6 +45,21 @@ def http_status(error: AirflowRuntimeError) -> int | None:
     return status if isinstance(status, int) else None
 
 
+def is_transient(error: AirflowRuntimeError) -> bool:
+    """
+    Whether the request failed for the server's sake, so the same request may succeed later.
+
+    The supervisor's client retries such failures itself (connection errors, timeouts, 5xx) before it
+    gives up; one that reaches the task carries the 5xx status, or none when no answer came at all.
+    """
+    from airflow.sdk.exceptions import ErrorType
+
+    if error.error.error != ErrorType.API_SERVER_ERROR:
+        return False
+    status = http_status(error)
+    return status is None or status >= 500
+
+
 def _server_reason(detail: dict[str, Any]) -> tuple[str | None, str | None]:
     """
     Return ``(reason, message)`` from the body the trigger route answered with.

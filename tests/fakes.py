@@ -36,7 +36,7 @@ from airflow.sdk.serde import serialize
 from task_sdk_ext import trigger_dag_run
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
     from pydantic import BaseModel
 
@@ -55,6 +55,20 @@ def api_error(status_code: int, reason: str, message: str) -> AirflowRuntimeErro
                 "status_code": status_code,
                 "message": f"Server returned error {status_code}",
                 "detail": {"detail": {"reason": reason, "message": message}},
+            },
+        )
+    )
+
+
+def connection_refused() -> AirflowRuntimeError:
+    """What a task sees when the API server did not answer at all, after the supervisor's client retried."""
+    return AirflowRuntimeError(
+        ErrorResponse(
+            error=ErrorType.API_SERVER_ERROR,
+            detail={
+                "status_code": None,
+                "message": "All connection attempts failed",
+                "exception_type": "ConnectError",
             },
         )
     )
@@ -130,6 +144,10 @@ class FakeSupervisor:
     in_process: bool = False
     # Scripted API failures: message kind -> (which message of that kind fails, counted over ``sent``; error).
     failures: dict[str, tuple[int, AirflowRuntimeError]] = field(default_factory=dict)
+    # An outage of the API server: until then (the test's clock), messages of these kinds get ``down_error``.
+    down_until: datetime | None = None
+    down_kinds: frozenset[str] = frozenset()
+    down_error: AirflowRuntimeError | None = None
     # For each TriggerDagRun received: how many runs of its Dag were queued or running just before it.
     active_at_trigger: list[int] = field(default_factory=list)
 
@@ -149,6 +167,18 @@ class FakeSupervisor:
         already = len(self.sent_of(kind))
         self.failures[kind.__name__] = (already + nth, error)
 
+    def down(
+        self, *, seconds: float, kinds: Collection[type[BaseModel]], error: AirflowRuntimeError | None = None
+    ) -> None:
+        """
+        Take the API server down for ``seconds`` of the test's clock, for messages of ``kinds``.
+
+        :param error: what each gets (default: no answer at all, as when nothing listens).
+        """
+        self.down_until = now() + timedelta(seconds=seconds)
+        self.down_kinds = frozenset(kind.__name__ for kind in kinds)
+        self.down_error = error
+
     def runs_of(self, dag_id: str) -> list[FakeRun]:
         return [run for (d, _), run in self.runs.items() if d == dag_id]
 
@@ -161,6 +191,9 @@ class FakeSupervisor:
     def send(self, msg: BaseModel) -> BaseModel | None:
         self.sent.append(msg)
         kind = type(msg).__name__
+        if self.down_until is not None and now() < self.down_until and kind in self.down_kinds:
+            error = self.down_error or connection_refused()
+            raise as_server_response_error(error) if self.in_process else error
         if (failure := self.failures.get(kind)) is not None and self.kinds_sent().count(kind) == failure[0]:
             del self.failures[kind]
             raise failure[1]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow.sdk.exceptions import AirflowException, AirflowTaskTimeout
+from airflow.sdk.exceptions import AirflowException, AirflowRuntimeError, AirflowTaskTimeout
 
 from standard_ext import polling
 from standard_ext.counts import COUNT_ABOVE, counted_progress
 from standard_ext.durable import FINAL_STATES
+from standard_ext.outage import OUTAGE_STEP_SECONDS, Outage
 from standard_ext.progress import TaskProgress
 from standard_ext.runs import get_state, task_progress
 from standard_ext.stopped import wait_between_checks
@@ -108,24 +109,32 @@ def wait_for_final_state(
     # under a real clock and a test's.
     elapsed = 0.0
     try:
+        outage = Outage(dag_id=dag_id, run_id=run_id, log=log)
         while True:
-            progress = _look(
-                ti,
-                dag_id,
-                run_id,
-                watch=watch,
-                counting=counting,
-                start_seen=schedule.started_after is not None,
-            )
+            try:
+                progress, state = _check(
+                    ti,
+                    dag_id,
+                    run_id,
+                    watch=watch,
+                    counting=counting,
+                    start_seen=schedule.started_after is not None,
+                )
+            except AirflowRuntimeError as e:
+                outage.failed(e, elapsed=elapsed)
+                delay = min(schedule.next_offset_after(elapsed) - elapsed, OUTAGE_STEP_SECONDS)
+                wait_between_checks(delay, stop=stop)
+                elapsed += delay
+                continue
+            outage.checked()
             # A large run is followed by counts from the second check on (standard_ext.counts).
             counting = counting or (isinstance(progress, TaskProgress) and len(progress.states) > COUNT_ABOVE)
             # The run's own clock: once it is seen starting, the schedule counts from its start.
             schedule = schedule.seen(started=progress.started, after=elapsed, waiting_seen=waiting_seen)
             waiting_seen = waiting_seen or not progress.started
-            # Only a run whose task instances are all finished can have ended: Airflow ends a run once
-            # they are, and the routes that end one by hand finish them too. None at all means the run
-            # is gone (or has no tasks), which only its state can say.
-            state = get_state(ti, dag_id, run_id) if progress.all_finished else None
+            # Only a run whose task instances are all finished can have ended (its state was read above
+            # only then): Airflow ends a run once they are, and the routes that end one by hand finish
+            # them too. None at all means the run is gone (or has no tasks), which only its state can say.
             judged = {"dag_id": dag_id, "run_id": run_id, "state": state}
             if state is not None and is_done(
                 dag_id=dag_id,
@@ -158,6 +167,20 @@ def wait_for_final_state(
             f"execution_timeout expired while waiting for Dag {dag_id!r} run {run_id!r}; the run goes on, "
             "and with durable=True a retry reconnects to it instead of triggering another"
         ) from e
+
+
+def _check(
+    ti: TriggeringTaskInstance,
+    dag_id: str,
+    run_id: str,
+    *,
+    watch: Watch | None,
+    counting: bool,
+    start_seen: bool,
+) -> tuple[Progress, str | None]:
+    """One check: the run's progress, and its state once every task instance has finished (else None)."""
+    progress = _look(ti, dag_id, run_id, watch=watch, counting=counting, start_seen=start_seen)
+    return progress, get_state(ti, dag_id, run_id) if progress.all_finished else None
 
 
 def _look(

@@ -45,10 +45,12 @@ def test_each_slots_and_count_comes_from_the_newest_run_that_measured_it(tmp_pat
 
     merged = width_store.merge(runs)
 
-    assert merged.slots == (32, 4) and merged.counts == (60,)
+    assert merged.slots == (32, 4)
+    assert merged.counts == (60,)
     assert merged.case(slots=4, count=60, label=CHILDREN_ALONE).makespan == 190.0  # type: ignore[union-attr]
     assert merged.case(slots=32, count=60, label=CHILDREN_ALONE).makespan == 40.0  # type: ignore[union-attr]
-    assert merged.waiters == WAITERS and merged.waiters_slots == 32
+    assert merged.waiters == WAITERS
+    assert merged.waiters_slots == 32
     # The day-2 run is replaced everywhere: neither its time nor its notes are drawn on.
     assert [run.started_at.day for run in merged.runs] == [3, 4]
     assert merged.seconds == 600.0 * 3 + 600.0 * 4
