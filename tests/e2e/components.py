@@ -146,11 +146,11 @@ def replace_exited(airflow: EmbeddedAirflow) -> list[str]:
             airflow.start_worker(new, queues)
             airflow.wait_worker_ready(new)
         else:
-            start(airflow, _base(name))
+            start(airflow, component_of(name))
         replaced.append(name)
     return replaced
 
 
-def _base(name: str) -> str:
+def component_of(name: str) -> str:
     """The component a session was started as: ``api-server-2`` and ``api-server`` are both ``api-server``."""
     return next(component for component in MARKERS if name == component or name.startswith(f"{component}-"))

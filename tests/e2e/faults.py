@@ -168,3 +168,25 @@ def outage(scenario: Scenario, seconds: float, what: str) -> None:
     scenario.note(f"{what} down for {seconds:.0f} s")
     # The outage's length is what the scenario sets, not a wait for something to happen.
     time.sleep(seconds)
+
+
+def pollers_at_once(log: str, dag_id: str) -> int:
+    """
+    The most shared pollers of ``dag_id`` that ran at once in one triggerer, from its log.
+
+    Each poller logs ``Polling child Dag runs`` as it starts and ``Stopped polling child Dag runs`` as it
+    stops (at debug: ``FAULTS`` turns those loggers up).
+
+    :param log: one triggerer's log.
+    :param dag_id: the child Dag.
+    """
+    running = most = 0
+    for line in log.splitlines():
+        if f"dag_id={dag_id}" not in line:
+            continue
+        if "Stopped polling child Dag runs" in line:
+            running -= 1
+        elif "Polling child Dag runs" in line:
+            running += 1
+            most = max(most, running)
+    return most

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.e2e import components
-from tests.e2e.faults import POKE_INTERVAL, assert_one_child_and_success, outage, record, run_through
+from tests.e2e.faults import (
+    POKE_INTERVAL,
+    assert_one_child_and_success,
+    outage,
+    pollers_at_once,
+    record,
+    run_through,
+)
 from tests.e2e.polling import wait_for
 
 if TYPE_CHECKING:
@@ -87,20 +94,6 @@ def test_the_scheduler_sigkilled_and_restarted(
         assert_one_child_and_success(outcome)
 
 
-def _pollers_at_once(log: str, dag_id: str) -> int:
-    """The most pollers of ``dag_id`` that ran at once in one triggerer, from their start and stop lines."""
-    running = most = 0
-    for line in log.splitlines():
-        if f"dag_id={dag_id}" not in line and f"'dag_id': '{dag_id}'" not in line:
-            continue
-        if "Polling child Dag runs" in line:
-            running += 1
-            most = max(most, running)
-        elif "Stopped polling child Dag runs" in line:
-            running -= 1
-    return most
-
-
 @pytest.mark.timeout(900, method="signal")
 def test_a_second_triggerer_takes_over_from_the_one_holding_the_waits(
     airflow: EmbeddedAirflow, scenario: Scenario, record_property: Callable[[str, object], None]
@@ -134,7 +127,7 @@ def test_a_second_triggerer_takes_over_from_the_one_holding_the_waits(
     for outcome in outcomes.values():
         assert_one_child_and_success(outcome)
     survivor_log = _read(airflow.home / "triggerer-2.log")
-    assert _pollers_at_once(survivor_log, "fault_child") == 1, survivor_log[-5000:]
+    assert pollers_at_once(survivor_log, "fault_child") == 1, survivor_log[-5000:]
 
 
 def _holder(scenario: Scenario, run_id: str) -> object:
