@@ -48,13 +48,16 @@ class ParentOutcome:
     children: list[Json]
     # Seconds from the child run's end to the parent task's end.
     lag: float
+    # The parent run's length, start to end: the fault's cost is this over a fault-free run's.
+    seconds: float
     logs: list[str]
 
     def line(self) -> str:
         """The scenario's summary of this parent, for the test output and the README's table."""
         return (
             f"{self.path}: parent {self.run['state']}, {len(self.tries)} tr{'y' if len(self.tries) == 1 else 'ies'}, "
-            f"{len(self.children)} child run(s), ended {self.lag:.1f} s after its child"
+            f"{len(self.children)} child run(s), ended {self.lag:.1f} s after its child, "
+            f"parent run {self.seconds:.1f} s"
         )
 
 
@@ -120,6 +123,7 @@ def _outcome(scenario: Scenario, path: str, run_id: str, timeout: float) -> Pare
         tries=tries,
         children=children,
         lag=seconds_between(child_end, last["end_date"]),
+        seconds=seconds_between(run["start_date"], run["end_date"]),
         logs=[scenario.log(dag_id, run_id, PARENT_TASK, t["try_number"]) for t in tries],
     )
     scenario.note(outcome.line())
@@ -154,6 +158,7 @@ def record(
     """
     for path, outcome in outcomes.items():
         record_property(f"{fault}_{path}_lag_seconds", round(outcome.lag, 1))
+        record_property(f"{fault}_{path}_parent_run_seconds", round(outcome.seconds, 1))
         record_property(f"{fault}_{path}_tries", len(outcome.tries))
 
 

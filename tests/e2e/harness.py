@@ -295,7 +295,11 @@ class EmbeddedAirflow:
 
     def processes(self) -> list[psutil.Process]:
         """Every live process of this Airflow, each session's, replacements' included."""
-        return [proc for session in self._sessions for proc in processes_of(session.pid, str(self.home))]
+        # Each session's search also finds the others' processes by AIRFLOW_HOME: one entry per pid.
+        found = {
+            proc.pid: proc for session in self._sessions for proc in processes_of(session.pid, str(self.home))
+        }
+        return list(found.values())
 
     def _component_logs(self) -> list[Path]:
         return [
