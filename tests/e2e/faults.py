@@ -127,6 +127,12 @@ def _outcome(scenario: Scenario, path: str, run_id: str, timeout: float) -> Pare
         logs=[scenario.log(dag_id, run_id, PARENT_TASK, t["try_number"]) for t in tries],
     )
     scenario.note(outcome.line())
+    for record, log in zip(tries[:-1], outcome.logs, strict=False):
+        # Why an earlier try ended is the fault's story: its state and its log's last lines.
+        tail = "\n    ".join(log.splitlines()[-6:])
+        scenario.note(
+            f"{path}: try {record['try_number']} ended {record['state']}; its log ends:\n    {tail}"
+        )
     return outcome
 
 
