@@ -11,10 +11,12 @@ from airflow.sdk.api.client import ServerResponseError
 from airflow.sdk.api.datamodels._generated import DagRun, DagRunState, DagRunType
 from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
 from airflow.sdk.execution_time.comms import (
+    ConnectionResult,
     DagResult,
     DagRunStateResult,
     DRCount,
     ErrorResponse,
+    GetConnection,
     GetDag,
     GetDagRunState,
     GetDRCount,
@@ -22,6 +24,7 @@ from airflow.sdk.execution_time.comms import (
     GetTaskStates,
     GetTICount,
     GetXCom,
+    MaskSecret,
     OKResponse,
     PreviousDagRunResult,
     SetXCom,
@@ -150,6 +153,8 @@ class FakeSupervisor:
     down_error: AirflowRuntimeError | None = None
     # For each TriggerDagRun received: how many runs of its Dag were queued or running just before it.
     active_at_trigger: list[int] = field(default_factory=list)
+    # Airflow connections by id, as the server's secrets chain has them: conn_type, host, login, ...
+    connections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add_dag(self, dag_id: str, **kwargs: Any) -> FakeDag:
         self.dags[dag_id] = FakeDag(dag_id=dag_id, **kwargs)
@@ -207,6 +212,10 @@ class FakeSupervisor:
                 raise as_server_response_error(e) from None
             raise
         return answer
+
+    async def asend(self, msg: BaseModel) -> BaseModel | None:
+        """The async side of the channel (triggers, ``aget_connection``): answered as ``send`` answers."""
+        return self.send(msg)
 
     def _dag(self, dag_id: str) -> FakeDag:
         if dag_id not in self.dags:
@@ -343,6 +352,18 @@ class FakeSupervisor:
 
     def _on_SetXCom(self, msg: SetXCom) -> None:
         # Kept in self.sent; as the server's, the answer carries nothing.
+        return None
+
+    def _on_GetConnection(self, msg: GetConnection) -> BaseModel:
+        # As the supervisor forwards the execution API's 404: an error answer, which the task's secrets
+        # backend takes for "not here" (it then raises AirflowNotFoundException).
+        if (values := self.connections.get(msg.conn_id)) is None:
+            return ErrorResponse(error=ErrorType.CONNECTION_NOT_FOUND, detail={"conn_id": msg.conn_id})
+        fields = {"host": None, "schema": None, "login": None, "password": None, "port": None, "extra": None}
+        return ConnectionResult.model_validate({**fields, **values, "conn_id": msg.conn_id})
+
+    def _on_MaskSecret(self, msg: MaskSecret) -> None:
+        # Kept in self.sent; the supervisor only adds it to its own masker.
         return None
 
     def _on_GetDag(self, msg: GetDag) -> BaseModel:

@@ -63,3 +63,23 @@ def check_schedule(*, task_id: str, poke_interval: float, fast_poll_window: floa
         Schedule(waiting_since=0.0, poke_interval=poke_interval, fast_poll_window=fast_poll_window)
     except (TypeError, ValueError) as e:
         raise ValueError(f"Task {task_id!r}: {e}") from None
+
+
+def check_cancel_on_kill(*, task_id: str, cancel_on_kill: object, airflow_api_conn_id: object) -> None:
+    """
+    Refuse a ``cancel_on_kill`` that is not a bool, or one with no connection to cancel through.
+
+    :param task_id: the task, named in the error.
+    :raises ValueError: naming the parameter.
+    """
+    if not isinstance(cancel_on_kill, bool):
+        # A string such as "false" would be truthy: cancelling runs nobody asked to cancel.
+        raise ValueError(
+            f"Task {task_id!r}: cancel_on_kill must be True or False, not {type(cancel_on_kill).__name__} "
+            f"{cancel_on_kill!r}"
+        )
+    if cancel_on_kill and (not isinstance(airflow_api_conn_id, str) or not airflow_api_conn_id.strip()):
+        raise ValueError(
+            f"Task {task_id!r}: airflow_api_conn_id must name the Airflow connection to the API server "
+            f"that cancel_on_kill cancels through, not {airflow_api_conn_id!r}"
+        )

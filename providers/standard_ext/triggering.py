@@ -78,9 +78,12 @@ def send(
     reset: bool,
     log: FilteringBoundLogger,
     log_fields: dict[str, Any],
-) -> None:
+) -> bool:
     """
-    Trigger ``plan``'s run, unless it is one to attach to; log what happened.
+    Trigger ``plan``'s run, unless it is one to attach to; log it; return whether this task triggered it.
+
+    ``False`` for a run attached to, including one that turned out to exist when attaching: another task
+    may have triggered it in between, so it is not known to be this task's (``cancel_on_kill`` spares it).
 
     :param ti: the task instance whose accessor triggers.
     :param plan: the run to trigger.
@@ -91,7 +94,7 @@ def send(
     """
     if plan.attach:
         log.info("Attaching to the Dag run that already exists (attach_when_already_exists)", **log_fields)
-        return
+        return False
     try:
         ti.trigger_dag_run(
             plan.dag_id,
@@ -111,8 +114,9 @@ def send(
         log.warning(
             "The trigger answered 'already exists' for the run this task planned; it is ours", **log_fields
         )
-    else:
-        log.info("Triggered child Dag run", **log_fields)
+        return not when_exists.attach
+    log.info("Triggered child Dag run", **log_fields)
+    return True
 
 
 def publish(*, ti: Any, dag_id: str, run_id: str) -> None:

@@ -15,6 +15,7 @@ from airflow.sdk.execution_time.comms import TriggerDagRun
 from standard_ext import polling
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from standard_ext.triggers import shared_poll
+from tests.fake_api import FakeApi
 from tests.fakes import FakeSupervisor, FakeTaskInstance, FakeTaskStateStore
 from tests.unit.virtual_time import START as POLLER_START
 from tests.unit.virtual_time import T0, VirtualTime
@@ -160,6 +161,32 @@ def kill_mid_wait(parent: Parent, *, poll: int = 1) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(supervisor, "_on_GetTaskStates", dying)
         parent.run_until_killed()
+
+
+# -- the public REST API that cancel_on_kill uses --------------------------------------------------
+
+API_CONN_ID = "airflow_api_default"
+API_LOGIN, API_PASSWORD = "admin", "s3cret-pw"
+
+
+@pytest.fixture
+def api() -> Iterator[FakeApi]:
+    """A scripted public REST API on 127.0.0.1, with the user ``admin``."""
+    server = FakeApi(users={API_LOGIN: API_PASSWORD})
+    server.start()
+    yield server
+    server.stop()
+
+
+def connect(supervisor: FakeSupervisor, api: FakeApi, *, conn_id: str = API_CONN_ID, **fields: Any) -> None:
+    """Define the connection to ``api`` (an ``http`` one, as a user would), with ``fields`` overriding."""
+    supervisor.connections[conn_id] = {
+        "conn_type": "http",
+        "host": api.base_url,
+        "login": API_LOGIN,
+        "password": API_PASSWORD,
+        **fields,
+    }
 
 
 # -- the shared poller's virtual time --------------------------------------------------------------

@@ -219,6 +219,8 @@ class TestSerialization:
             "finish_on_success": False,
             "push_result": True,
             "dag_result": False,
+            "cancel_on_kill": False,
+            "airflow_api_conn_id": None,
         }
         assert json.loads(json.dumps(kwargs)) == kwargs
 

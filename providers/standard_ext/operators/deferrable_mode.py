@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.trigger_dagrun import XCOM_RUN_ID
 from airflow.sdk.exceptions import AirflowException
 
+from standard_ext.operators import cancel_mode
 from standard_ext.progress import EarlyEnd
 from standard_ext.triggering import XCOM_DAG_ID
 from standard_ext.triggers.dag_run import DagRunTrigger
@@ -52,6 +53,8 @@ def defer_on(*, operator: TriggerDagRunOperator, dag_id: str, run_id: str, sched
             finish_on_success=resume_reason is None,
             push_result=operator.do_xcom_push,
             dag_result=operator.returns_dag_result,
+            # Only for a run this task triggered: the trigger's on_kill cancels it then.
+            **cancel_mode.trigger_kwargs(operator._canceller, dag_id=dag_id, run_id=run_id),
         ),
         # Not execute_complete: that stays the stock one, for tasks the stock operator deferred on its
         # DagStateTrigger before an upgrade to this one and that resume with the stock event.

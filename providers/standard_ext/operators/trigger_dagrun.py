@@ -14,10 +14,10 @@ from airflow.sdk.exceptions import AirflowException
 
 from standard_ext import durable, history, triggering
 from standard_ext.durable import FINAL_STATES, Decision
-from standard_ext.operators import deferrable_mode
+from standard_ext.operators import cancel_mode, deferrable_mode
 from standard_ext.operators.context import ids_of, require_context, triggering_ti
 from standard_ext.operators.durable_mode import execute_durable, mark_succeeded
-from standard_ext.options import check_schedule, refuse_contradictions
+from standard_ext.options import check_cancel_on_kill, check_schedule, refuse_contradictions
 from standard_ext.plan import Plan
 from standard_ext.polling import Schedule
 from standard_ext.progress import Watch
@@ -67,7 +67,8 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     (``fail_fast``, or once the result tasks succeeded); ``attach_when_already_exists`` waits on a run
     that already holds the planned id instead of failing.
 
-    **What it does not do:** it does not cancel the child run when the parent is stopped.
+    **What it does not do:** cancel the child run when the parent is stopped, unless ``cancel_on_kill``
+    asks it to; even then, a run it attached to, or one a durable retry would reconnect to, goes on.
 
     All stock parameters apply; these are added:
 
@@ -102,6 +103,16 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         ``clear_on_success``, listeners (OpenLineage), outlets, a ``post_execute`` hook,
         ``multiple_outputs``, a downstream task mapping over the result, or a subclass overriding the
         resume. Any other outcome always resumes on a worker. Default ``False``.
+    :param cancel_on_kill: when the task is stopped for good (marked failed or success, cleared, its Dag
+        run timed out, or ``execution_timeout`` on the last try), set the child run it triggered
+        ``failed`` through the public REST API (Airflow's name, as ``BigQueryInsertJobOperator``'s; see
+        :mod:`standard_ext.operators.cancel_mode`). A run a durable retry reconnects to goes on, and so
+        does one the task attached to. The connection is read, and signed in with, before anything is
+        triggered. Default ``False``.
+    :param airflow_api_conn_id: with ``cancel_on_kill``, the Airflow connection (conn_type ``http``) to the
+        API server: its host is the base URL (``http://airflow-api:8080``), its login and password a user
+        allowed to edit Dag runs. With ``deferrable=True`` the triggerer reads it too. Default
+        ``"airflow_api_default"``.
 
     Example::
 
@@ -134,6 +145,8 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         critical_task_ids: Sequence[str] | str | None = None,
         attach_when_already_exists: bool = False,
         end_from_trigger: bool = False,
+        cancel_on_kill: bool = False,
+        airflow_api_conn_id: str = "airflow_api_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(durable=durable, **kwargs)
@@ -150,6 +163,13 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         check_schedule(
             task_id=self.task_id, poke_interval=self.poke_interval, fast_poll_window=fast_poll_window
         )
+        check_cancel_on_kill(
+            task_id=self.task_id, cancel_on_kill=cancel_on_kill, airflow_api_conn_id=airflow_api_conn_id
+        )
+        self.cancel_on_kill = cancel_on_kill
+        self.airflow_api_conn_id = airflow_api_conn_id
+        # With cancel_on_kill, what on_kill cancels with (the token included): gathered by execute().
+        self._canceller: cancel_mode.Canceller | None = None
         self.attach_when_already_exists = attach_when_already_exists
         self.end_from_trigger = end_from_trigger
         self.result_task_ids = result_task_ids
@@ -187,6 +207,8 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     def execute(self, context: Context) -> Any:
         """Trigger the child run (or find the one an earlier try saved) and wait for it if asked."""
         require_context(context, task_id=self.task_id, durable=self.durable)
+        # First: a missing connection or refused credentials must fail the task before a child exists.
+        self._canceller = cancel_mode.prepare(operator=self, context=context)
         # Read before the stock execute(), which overwrites trigger_run_id with the id it generates.
         user_run_id = bool(self.trigger_run_id)
         try:
@@ -198,20 +220,23 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         self._plan.check(task_id=self.task_id)
         # Rendered by now (they are templated); checked before anything is sent.
         self.early_end_rules()
-        if self.durable:
-            return execute_durable(operator=self, context=context, plan=self._plan)
-        return self.execute_resumable(context)
+        with cancel_mode.noting_timeout(self._canceller):
+            if self.durable:
+                return execute_durable(operator=self, context=context, plan=self._plan)
+            return self.execute_resumable(context)
 
     def on_kill(self) -> None:
         """
         Note in the durable record that the server stopped this try, when it did (see :class:`StopNote`).
 
         A person clearing the task while it waits stops it this way, and the try after that must trigger a
-        new child run. The child run itself goes on.
+        new child run. The child run itself goes on, unless ``cancel_on_kill`` decides otherwise (see
+        :class:`~standard_ext.operators.cancel_mode.Canceller`).
         """
         if self.stop_note is not None:
             # Only the flag: this runs in the SIGTERM handler, where no request may be sent.
             self.stop_note.requested.set()
+        cancel_mode.on_kill(self._canceller, log=self.log)
 
     # -- ResumableJobMixin ----------------------------------------------------------------------------
 
@@ -241,6 +266,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         if not self.wait_for_completion:
             return
         dag_id, run_id = ids_of(external_id)
+        cancel_mode.note_waiting(operator=self, dag_id=dag_id, run_id=run_id)
         schedule = self.wait_schedule(dag_id=dag_id)
         if self.deferrable:
             deferrable_mode.defer_on(operator=self, dag_id=dag_id, run_id=run_id, schedule=schedule)
@@ -325,13 +351,16 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         """Trigger the planned run (or attach to it) and publish it for the link and downstream tasks."""
         self._triggered_at = time.time()
         fields = triggering.decision_fields(plan=plan, decision=decision, try_number=context["ti"].try_number)
-        triggering.send(
+        triggered = triggering.send(
             ti=triggering_ti(context),
             plan=plan,
             when_exists=self.when_exists,
             reset=reset,
             log=self.log,
             log_fields=fields,
+        )
+        cancel_mode.note_triggered(
+            self._canceller, dag_id=plan.dag_id, run_id=plan.run_id, triggered=triggered
         )
         self.publish_run(context, dag_id=plan.dag_id, run_id=plan.run_id)
 

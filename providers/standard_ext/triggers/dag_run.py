@@ -10,6 +10,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from standard_ext.polling import Schedule
 from standard_ext.progress import Watch
 from standard_ext.triggers.finish import succeeded, success_event
+from standard_ext.triggers.on_kill import cancel_child
 from standard_ext.triggers.shared_poll import wait_for_final_state
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ class DagRunTrigger(BaseTrigger):
 
     **What it does not do:** decide whether a state other than success is good (the operator's ``resume_after_child_run`` does,
     against its ``allowed_states`` and ``failed_states``); look the run up by logical date (run id only:
-    upstream issue 57756 hung the stock trigger after ``reset_dag_run``); stop the child run.
+    upstream issue 57756 hung the stock trigger after ``reset_dag_run``); stop the child run, unless
+    ``cancel_on_kill`` asks ``on_kill`` to (:mod:`standard_ext.triggers.on_kill`).
 
     :param dag_id: the child Dag.
     :param run_id: the child run.
@@ -70,6 +72,11 @@ class DagRunTrigger(BaseTrigger):
     :param push_result: with ``finish_on_success``, push the result (the task's ``do_xcom_push``).
     :param dag_result: with ``finish_on_success``, flag the pushed result as its Dag's result (the
         task's ``returns_dag_result``), as a worker's push would.
+    :param cancel_on_kill: when the triggerer kills this trigger because the task left ``deferred`` (a
+        person marked or cleared it, its Dag run was marked or timed out), set the child run ``failed``
+        through the public REST API; the operator sets it only for a run its task triggered.
+    :param airflow_api_conn_id: with ``cancel_on_kill``, the Airflow connection (conn_type ``http``) to the
+        API server, read in the triggerer.
 
     Example::
 
@@ -100,6 +107,8 @@ class DagRunTrigger(BaseTrigger):
         finish_on_success: bool = False,
         push_result: bool = True,
         dag_result: bool = False,
+        cancel_on_kill: bool = False,
+        airflow_api_conn_id: str | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.dag_id = dag_id
@@ -114,6 +123,8 @@ class DagRunTrigger(BaseTrigger):
         self.finish_on_success = bool(finish_on_success)
         self.push_result = bool(push_result)
         self.dag_result = bool(dag_result)
+        self.cancel_on_kill = bool(cancel_on_kill)
+        self.airflow_api_conn_id = airflow_api_conn_id
         # Validated here, so a bad value fails this trigger as it is built, never the shared poller.
         self.schedule = Schedule(
             waiting_since=float(waiting_since),
@@ -137,6 +148,8 @@ class DagRunTrigger(BaseTrigger):
             "finish_on_success": self.finish_on_success,
             "push_result": self.push_result,
             "dag_result": self.dag_result,
+            "cancel_on_kill": self.cancel_on_kill,
+            "airflow_api_conn_id": self.airflow_api_conn_id,
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -174,6 +187,16 @@ class DagRunTrigger(BaseTrigger):
                 yield event
                 return
         yield TriggerEvent(self.event_payload(outcome))  # type: ignore[no-untyped-call]
+
+    async def on_kill(self) -> None:
+        """With ``cancel_on_kill``, cancel the child run unless the task is still deferred."""
+        if self.cancel_on_kill and self.airflow_api_conn_id:
+            await cancel_child(
+                conn_id=self.airflow_api_conn_id,
+                parent=self.task_instance,
+                dag_id=self.dag_id,
+                run_id=self.run_id,
+            )
 
     def _log_progress(self, progress: TaskProgress) -> None:
         # Only on change: a long child would otherwise fill the task's log with identical lines.

@@ -1,0 +1,245 @@
+"""The operator's ``cancel_on_kill``: sign in before triggering; cancel the child run from ``on_kill``."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowNotFoundException,
+    AirflowTaskTimeout,
+)
+from airflow.sdk.log import mask_secret
+
+from standard_ext import cancel
+from standard_ext.cancel_decision import should_cancel, should_cancel_after_timeout
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from airflow.sdk.definitions.context import Context
+
+    from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+
+# After a SIGTERM the supervisor sends SIGKILL 5 s later (hard-coded). on_kill keeps to this much of it,
+# so the wait still has a moment to note a durable stop in the record (standard_ext.stopped).
+KILL_SECONDS = 3.5
+KILL_REQUEST_SECONDS = 1.5
+# Signing in from execute(): no SIGKILL waits there, only execution_timeout.
+SIGN_IN_SECONDS = 30.0
+SIGN_IN_REQUEST_SECONDS = 10.0
+
+
+@dataclass
+class Child:
+    """The child run ``on_kill`` would cancel; ``not_ours`` says why it may not, when it may not."""
+
+    dag_id: str
+    run_id: str
+    not_ours: str | None = None
+
+
+@dataclass
+class Canceller:
+    """
+    What ``on_kill`` needs to cancel the child run, gathered in ``execute()`` before anything is sent.
+
+    **Purpose:** with ``cancel_on_kill``, a parent that is stopped for good (marked failed or success,
+    cleared, its Dag run timed out, or ``execution_timeout`` on its last try) takes its child run down
+    with it, instead of leaving it running for nobody.
+
+    **How it works:** ``execute()`` reads the connection and signs in first, so a missing connection
+    or refused credentials fail the task before a child exists. ``on_kill`` then sends no message to
+    the supervisor: it runs in the SIGTERM handler, on the main thread, which may hold the channel's
+    lock at that moment (not re-entrant), or after an ``execution_timeout`` that may have left an
+    answer unread on it. It uses plain HTTP to the public REST API with what was gathered here: reads
+    the parent task instance's live state to learn why the SIGTERM came (see
+    :func:`standard_ext.cancel_decision.should_cancel`), and sets the child run ``failed`` if it is
+    not over yet.
+
+    **What it does not do:** cancel a run the task attached to (``attach_when_already_exists``), which
+    another parent may share; cancel a run a durable retry would reconnect to; retry a failed request
+    (the SIGKILL is seconds away).
+    """
+
+    access: cancel.ApiAccess
+    task: cancel.TaskRef
+    durable: bool
+    retries_left: bool
+    child: Child | None = None
+    timed_out: bool = False
+    attempted: bool = False
+
+
+def prepare(*, operator: TriggerDagRunOperator, context: Context) -> Canceller | None:
+    """
+    Sign in to the API server and return what ``on_kill`` needs; fail the task if that cannot be done.
+
+    :param operator: the task's operator; ``None`` is returned unless its ``cancel_on_kill`` is set.
+    :param context: the task context (``ti``).
+    :raises AirflowFailException: the connection is missing or incomplete, the API server cannot be
+        reached, or it refused the credentials: configuration errors, which a retry would not mend.
+    :raises AirflowException: the API server failed (5xx); the task's retries apply.
+    """
+    if not operator.cancel_on_kill:
+        return None
+    ti = context["ti"]
+    task = cancel.TaskRef(
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        map_index=-1 if ti.map_index is None else ti.map_index,
+        try_number=ti.try_number,
+    )
+    return Canceller(
+        access=sign_in(task_id=operator.task_id, conn_id=operator.airflow_api_conn_id),
+        task=task,
+        durable=operator.durable,
+        # As the server decides at the start of the try; a retry_policy may still say otherwise.
+        retries_left=ti.try_number <= ti.max_tries,
+    )
+
+
+def sign_in(*, task_id: str, conn_id: str) -> cancel.ApiAccess:
+    """Read the connection and get a token, or raise naming the connection (see :func:`prepare`)."""
+    prefix = f"Task {task_id!r}: cancel_on_kill"
+    try:
+        access = cancel.ApiAccess.from_connection(BaseHook.get_connection(conn_id), conn_id=conn_id)
+    except AirflowNotFoundException:
+        raise AirflowFailException(
+            f"{prefix} needs the Airflow connection {conn_id!r} (airflow_api_conn_id), which is not "
+            "defined: an http connection whose host is the API server's URL and whose login may edit "
+            "Dag runs"
+        ) from None
+    except ValueError as e:
+        raise AirflowFailException(f"{prefix}: {e}") from None
+    try:
+        cancel.run_sync(cancel.sign_in(access), seconds=SIGN_IN_SECONDS, per_request=SIGN_IN_REQUEST_SECONDS)
+    except cancel.ApiError as e:
+        where = f"the Airflow API at {access.base_url} (connection {conn_id!r})"
+        if e.status is None:
+            raise AirflowFailException(f"{prefix}: cannot reach {where}: {e}") from None
+        if e.status in (401, 403):
+            raise AirflowFailException(f"{prefix}: {where} refused the credentials: {e}") from None
+        if e.status >= 500:
+            raise AirflowException(f"{prefix}: {where} failed: {e}") from None
+        raise AirflowFailException(f"{prefix}: {where}: {e}") from None
+    if access.token:
+        # Redacted from the task's log from now on, should anything ever print it.
+        mask_secret(access.token)
+    return access
+
+
+def note_triggered(canceller: Canceller | None, *, dag_id: str, run_id: str, triggered: bool) -> None:
+    """
+    Note the run this try triggered, or attached to (``triggered=False``).
+
+    :param canceller: the task's :class:`Canceller`; ``None`` without ``cancel_on_kill``.
+    """
+    if canceller is not None:
+        not_ours = None if triggered else "it was attached to, not triggered by this task"
+        canceller.child = Child(dag_id=dag_id, run_id=run_id, not_ours=not_ours)
+
+
+def note_waiting(*, operator: TriggerDagRunOperator, dag_id: str, run_id: str) -> None:
+    """
+    Note the run the task waits on, when this try did not trigger it: a durable retry reconnected.
+
+    An earlier try triggered it, unless the task may attach: the record does not say which it did,
+    so such a run is never cancelled.
+
+    :param operator: the waiting task's operator.
+    """
+    canceller = operator._canceller
+    if canceller is None:
+        return
+    if canceller.child is not None and (canceller.child.dag_id, canceller.child.run_id) == (dag_id, run_id):
+        return
+    not_ours = (
+        "with attach_when_already_exists, an earlier try may have attached to it"
+        if operator.attach_when_already_exists
+        else None
+    )
+    canceller.child = Child(dag_id=dag_id, run_id=run_id, not_ours=not_ours)
+
+
+@contextmanager
+def noting_timeout(canceller: Canceller | None) -> Iterator[None]:
+    """Note an ``execution_timeout``: the task runner calls ``on_kill`` once it has left ``execute()``."""
+    try:
+        yield
+    except AirflowTaskTimeout:
+        if canceller is not None:
+            canceller.timed_out = True
+        raise
+
+
+def trigger_kwargs(canceller: Canceller | None, *, dag_id: str, run_id: str) -> dict[str, Any]:
+    """The deferral's ``DagRunTrigger`` arguments that let its ``on_kill`` cancel the run, if it may."""
+    child = None if canceller is None else canceller.child
+    if (
+        canceller is None
+        or child is None
+        or child.not_ours
+        or (child.dag_id, child.run_id) != (dag_id, run_id)
+    ):
+        return {}
+    return {"cancel_on_kill": True, "airflow_api_conn_id": canceller.access.conn_id}
+
+
+def on_kill(canceller: Canceller | None, *, log: Any) -> None:
+    """
+    Cancel the child run if the try was stopped for good; log why not otherwise. Never raises.
+
+    :param canceller: the task's :class:`Canceller`; ``None`` without ``cancel_on_kill`` or before
+        ``execute()`` prepared it.
+    :param log: the task's logger.
+    """
+    if canceller is None or canceller.child is None or canceller.attempted:
+        return
+    # Once: a second SIGTERM while the first is handled would run this again inside it.
+    canceller.attempted = True
+    child = canceller.child
+    ids = {"dag_id": child.dag_id, "run_id": child.run_id}
+    if child.not_ours is not None:
+        log.info(
+            "Not cancelling the Dag run: it was attached to, not triggered by this task",
+            reason=child.not_ours,
+            **ids,
+        )
+        return
+    exchange: cancel.Exchange[cancel.Outcome]
+    if canceller.timed_out:
+        go, reason = should_cancel_after_timeout(
+            durable=canceller.durable, retries_left=canceller.retries_left
+        )
+        if not go:
+            log.info("Not cancelling the Dag run", reason=reason, **ids)
+            return
+        exchange = cancel.cancel_run(
+            canceller.access, dag_id=child.dag_id, run_id=child.run_id, reason=reason
+        )
+    else:
+
+        def decide(state: str | None, try_number: int | None) -> tuple[bool, str]:
+            return should_cancel(
+                parent_state=state,
+                parent_try=try_number,
+                this_try=canceller.task.try_number,
+                durable=canceller.durable,
+                retries_left=canceller.retries_left,
+            )
+
+        exchange = cancel.decide_then_cancel(
+            canceller.access, task=canceller.task, dag_id=child.dag_id, run_id=child.run_id, decide=decide
+        )
+    try:
+        outcome = cancel.run_sync(exchange, seconds=KILL_SECONDS, per_request=KILL_REQUEST_SECONDS)
+    except cancel.ApiError as e:
+        log.warning("Not cancelling the Dag run: a request to the Airflow API failed", error=str(e), **ids)
+        return
+    cancel.report(outcome, log=log, dag_id=child.dag_id, run_id=child.run_id)

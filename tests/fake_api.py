@@ -1,0 +1,157 @@
+"""A scripted stand-in for Airflow's public REST API, on a real local HTTP server in a thread."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+# The routes cancel_on_kill uses, by what a test may script a failure for.
+TOKEN, TASK_INSTANCE, DAG_RUN_GET, DAG_RUN_PATCH = "token", "task_instance", "dag_run_get", "dag_run_patch"
+
+
+@dataclass
+class Request:
+    """One request the server received: its method, decoded path segments, headers and JSON body."""
+
+    method: str
+    path: list[str]
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def route(self) -> str:
+        if self.path == ["auth", "token"]:
+            return TOKEN
+        if "taskInstances" in self.path:
+            return TASK_INSTANCE
+        return DAG_RUN_GET if self.method == "GET" else DAG_RUN_PATCH
+
+
+@dataclass
+class FakeApi:
+    """
+    Answers ``POST /auth/token``, a task instance's ``GET``, a Dag run's ``GET`` and ``PATCH``.
+
+    What it answers comes from its dicts, which a test sets; every request is kept in ``requests``.
+    """
+
+    users: dict[str, str] = field(default_factory=lambda: {"admin": "s3cret-pw"})
+    # Task instances by (dag_id, run_id, task_id, map_index): {"state", "try_number"}.
+    task_instances: dict[tuple[str, str, str, int], dict[str, Any]] = field(default_factory=dict)
+    # Dag run states by (dag_id, run_id).
+    runs: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Scripted failures: route -> (status, detail), answered every time until removed.
+    failures: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # When given, every answer waits until the event is set (or the test ends): a hung server.
+    hang: threading.Event | None = None
+    requests: list[Request] = field(default_factory=list)
+    # The tokens it accepts; every token it ever gave (for the tests that no log shows one).
+    tokens: list[str] = field(default_factory=list)
+    issued: list[str] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "the server is not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def routes(self) -> list[str]:
+        return [request.route for request in self.requests]
+
+    def expire_tokens(self) -> None:
+        """Every token given so far expires (``[api_auth] jwt_expiration_time`` passed)."""
+        self.tokens.clear()
+
+    def start(self) -> None:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._answer(api.handle(self._request()))
+
+            def do_POST(self) -> None:
+                self._answer(api.handle(self._request()))
+
+            def do_PATCH(self) -> None:
+                self._answer(api.handle(self._request()))
+
+            def _request(self) -> Request:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                path = [unquote(part) for part in urlsplit(self.path).path.strip("/").split("/")]
+                body = json.loads(raw) if raw else None
+                return Request(self.command, path, dict(self.headers.items()), body)
+
+            def _answer(self, answer: tuple[int, Any]) -> None:
+                if api.hang is not None:
+                    api.hang.wait(10)
+                status, body = answer
+                data = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client gave up (a timeout test)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # quiet: pytest shows the test's own output
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        # A short poll: shutdown() waits for it, at every test's end.
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
+
+    def stop(self) -> None:
+        if self.hang is not None:
+            self.hang.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def handle(self, request: Request) -> tuple[int, Any]:
+        self.requests.append(request)
+        if (failure := self.failures.get(request.route)) is not None:
+            return failure[0], {"detail": failure[1]}
+        if request.route == TOKEN:
+            return self._sign_in(request.body or {})
+        if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
+            return 401, {"detail": "Token Expired"}
+        path = request.path
+        if request.route == TASK_INSTANCE:
+            map_index = int(path[8]) if len(path) > 8 else -1
+            ti = self.task_instances.get((path[3], path[5], path[7], map_index))
+            return (200, {"map_index": map_index, **ti}) if ti else (404, {"detail": "Not Found"})
+        key = (path[3], path[5])
+        if key not in self.runs:
+            return 404, {"detail": "Not Found"}
+        if request.route == DAG_RUN_PATCH:
+            self.runs[key] = request.body["state"]
+        return 200, {"dag_id": key[0], "dag_run_id": key[1], "state": self.runs[key]}
+
+    def _sign_in(self, body: dict[str, Any]) -> tuple[int, Any]:
+        if self.users.get(body.get("username", "")) != body.get("password"):
+            return 401, {"detail": "Invalid credentials"}
+        token = f"jwt-{secrets.token_hex(8)}"
+        self.tokens.append(token)
+        self.issued.append(token)
+        return 201, {"access_token": token}
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: a server that cannot be reached."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
