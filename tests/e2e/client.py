@@ -180,6 +180,29 @@ class AirflowClient:
         result: Json = self._request("PATCH", path, json={"state": state}).json()
         return result
 
+    def create_connection(
+        self,
+        conn_id: str,
+        *,
+        conn_type: str,
+        host: str,
+        login: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        """Create Airflow connection ``conn_id`` (in the metadata database) unless it exists."""
+        body = {
+            "connection_id": conn_id,
+            "conn_type": conn_type,
+            "host": host,
+            "login": login,
+            "password": password,
+        }
+        try:
+            self._request("POST", "/api/v2/connections", json=body)
+        except httpx.HTTPStatusError as e:
+            if e.response.status_code != 409:
+                raise
+
     def dag_runs(self, dag_id: str, conf_contains: str | None = None) -> list[Json]:
         """All runs of ``dag_id``, oldest first; ``conf_contains`` narrows to runs whose conf has the text."""
         params: Json = {"order_by": "run_after"}
@@ -197,6 +220,12 @@ class AirflowClient:
     def task_instances(self, dag_id: str, run_id: str) -> list[Json]:
         """Every task instance of a run, mapped ones expanded (one entry per map index)."""
         return self._list(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances")
+
+    def set_task_instance_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> Json:
+        """Mark a task instance ``failed`` or ``success`` as a person does from the UI."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        result: Json = self._request("PATCH", path, json={"new_state": state}).json()
+        return result
 
     def task_tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[Json]:
         """One record per try of a task instance: the history plus the current try."""

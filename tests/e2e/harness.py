@@ -346,9 +346,14 @@ class EmbeddedAirflow:
 
     def new_client(self) -> AirflowClient:
         """A client of its own, for a thread that should not share connections with others."""
+        return AirflowClient(self.base_url, "admin", self.admin_password)
+
+    @property
+    def admin_password(self) -> str:
+        """The password ``airflow standalone``'s simple auth manager generated for ``admin``."""
         password_file = self.home / "simple_auth_manager_passwords.json.generated"
-        password = json.loads(password_file.read_text())["admin"]
-        return AirflowClient(self.base_url, "admin", password)
+        password: str = json.loads(password_file.read_text())["admin"]
+        return password
 
     @property
     def api_server_log(self) -> Path:
