@@ -6,6 +6,7 @@ import json
 import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -48,12 +49,20 @@ class FakeApi:
     runs: dict[tuple[str, str], str] = field(default_factory=dict)
     # Scripted failures: route -> (status, detail), answered every time until removed.
     failures: dict[str, tuple[int, str]] = field(default_factory=dict)
-    # When given, every answer waits until the event is set (or the test ends): a hung server.
+    # When given, every answer waits until the event is set (or the test ends): a hung server. With
+    # hang_routes, only the answers on those routes wait.
     hang: threading.Event | None = None
+    hang_routes: frozenset[str] | None = None
+    # How long every answer takes, in seconds: lets requests overlap, to count them in flight.
+    latency: float = 0.0
     requests: list[Request] = field(default_factory=list)
     # The tokens it accepts; every token it ever gave (for the tests that no log shows one).
     tokens: list[str] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)
+    # The most requests it was answering at once.
+    most_in_flight: int = 0
+    _in_flight: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -74,13 +83,13 @@ class FakeApi:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                self._answer(api.handle(self._request()))
+                self._answer(api.answer(self._request()))
 
             def do_POST(self) -> None:
-                self._answer(api.handle(self._request()))
+                self._answer(api.answer(self._request()))
 
             def do_PATCH(self) -> None:
-                self._answer(api.handle(self._request()))
+                self._answer(api.answer(self._request()))
 
             def _request(self) -> Request:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -90,8 +99,6 @@ class FakeApi:
                 return Request(self.command, path, dict(self.headers.items()), body)
 
             def _answer(self, answer: tuple[int, Any]) -> None:
-                if api.hang is not None:
-                    api.hang.wait(10)
                 status, body = answer
                 data = json.dumps(body).encode()
                 try:
@@ -106,7 +113,7 @@ class FakeApi:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet: pytest shows the test's own output
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         # A short poll: shutdown() waits for it, at every test's end.
         threading.Thread(
@@ -119,6 +126,24 @@ class FakeApi:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+    def answer(self, request: Request) -> tuple[int, Any]:
+        """Answer as :meth:`handle` does, after the hang if there is one; count the requests in flight."""
+        with self._lock:
+            self._in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self._in_flight)
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            if self.hang is not None and (self.hang_routes is None or request.route in self.hang_routes):
+                self.requests.append(request)
+                # Received, never acted on: the client gives up first.
+                self.hang.wait(10)
+                return 503, {"detail": "hung"}
+            return self.handle(request)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
     def handle(self, request: Request) -> tuple[int, Any]:
         self.requests.append(request)
@@ -147,6 +172,11 @@ class FakeApi:
         self.tokens.append(token)
         self.issued.append(token)
         return 201, {"access_token": token}
+
+
+class _Server(ThreadingHTTPServer):
+    # Room for every connection of a concurrent client: the default backlog (5) would hold some back.
+    request_queue_size = 64
 
 
 def closed_port() -> int:

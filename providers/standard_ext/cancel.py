@@ -78,6 +78,17 @@ class TaskRef:
     map_index: int
     try_number: int
 
+    @classmethod
+    def of(cls, ti: Any) -> TaskRef:
+        """The ids and try of a task instance: a task's ``ti``, or a trigger's ``task_instance``."""
+        return cls(
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            map_index=-1 if ti.map_index is None else int(ti.map_index),
+            try_number=int(ti.try_number),
+        )
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -177,27 +188,33 @@ def run_sync(exchange: Exchange[T], *, seconds: float, per_request: float) -> T:
             return cast("T", done.value)
 
 
-async def run_async(exchange: Exchange[T], *, seconds: float, per_request: float) -> T:
+async def run_async(
+    exchange: Exchange[T], *, seconds: float, per_request: float, client: httpx.AsyncClient | None = None
+) -> T:
     """
-    Run ``exchange`` on a fresh async client, within ``seconds`` overall and ``per_request`` for each request.
+    Run ``exchange`` within ``seconds`` overall and ``per_request`` for each request.
 
+    :param client: a client that many exchanges share (their connections pooled); a fresh one if
+        ``None``, closed at the end.
     :raises ApiError: a request failed, or time ran out.
     """
+    if client is None:
+        async with httpx.AsyncClient() as own:
+            return await run_async(exchange, seconds=seconds, per_request=per_request, client=own)
     deadline = time.monotonic() + seconds
-    async with httpx.AsyncClient() as client:
-        try:
-            request = next(exchange)
-            while True:
-                limit = _timeout(deadline, per_request, request)
-                request.extensions["timeout"] = limit.as_dict()
-                try:
-                    async with asyncio.timeout(limit.read):
-                        response = await client.send(request)
-                except (httpx.HTTPError, TimeoutError) as e:
-                    raise _unreachable(request, e) from e
-                request = exchange.send(response)
-        except StopIteration as done:
-            return cast("T", done.value)
+    try:
+        request = next(exchange)
+        while True:
+            limit = _timeout(deadline, per_request, request)
+            request.extensions["timeout"] = limit.as_dict()
+            try:
+                async with asyncio.timeout(limit.read):
+                    response = await client.send(request)
+            except (httpx.HTTPError, TimeoutError) as e:
+                raise _unreachable(request, e) from e
+            request = exchange.send(response)
+    except StopIteration as done:
+        return cast("T", done.value)
 
 
 def report(outcome: Outcome, *, log: Any, dag_id: str, run_id: str) -> None:

@@ -178,21 +178,14 @@ def _check(
     counting: bool,
     start_seen: bool,
 ) -> tuple[Progress, str | None]:
-    """One check: the run's progress, and its state once every task instance has finished (else None)."""
-    progress = _look(ti, dag_id, run_id, watch=watch, counting=counting, start_seen=start_seen)
+    """
+    One check: the run's progress, and its state once every task instance has finished (else None).
+
+    The progress is every task instance's state, or, for a large run, counts (``counting``).
+    """
+    progress: Progress = (
+        counted_progress(ti, dag_id, run_id, watch=watch, start_seen=start_seen)
+        if counting
+        else task_progress(ti, dag_id, run_id)
+    )
     return progress, get_state(ti, dag_id, run_id) if progress.all_finished else None
-
-
-def _look(
-    ti: TriggeringTaskInstance,
-    dag_id: str,
-    run_id: str,
-    *,
-    watch: Watch | None,
-    counting: bool,
-    start_seen: bool,
-) -> Progress:
-    """One check's look at the run: every task instance's state, or, for a large run, counts."""
-    if counting:
-        return counted_progress(ti, dag_id, run_id, watch=watch, start_seen=start_seen)
-    return task_progress(ti, dag_id, run_id)

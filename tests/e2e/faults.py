@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tests.e2e import components
 from tests.e2e.flows import (
     ALREADY_FINISHED_EVENT,
     RECONNECT_EVENT,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tests.e2e.client import Json
+    from tests.e2e.harness import EmbeddedAirflow
 
 CHILD = "fault_child"
 CHILD_TASK = "work"
@@ -166,6 +168,43 @@ def record(
         record_property(f"{fault}_{path}_lag_seconds", round(outcome.lag, 1))
         record_property(f"{fault}_{path}_parent_run_seconds", round(outcome.seconds, 1))
         record_property(f"{fault}_{path}_tries", len(outcome.tries))
+
+
+def component_outage(
+    airflow: EmbeddedAirflow,
+    scenario: Scenario,
+    component: str,
+    *,
+    seconds: float,
+    with_children: bool = True,
+) -> Callable[[], None]:
+    """
+    The fault of a component SIGKILLed and a new one started ``seconds`` later, for ``run_through``.
+
+    :param airflow: the embedded Airflow.
+    :param scenario: for the timeline.
+    :param component: a key of ``components.MARKERS``.
+    :param seconds: how long it stays down.
+    :param with_children: kill what it forked too (see ``components.kill``).
+    """
+
+    def fault() -> None:
+        components.kill(airflow, component, with_children=with_children)
+        outage(scenario, seconds, f"the {component}")
+        components.start(airflow, component)
+        scenario.note(f"a new {component} runs")
+
+    return fault
+
+
+def replacing_what_exits(airflow: EmbeddedAirflow, scenario: Scenario, replaced: list[str]) -> None:
+    """
+    After a fault, start again every component that exited on it, as a process supervisor does.
+
+    :param replaced: where the names of the ones started again are added.
+    """
+    replaced.extend(components.replace_exited(airflow))
+    scenario.note(f"replaced after exiting: {replaced or 'none'}")
 
 
 def outage(scenario: Scenario, seconds: float, what: str) -> None:

@@ -20,7 +20,7 @@ from tests.e2e import components
 from tests.e2e.faults import (
     POKE_INTERVAL,
     assert_one_child_and_success,
-    outage,
+    component_outage,
     pollers_at_once,
     record,
     run_through,
@@ -62,11 +62,7 @@ def test_without_a_fault_both_parents_end_within_a_poke_interval(
 def test_the_api_server_killed_and_replaced_30s_later(
     airflow: EmbeddedAirflow, scenario: Scenario, record_property: Callable[[str, object], None]
 ) -> None:
-    def fault() -> None:
-        components.kill(airflow, "api-server", with_children=True)
-        outage(scenario, OUTAGE, "the api-server")
-        components.start(airflow, "api-server")
-        scenario.note("a new api-server answers")
+    fault = component_outage(airflow, scenario, "api-server", seconds=OUTAGE)
 
     outcomes = run_through(scenario, fault, child_sleep=CHILD_SLEEP)
     record(outcomes, "api_server", record_property)
@@ -79,13 +75,9 @@ def test_the_api_server_killed_and_replaced_30s_later(
 def test_the_scheduler_sigkilled_and_restarted(
     airflow: EmbeddedAirflow, scenario: Scenario, record_property: Callable[[str, object], None]
 ) -> None:
-    def fault() -> None:
-        # Only the scheduler's own process, as the OOM killer would: its LocalExecutor workers, each the
-        # supervisor of a running task, live on.
-        components.kill(airflow, "scheduler", with_children=False)
-        outage(scenario, 15.0, "the scheduler")
-        components.start(airflow, "scheduler")
-        scenario.note("a new scheduler runs")
+    # Only the scheduler's own process, as the OOM killer would: its LocalExecutor workers, each the
+    # supervisor of a running task, live on.
+    fault = component_outage(airflow, scenario, "scheduler", seconds=15.0, with_children=False)
 
     outcomes = run_through(scenario, fault, child_sleep=CHILD_SLEEP)
     record(outcomes, "scheduler", record_property)

@@ -15,8 +15,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e import backend, components
-from tests.e2e.faults import assert_one_child_and_success, outage, record, run_through
+from tests.e2e import backend
+from tests.e2e.faults import (
+    assert_one_child_and_success,
+    component_outage,
+    outage,
+    record,
+    replacing_what_exits,
+    run_through,
+)
 from tests.e2e.settings import CELERY
 
 if TYPE_CHECKING:
@@ -34,11 +41,7 @@ CHILD_SLEEP = 30.0
 def test_the_api_server_killed_and_replaced_30s_later_on_celery(
     airflow: EmbeddedAirflow, scenario: Scenario, record_property: Callable[[str, object], None]
 ) -> None:
-    def fault() -> None:
-        components.kill(airflow, "api-server", with_children=True)
-        outage(scenario, 30.0, "the api-server")
-        components.start(airflow, "api-server")
-        scenario.note("a new api-server answers")
+    fault = component_outage(airflow, scenario, "api-server", seconds=30.0)
 
     outcomes = run_through(scenario, fault, child_sleep=CHILD_SLEEP)
 
@@ -61,8 +64,7 @@ def test_every_database_connection_ended_mid_wait(
         assert ended > 0
         # Give a component that cannot ride the fault out the time to exit, then replace it.
         outage(scenario, 10.0, "the database connections")
-        replaced.extend(components.replace_exited(airflow))
-        scenario.note(f"replaced after exiting: {replaced or 'none'}")
+        replacing_what_exits(airflow, scenario, replaced)
 
     outcomes = run_through(scenario, fault, child_sleep=CHILD_SLEEP)
 
@@ -82,8 +84,7 @@ def test_redis_restarted_mid_wait(
         with backend.redis_stopped():
             outage(scenario, 10.0, "Redis")
         scenario.note("Redis answers again, empty")
-        replaced.extend(components.replace_exited(airflow))
-        scenario.note(f"replaced after exiting: {replaced or 'none'}")
+        replacing_what_exits(airflow, scenario, replaced)
 
     outcomes = run_through(scenario, fault, child_sleep=CHILD_SLEEP)
 

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import structlog
-from airflow.sdk.exceptions import AirflowTaskTimeout
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
-from standard_ext import polling
 from tests.fake_api import DAG_RUN_GET, DAG_RUN_PATCH, TASK_INSTANCE, TOKEN
-from tests.unit.conftest import API_PASSWORD, KEY, connect, kill_mid_wait, kill_run
+from tests.unit import cancel_helpers
+from tests.unit.cancel_helpers import api_shows, secrets_in
+from tests.unit.conftest import KEY, connect, kill_mid_wait, kill_run
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,12 +37,7 @@ def killed_mid_wait(parent: Parent, api: FakeApi) -> str:
 
 
 def parent_is(api: FakeApi, parent: Parent, state: str | None, *, try_number: int | None = None) -> None:
-    """What the public API says of the parent task instance now."""
-    ti = parent.ti
-    api.task_instances[(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)] = {
-        "state": state,
-        "try_number": ti.try_number if try_number is None else try_number,
-    }
+    api_shows(api, parent.ti, state, try_number=try_number)
 
 
 def on_kill(parent: Parent) -> list[Any]:
@@ -209,9 +204,8 @@ class TestOnKillAfterSigterm:
             logs += on_kill(parent)
 
         assert api.issued
-        text = repr(logs)
-        assert "Cancelled the child Dag run" in text
-        assert not [secret for secret in [*api.issued, API_PASSWORD] if secret in text]
+        assert "Cancelled the child Dag run" in repr(logs)
+        assert secrets_in(logs, api) == []
 
     def test_it_is_looked_into_once(self, api: FakeApi, make_parent: MakeParent) -> None:
         # A second SIGTERM while the first is handled would run it again inside it.
@@ -239,13 +233,7 @@ class TestOnKillAfterSigterm:
 
 def timed_out(parent: Parent, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run the parent until ``execution_timeout`` interrupts its wait; return the child run it triggered."""
-
-    def alarm(seconds: float, *, stop: object = None) -> None:
-        raise AirflowTaskTimeout("Timeout")
-
-    monkeypatch.setattr(polling, "wait", alarm)
-    with pytest.raises(AirflowTaskTimeout):
-        parent.run()
+    cancel_helpers.timed_out(parent.run, monkeypatch)
     return str(parent.ti.xcoms["trigger_run_id"])
 
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import structlog
 from airflow.models.trigger import Trigger
 from airflow.sdk._shared.module_loading import import_string
 from airflow.serialization.decoders import smart_decode_trigger_kwargs
 
 from standard_ext.triggers.dag_run import DagRunTrigger
 from tests.fake_api import DAG_RUN_GET, DAG_RUN_PATCH, TASK_INSTANCE, TOKEN
-from tests.unit.conftest import API_CONN_ID, API_PASSWORD, connect
+from tests.unit.cancel_helpers import PARENT, as_deferred, killed, secrets_in
+from tests.unit.conftest import API_CONN_ID, connect
 
 if TYPE_CHECKING:
     from tests.fake_api import FakeApi
@@ -22,7 +20,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.timeout(30)
 
-PARENT = ("parent", "manual__parent", "trigger", -1)
 CHILD = ("child", "manual__1")
 
 
@@ -38,19 +35,8 @@ def make_trigger(**kwargs: Any) -> DagRunTrigger:
         **kwargs,
     }
     trigger = DagRunTrigger(**values)
-    # As the triggerer sets it: the deferred task instance.
-    dag_id, run_id, task_id, map_index = PARENT
-    trigger.task_instance = SimpleNamespace(  # type: ignore[assignment]
-        dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, try_number=1
-    )
+    as_deferred(trigger)
     return trigger
-
-
-def killed(trigger: DagRunTrigger) -> list[Any]:
-    """Run ``on_kill`` as the triggerer does after a user action; return what it logged."""
-    with structlog.testing.capture_logs() as logs:
-        asyncio.run(trigger.on_kill())
-    return logs
 
 
 @pytest.fixture
@@ -114,7 +100,7 @@ class TestOnKill:
         logs = killed(make_trigger())
 
         assert api.issued
-        assert not [secret for secret in [*api.issued, API_PASSWORD] if secret in repr(logs)]
+        assert secrets_in(logs, api) == []
 
     def test_without_cancel_on_kill_it_does_nothing(self, api: FakeApi) -> None:
         assert killed(make_trigger(cancel_on_kill=False)) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import (
@@ -19,7 +19,7 @@ from standard_ext import cancel
 from standard_ext.cancel_decision import should_cancel, should_cancel_after_timeout
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from airflow.sdk.definitions.context import Context
 
@@ -32,6 +32,26 @@ KILL_REQUEST_SECONDS = 1.5
 # Signing in from execute(): no SIGKILL waits there, only execution_timeout.
 SIGN_IN_SECONDS = 30.0
 SIGN_IN_REQUEST_SECONDS = 10.0
+
+
+class CancelOptions(Protocol):
+    """What :func:`prepare` reads of an operator: both trigger operators have it."""
+
+    @property
+    def task_id(self) -> str:
+        """The task, named in errors."""
+
+    @property
+    def cancel_on_kill(self) -> bool:
+        """Whether to cancel at all."""
+
+    @property
+    def airflow_api_conn_id(self) -> str:
+        """The connection to the API server."""
+
+    @property
+    def durable(self) -> bool:
+        """Whether a retry reconnects to the child runs instead of triggering others."""
 
 
 @dataclass
@@ -75,7 +95,7 @@ class Canceller:
     attempted: bool = False
 
 
-def prepare(*, operator: TriggerDagRunOperator, context: Context) -> Canceller | None:
+def prepare(*, operator: CancelOptions, context: Context) -> Canceller | None:
     """
     Sign in to the API server and return what ``on_kill`` needs; fail the task if that cannot be done.
 
@@ -88,16 +108,9 @@ def prepare(*, operator: TriggerDagRunOperator, context: Context) -> Canceller |
     if not operator.cancel_on_kill:
         return None
     ti = context["ti"]
-    task = cancel.TaskRef(
-        dag_id=ti.dag_id,
-        run_id=ti.run_id,
-        task_id=ti.task_id,
-        map_index=-1 if ti.map_index is None else ti.map_index,
-        try_number=ti.try_number,
-    )
     return Canceller(
         access=sign_in(task_id=operator.task_id, conn_id=operator.airflow_api_conn_id),
-        task=task,
+        task=cancel.TaskRef.of(ti),
         durable=operator.durable,
         # As the server decides at the start of the try; a retry_policy may still say otherwise.
         retries_left=ti.try_number <= ti.max_tries,
@@ -224,18 +237,12 @@ def on_kill(canceller: Canceller | None, *, log: Any) -> None:
             canceller.access, dag_id=child.dag_id, run_id=child.run_id, reason=reason
         )
     else:
-
-        def decide(state: str | None, try_number: int | None) -> tuple[bool, str]:
-            return should_cancel(
-                parent_state=state,
-                parent_try=try_number,
-                this_try=canceller.task.try_number,
-                durable=canceller.durable,
-                retries_left=canceller.retries_left,
-            )
-
         exchange = cancel.decide_then_cancel(
-            canceller.access, task=canceller.task, dag_id=child.dag_id, run_id=child.run_id, decide=decide
+            canceller.access,
+            task=canceller.task,
+            dag_id=child.dag_id,
+            run_id=child.run_id,
+            decide=decider(canceller),
         )
     try:
         outcome = cancel.run_sync(exchange, seconds=KILL_SECONDS, per_request=KILL_REQUEST_SECONDS)
@@ -243,3 +250,22 @@ def on_kill(canceller: Canceller | None, *, log: Any) -> None:
         log.warning("Not cancelling the Dag run: a request to the Airflow API failed", error=str(e), **ids)
         return
     cancel.report(outcome, log=log, dag_id=child.dag_id, run_id=child.run_id)
+
+
+def decider(canceller: Canceller) -> Callable[[str | None, int | None], tuple[bool, str]]:
+    """
+    Judge a SIGTERM from the parent's live ``(state, try_number)`` (:func:`should_cancel`) for this try.
+
+    :param canceller: the task's :class:`Canceller`: the try, ``durable`` and whether retries are left.
+    """
+
+    def decide(state: str | None, try_number: int | None) -> tuple[bool, str]:
+        return should_cancel(
+            parent_state=state,
+            parent_try=try_number,
+            this_try=canceller.task.try_number,
+            durable=canceller.durable,
+            retries_left=canceller.retries_left,
+        )
+
+    return decide

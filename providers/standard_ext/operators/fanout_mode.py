@@ -11,6 +11,7 @@ from standard_ext import history
 from standard_ext.fanout import FanOut, ItemState, Verdict, failure_message, progress_fields
 from standard_ext.fanout_poll import ended_runs
 from standard_ext.fanout_record import RECORD_KEY, confs_digest, parse_record
+from standard_ext.operators import fanout_cancel
 from standard_ext.operators.context import triggering_ti
 from standard_ext.operators.durable_mode import write_success_mark
 from standard_ext.operators.fanout_plan import start_items
@@ -60,6 +61,8 @@ def drive(
     # slots, the checks come every quarter of it at most (standard_ext.polling.queued_step).
     expected_seconds = history.last_success_seconds(dag_id=operator.trigger_dag_id)
     while True:
+        # What on_kill would cancel: the runs now active, not those seen to end.
+        fanout_cancel.note_fan_out(operator.canceller, fan_out)
         to_start = rules.to_start(fan_out)
         if to_start:
             fan_out = _start(operator, context, fan_out, confs, to_start)
@@ -162,6 +165,8 @@ def _defer(*, operator: TriggerDagRunsOperator, fan_out: FanOut, expected_second
             fast_poll_window=operator.fast_poll_window,
             waiting_since=time.time(),
             expected_seconds=expected_seconds,
+            # The trigger's on_kill cancels the active runs then, as the task's would.
+            **fanout_cancel.trigger_kwargs(operator.canceller),
         ),
         method_name=RESUME_METHOD,
         # As the single operator: execution_timeout bounds each deferral (Airflow 3 does not apply it

@@ -18,6 +18,7 @@ from standard_ext.fanout_record import (
     new_run_ids,
     parse_record,
 )
+from standard_ext.operators import fanout_cancel
 from standard_ext.operators.context import triggering_ti
 from standard_ext.operators.durable_mode import clear_number_of
 from standard_ext.plan import Plan
@@ -135,12 +136,18 @@ def start_items(
     indexes: Sequence[int],
 ) -> FanOut:
     """
-    Trigger the items at ``indexes`` under their planned run ids; return the fan-out with them active.
+    Trigger the items at ``indexes`` under their planned run ids; return the fan-out, those started active.
 
     Every planned id carries a random suffix (or was saved by this task), so no run of anyone else can
     hold it: "already exists" is this task's own request whose answer was lost, and is carried on with.
+    Once ``cancel_on_kill``'s ``on_kill`` decided the try is over, no further item starts.
     """
+    started: list[int] = []
     for index in indexes:
+        if not fanout_cancel.may_start(
+            operator.canceller, log=operator.log, not_started=fan_out.count(ItemState.PENDING) - len(started)
+        ):
+            break
         conf = confs[index]
         if operator.openlineage_inject_parent_info:
             # The helper the stock operator calls: the parent's OpenLineage run in each conf.
@@ -156,7 +163,7 @@ def start_items(
             note=None,
             ours=True,
         )
-        triggering.send(
+        triggered = triggering.send(
             ti=triggering_ti(context),
             plan=plan,
             when_exists=WhenExists(),
@@ -169,4 +176,8 @@ def start_items(
                 "try_number": context["ti"].try_number,
             },
         )
-    return fan_out.with_states(dict.fromkeys(indexes, ItemState.ACTIVE))
+        started.append(index)
+        fanout_cancel.note_triggered(
+            operator.canceller, run_id=plan.run_id, triggered=triggered, log=operator.log
+        )
+    return fan_out.with_states(dict.fromkeys(started, ItemState.ACTIVE))

@@ -11,10 +11,11 @@ from standard_ext.fanout import FanOut, Rules, progress_fields
 from standard_ext.fanout_checks import MAX_ITEMS, check_confs, check_constructor_values
 from standard_ext.fanout_record import RECORD_KEY
 from standard_ext.links import TriggeredDagRunsLink
+from standard_ext.operators import fanout_cancel
 from standard_ext.operators.context import require_context
 from standard_ext.operators.fanout_mode import drive
 from standard_ext.operators.fanout_plan import plan_fan_out
-from standard_ext.options import check_schedule
+from standard_ext.options import check_cancel_on_kill, check_schedule
 from standard_ext.results import check_task_ids
 from standard_ext.stopped import StopNote
 from standard_ext.triggering import XCOM_DAG_ID
@@ -66,9 +67,10 @@ class TriggerDagRunsOperator(BaseOperator):
     durable retry redrives only the failed items. Progress is logged when it changes (``Fan-out
     progress done=... succeeded=... failed=... active=... not_started=...``).
 
-    **What it does not do:** stop the child runs when it fails or is stopped (they go on; a durable retry
-    reconnects to them); give runs logical dates; take more than :data:`MAX_ITEMS` items in one task: the
-    one record and each deferral's trigger hold every run id, so map the operator over chunks instead
+    **What it does not do:** stop the child runs when it fails, or when it is stopped unless
+    ``cancel_on_kill`` asks it to (they go on; a durable retry reconnects to them); give runs logical
+    dates; take more than :data:`MAX_ITEMS` items in one task: the one record and each deferral's
+    trigger hold every run id, so map the operator over chunks instead
     (``.partial(...).expand(confs=chunks)``, a record per map index). An empty ``confs`` triggers nothing
     and returns ``[]``.
 
@@ -94,6 +96,17 @@ class TriggerDagRunsOperator(BaseOperator):
         wait doubles up to ``poke_interval`` (default 5).
     :param openlineage_inject_parent_info: add the parent task's OpenLineage run to each child's conf,
         with the stock operator's helper (default ``True``, as on the stock operator).
+    :param cancel_on_kill: when the task is stopped for good (marked failed or success, cleared, its Dag
+        run timed out, or ``execution_timeout`` on the last try), set every active child run it triggered
+        ``failed`` through the public REST API, as the single operator sets its one (see
+        :class:`~standard_ext.operators.fanout_cancel.FanOutCanceller`); the items not started yet are
+        never started. Runs that already ended are left as they ended, and runs a durable retry
+        reconnects to go on. Deferred, the trigger cancels them. The connection is read, and signed in
+        with, before anything is triggered (and again on each resume). Default ``False``.
+    :param airflow_api_conn_id: with ``cancel_on_kill``, the Airflow connection (conn_type ``http``) to the
+        API server: its host is the base URL (``http://airflow-api:8080``), its login and password a user
+        allowed to edit Dag runs. With ``deferrable=True`` the triggerer reads it too. Default
+        ``"airflow_api_default"``.
 
     Example::
 
@@ -132,6 +145,8 @@ class TriggerDagRunsOperator(BaseOperator):
         poke_interval: float = 60,
         fast_poll_window: float = 5.0,
         openlineage_inject_parent_info: bool = True,
+        cancel_on_kill: bool = False,
+        airflow_api_conn_id: str = "airflow_api_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -144,6 +159,9 @@ class TriggerDagRunsOperator(BaseOperator):
             result_task_ids=result_task_ids,
         )
         check_schedule(task_id=self.task_id, poke_interval=poke_interval, fast_poll_window=fast_poll_window)
+        check_cancel_on_kill(
+            task_id=self.task_id, cancel_on_kill=cancel_on_kill, airflow_api_conn_id=airflow_api_conn_id
+        )
         self.trigger_dag_id = trigger_dag_id
         self.confs = confs
         self.max_active = max_active
@@ -156,6 +174,10 @@ class TriggerDagRunsOperator(BaseOperator):
         self.poke_interval = poke_interval
         self.fast_poll_window = fast_poll_window
         self.openlineage_inject_parent_info = openlineage_inject_parent_info
+        self.cancel_on_kill = cancel_on_kill
+        self.airflow_api_conn_id = airflow_api_conn_id
+        #: With ``cancel_on_kill``, what ``on_kill`` cancels, and with what: gathered by each process.
+        self.canceller: fanout_cancel.FanOutCanceller | None = None
         #: The durable record in force this try (``None`` until planned, and after a resume).
         self.record: FanOutRecord | None = None
         #: Set once a durable record is held; ``on_kill`` notes a stop with it.
@@ -176,6 +198,9 @@ class TriggerDagRunsOperator(BaseOperator):
         """Check the rendered input, plan (or carry on with) the runs, then trigger and wait for them."""
         require_context(context, task_id=self.task_id, durable=self.durable)
         confs = self._checked_input()
+        # Before anything is saved or sent: a missing connection or refused credentials fail the task
+        # before a child exists.
+        self.canceller = fanout_cancel.prepare(operator=self, context=context)
         if not confs:
             self.log.info("Nothing to trigger: confs is an empty list", dag_id=self.trigger_dag_id)
             return []
@@ -187,7 +212,8 @@ class TriggerDagRunsOperator(BaseOperator):
         ti = context["ti"]
         ti.xcom_push(key=XCOM_DAG_ID, value=self.trigger_dag_id)
         ti.xcom_push(key=XCOM_RUN_IDS, value=list(fan_out.run_ids))
-        return drive(operator=self, context=context, fan_out=fan_out, confs=confs)
+        with fanout_cancel.noting_timeout(self.canceller):
+            return drive(operator=self, context=context, fan_out=fan_out, confs=confs)
 
     def resume_fan_out(self, context: Context, event: dict[str, Any]) -> list[Any]:
         """
@@ -203,13 +229,22 @@ class TriggerDagRunsOperator(BaseOperator):
                 f"Task {self.task_id!r} resumed with {len(fan_out.run_ids)} items, but confs renders "
                 f"{len(confs)}; the fan-out cannot carry on"
             )
-        return drive(operator=self, context=context, fan_out=fan_out, confs=confs)
+        # A resume is a new process: it signs in again before it starts the next items.
+        self.canceller = fanout_cancel.prepare(operator=self, context=context)
+        with fanout_cancel.noting_timeout(self.canceller):
+            return drive(operator=self, context=context, fan_out=fan_out, confs=confs)
 
     def on_kill(self) -> None:
-        """Note in the durable record that the server stopped this try, when it did (see :class:`StopNote`)."""
+        """
+        Note in the durable record that the server stopped this try, when it did (see :class:`StopNote`).
+
+        With ``cancel_on_kill``, cancel the active child runs too, if the try was stopped for good (see
+        :class:`~standard_ext.operators.fanout_cancel.FanOutCanceller`).
+        """
         if self.stop_note is not None:
-            # Only the flag: this runs in the SIGTERM handler, where no request may be sent.
+            # Only the flag: this runs in the SIGTERM handler, where no message to the supervisor may go.
             self.stop_note.requested.set()
+        fanout_cancel.on_kill(self.canceller, log=self.log)
 
     def log_progress(self, fan_out: FanOut) -> None:
         """Log the ``Fan-out progress`` line when it changed since the last one this process logged."""

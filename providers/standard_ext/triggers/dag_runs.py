@@ -11,6 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from standard_ext.fanout import FanOut, ItemState, progress_fields
 from standard_ext.polling import Schedule
 from standard_ext.progress import Watch
+from standard_ext.triggers.on_kill import cancel_children
 from standard_ext.triggers.shared_poll import wait_for_final_state
 
 if TYPE_CHECKING:
@@ -43,7 +44,11 @@ class DagRunsTrigger(BaseTrigger):
     ``dag.test()`` resumes a task with the event alone, without the deferral's ``kwargs``. Everything is
     serialized, so a restarted triggerer rebuilds the trigger on the same schedule.
 
-    **What it does not do:** trigger runs, judge the outcome (the operator's rules do), or stop runs.
+    With ``cancel_on_kill``, ``on_kill`` sets the fan-out's runs that are not over ``failed`` once the
+    task left the deferral (:func:`standard_ext.triggers.on_kill.cancel_children`).
+
+    **What it does not do:** trigger runs (items not started stay so), judge the outcome (the
+    operator's rules do), or stop runs without ``cancel_on_kill``.
 
     :param dag_id: the child Dag.
     :param fan_out: the fan-out at the deferral (:meth:`standard_ext.fanout.FanOut.to_json`).
@@ -55,6 +60,12 @@ class DagRunsTrigger(BaseTrigger):
     :param waiting_since: when the wait began, as a UNIX timestamp.
     :param expected_seconds: how long the child Dag's last success took, if known: each run's checks are
         dense around that length after it is seen starting (see :mod:`standard_ext.polling`).
+    :param cancel_on_kill: when the triggerer kills this trigger because the task left ``deferred`` (a
+        person marked or cleared it, its Dag run was marked or timed out), set the fan-out's active
+        runs ``failed`` through the public REST API. Off by default: triggers serialized before it
+        existed rebuild without it.
+    :param airflow_api_conn_id: with ``cancel_on_kill``, the Airflow connection (conn_type ``http``) to the
+        API server, read in the triggerer.
 
     Example::
 
@@ -82,6 +93,8 @@ class DagRunsTrigger(BaseTrigger):
         waiting_since: float,
         failures: int | None = None,
         expected_seconds: float | None = None,
+        cancel_on_kill: bool = False,
+        airflow_api_conn_id: str | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.dag_id = dag_id
@@ -89,6 +102,10 @@ class DagRunsTrigger(BaseTrigger):
         self.fan_out = FanOut.from_json(fan_out)
         self.ends = int(ends)
         self.failures = None if failures is None else int(failures)
+        self.cancel_on_kill = bool(cancel_on_kill)
+        self.airflow_api_conn_id = airflow_api_conn_id
+        # The runs seen over while this trigger ran: on_kill leaves them alone without asking.
+        self._ended: set[str] = set()
         self.schedule = Schedule(
             waiting_since=float(waiting_since),
             poke_interval=float(poke_interval),
@@ -107,6 +124,8 @@ class DagRunsTrigger(BaseTrigger):
             "fast_poll_window": self.schedule.fast_poll_window,
             "waiting_since": self.schedule.waiting_since,
             "expected_seconds": self.schedule.expected_seconds,
+            "cancel_on_kill": self.cancel_on_kill,
+            "airflow_api_conn_id": self.airflow_api_conn_id,
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -138,9 +157,20 @@ class DagRunsTrigger(BaseTrigger):
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             # Every wait done in the same tick counts, not only the first: the resume acts on all of them.
             ended.update({waits[wait]: wait.result().state for wait in done})
+            self._ended.update(ended)
             fan_out = self.fan_out.with_ended(ended)
             log.info("Fan-out progress", dag_id=self.dag_id, **progress_fields(fan_out))
         return fan_out
+
+    async def on_kill(self) -> None:
+        """With ``cancel_on_kill``, cancel the runs not seen over, unless the task is still deferred."""
+        if self.cancel_on_kill and self.airflow_api_conn_id:
+            await cancel_children(
+                conn_id=self.airflow_api_conn_id,
+                parent=self.task_instance,
+                dag_id=self.dag_id,
+                run_ids=[run_id for run_id in self.fan_out.active_run_ids() if run_id not in self._ended],
+            )
 
     def _enough(self, fan_out: FanOut, ended: dict[str, str | None]) -> bool:
         if len(ended) >= self.ends:

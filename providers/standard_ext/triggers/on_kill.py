@@ -1,13 +1,14 @@
-"""``DagRunTrigger.on_kill`` with ``cancel_on_kill``: cancel the child run once its parent is stopped."""
+"""The triggers' ``on_kill`` with ``cancel_on_kill``: cancel the child run(s) once the parent is stopped."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from airflow.sdk import BaseHook
 
-from standard_ext import cancel
+from standard_ext import cancel, cancel_runs
 from standard_ext.cancel_decision import should_cancel_deferred
 
 log = structlog.get_logger(__name__)
@@ -29,34 +30,11 @@ async def cancel_child(*, conn_id: str, parent: Any, dag_id: str, run_id: str) -
     :param run_id: the child run.
     """
     ids = {"dag_id": dag_id, "run_id": run_id}
-    if parent is None:
-        log.info("Not cancelling the Dag run: the trigger has no task instance to ask about", **ids)
+    ready = await _ready(conn_id, parent, wording=_ONE, fields=ids)
+    if ready is None:
         return
-    try:
-        # Awaited: on_kill runs in an asyncio task of its own, where a sync SDK call raises.
-        conn = await BaseHook.aget_connection(conn_id)
-        access = cancel.ApiAccess.from_connection(conn, conn_id=conn_id)
-    except Exception as e:
-        # Not found, incomplete, or a secrets backend's own error: the reason is logged, the run goes on.
-        log.warning(
-            "Not cancelling the Dag run: no usable connection to the API server",
-            conn_id=conn_id,
-            error=f"{type(e).__name__}: {e}",
-            **ids,
-        )
-        return
-    this_try = int(parent.try_number)
-    task = cancel.TaskRef(
-        dag_id=parent.dag_id,
-        run_id=parent.run_id,
-        task_id=parent.task_id,
-        map_index=-1 if parent.map_index is None else int(parent.map_index),
-        try_number=this_try,
-    )
-
-    def decide(state: str | None, try_number: int | None) -> tuple[bool, str]:
-        return should_cancel_deferred(parent_state=state, parent_try=try_number, this_try=this_try)
-
+    access, task = ready
+    decide = _deferred_decision(task.try_number)
     exchange = cancel.decide_then_cancel(access, task=task, dag_id=dag_id, run_id=run_id, decide=decide)
     try:
         outcome = await cancel.run_async(exchange, seconds=KILL_SECONDS, per_request=KILL_REQUEST_SECONDS)
@@ -64,3 +42,77 @@ async def cancel_child(*, conn_id: str, parent: Any, dag_id: str, run_id: str) -
         log.warning("Not cancelling the Dag run: a request to the Airflow API failed", error=str(e), **ids)
         return
     cancel.report(outcome, log=log, **ids)
+
+
+async def cancel_children(*, conn_id: str, parent: Any, dag_id: str, run_ids: list[str]) -> None:
+    """
+    Cancel a fan-out's active runs, unless the parent is still deferred; concurrently, in the budget.
+
+    The parent is read once for all of them; then :data:`~standard_ext.cancel_runs.CONCURRENCY` runs
+    are cancelled at a time, within :data:`KILL_SECONDS`; the runs left when it is up are logged.
+    Every failure is logged as a warning, never raised.
+
+    :param conn_id: the ``airflow_api_conn_id`` connection, read here (the triggerer's own secrets chain).
+    :param parent: the trigger's ``task_instance``; ``None`` where no triggerer set it (``dag.test()``).
+    :param dag_id: the child Dag.
+    :param run_ids: the runs to cancel: those of the fan-out not seen over.
+    """
+    ids: dict[str, Any] = {"dag_id": dag_id, "runs": len(run_ids)}
+    if not run_ids:
+        log.info("Not cancelling: none of the fan-out's Dag runs is active", **ids)
+        return
+    ready = await _ready(conn_id, parent, wording=_MANY, fields=ids)
+    if ready is None:
+        return
+    access, task = ready
+    tally = cancel_runs.Tally(dag_id=dag_id, run_ids=tuple(run_ids))
+    await cancel_runs.decide_then_cancel_all(
+        access,
+        tally,
+        task=task,
+        decide=_deferred_decision(task.try_number),
+        seconds=KILL_SECONDS,
+        per_request=KILL_REQUEST_SECONDS,
+    )
+    cancel_runs.report_all(tally, log=log)
+
+
+@dataclass(frozen=True)
+class _Wording:
+    no_parent: str
+    no_connection: str
+
+
+_ONE = _Wording(
+    no_parent="Not cancelling the Dag run: the trigger has no task instance to ask about",
+    no_connection="Not cancelling the Dag run: no usable connection to the API server",
+)
+_MANY = _Wording(
+    no_parent="Not cancelling the fan-out's Dag runs: the trigger has no task instance to ask about",
+    no_connection="Not cancelling the fan-out's Dag runs: no usable connection to the API server",
+)
+
+
+async def _ready(
+    conn_id: str, parent: Any, *, wording: _Wording, fields: dict[str, Any]
+) -> tuple[cancel.ApiAccess, cancel.TaskRef] | None:
+    """The access to the API server and the parent to ask about; ``None`` (logged why) without either."""
+    if parent is None:
+        log.info(wording.no_parent, **fields)
+        return None
+    try:
+        # Awaited: on_kill runs in an asyncio task of its own, where a sync SDK call raises.
+        conn = await BaseHook.aget_connection(conn_id)
+        access = cancel.ApiAccess.from_connection(conn, conn_id=conn_id)
+    except Exception as e:
+        # Not found, incomplete, or a secrets backend's own error: the reason is logged, the run goes on.
+        log.warning(wording.no_connection, conn_id=conn_id, error=f"{type(e).__name__}: {e}", **fields)
+        return None
+    return access, cancel.TaskRef.of(parent)
+
+
+def _deferred_decision(this_try: int) -> cancel_runs.Decide:
+    def decide(state: str | None, try_number: int | None) -> tuple[bool, str]:
+        return should_cancel_deferred(parent_state=state, parent_try=try_number, this_try=this_try)
+
+    return decide
