@@ -103,6 +103,27 @@ def test_a_parent_marked_failed_cancels_its_child(
 
 @pytest.mark.timeout(420, method="signal")
 @pytest.mark.usefixtures("api_connection")
+def test_a_fan_out_marked_failed_cancels_every_child(scenario: Scenario) -> None:
+    run_id = scenario.trigger("cancel_fan_out", sleep=120)
+    children = scenario.wait_child_working(CHILD, CHILD_TASK, 3, timeout=180)
+
+    marked_at = time.monotonic()
+    scenario.client.set_task_instance_state("cancel_fan_out", run_id, "trigger_children", "failed")
+    wait_for(
+        lambda: all(child_state(scenario, child) == "failed" for child in children),
+        30,
+        "3 child runs failed",
+        0.5,
+    )
+
+    scenario.note(
+        f"3 child runs failed {time.monotonic() - marked_at:.1f} s after the parent was marked failed"
+    )
+    assert len(scenario.runs_of(CHILD)) == 3
+
+
+@pytest.mark.timeout(420, method="signal")
+@pytest.mark.usefixtures("api_connection")
 def test_without_cancel_on_kill_the_child_goes_on(scenario: Scenario) -> None:
     run_id, child = start_waiting(scenario, "keep_sync", deferred=False)
 

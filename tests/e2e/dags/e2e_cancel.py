@@ -3,7 +3,8 @@
 ``cancel_child`` works for ``sleep`` seconds; ``cancel_sync`` and ``cancel_deferred`` are our durable
 operator with ``cancel_on_kill=True`` on each path (connection ``airflow_api_default``, which the test
 creates pointing at the Airflow's own API server); ``keep_sync`` is the same without it, and
-``cancel_bad_connection`` names a connection that does not exist. Each passes its conf, ``tag``
+``cancel_bad_connection`` names a connection that does not exist; ``cancel_fan_out`` is one
+``TriggerDagRunsOperator`` task of three children with ``cancel_on_kill=True``. Each passes its conf, ``tag``
 included, to its child, so a scenario finds the runs it caused.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from airflow.sdk import DAG, get_current_context, task
 
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
 
 _DAG_ARGS: dict[str, Any] = {
     "schedule": None,
@@ -58,3 +60,16 @@ for dag_id, options in PARENTS.items():
             retry_delay=timedelta(seconds=2),
             **options,
         )
+
+# Three children from one task, each passed the tag, cancelled together.
+with DAG(dag_id="cancel_fan_out", params={"sleep": 120, "tag": "e2e"}, **_DAG_ARGS):
+    TriggerDagRunsOperator(
+        task_id="trigger_children",
+        trigger_dag_id="cancel_child",
+        confs=[{"sleep": "{{ params.sleep }}", "tag": "{{ params.tag }}", "item": item} for item in range(3)],
+        wait_for_completion=True,
+        poke_interval=5,
+        cancel_on_kill=True,
+        retries=2,
+        retry_delay=timedelta(seconds=2),
+    )
