@@ -17,10 +17,10 @@ if TYPE_CHECKING:
 
     Decide = Callable[[str | None, int | None], tuple[bool, str]]
 
-#: At most this many runs are being cancelled at once (each a GET, then a PATCH when it is not over):
-#: enough to cancel a window of runs in a couple of round trips, without a burst of hundreds of
-#: requests at an API server that may be the reason the task was stopped.
-CONCURRENCY = 10
+#: At most this many runs are being cancelled at once (each a GET, then a PATCH when it is not over): a
+#: burst of more is no faster on Airflow's default SQLite, whose one writer lock serializes the PATCHes,
+#: and an API server that may be the reason the task was stopped is not flooded.
+CONCURRENCY = 3
 #: What the worker thread of :func:`run_bounded` leaves of the budget for the caller: the requests
 #: stop this long before the caller stops waiting, so a late answer is not left unreported.
 THREAD_GRACE = 0.3

@@ -197,7 +197,7 @@ class TestOnKillAfterSigterm:
 
         assert sorted(patched(api)) == sorted(run_ids)
 
-    def test_runs_are_cancelled_concurrently_ten_at_a_time(
+    def test_runs_are_cancelled_a_few_at_a_time(
         self, supervisor: FakeSupervisor, api: FakeApi, clock: Clock
     ) -> None:
         child_dag(supervisor)
