@@ -378,7 +378,7 @@ class TestOnKillAfterTimeout:
 class TestBudget:
     @pytest.fixture(autouse=True)
     def short_budget(self, monkeypatch: pytest.MonkeyPatch) -> float:
-        # As the real 3.5 s and 1.5 s, scaled down: the test takes a second, not four.
+        # A budget scaled down (the real one is 3.5 s), with a request cap under it: a second, not four.
         monkeypatch.setattr(cancel_mode, "KILL_SECONDS", 1.0)
         monkeypatch.setattr(cancel_mode, "KILL_REQUEST_SECONDS", 0.3)
         return 1.0
@@ -450,4 +450,4 @@ class TestBudget:
 def test_the_real_budget_leaves_time_before_the_sigkill() -> None:
     # The supervisor sends SIGKILL 5 s after SIGTERM; the wait still notes the stop after on_kill.
     assert cancel_mode.KILL_SECONDS + cancel_runs.THREAD_GRACE < 5.0
-    assert cancel_mode.KILL_REQUEST_SECONDS < cancel_mode.KILL_SECONDS
+    assert cancel_mode.KILL_REQUEST_SECONDS <= cancel_mode.KILL_SECONDS
