@@ -197,15 +197,15 @@ class TestOnKillAfterSigterm:
 
         assert sorted(patched(api)) == sorted(run_ids)
 
-    def test_runs_are_cancelled_a_few_at_a_time(
+    def test_runs_are_cancelled_one_at_a_time(
         self, supervisor: FakeSupervisor, api: FakeApi, clock: Clock
     ) -> None:
         child_dag(supervisor)
-        parent = make(supervisor, clock, confs=confs(25))
+        parent = make(supervisor, clock, confs=confs(10))
         parent.kill_at("GetDRCount", nth=2)
         run_ids = triggered(supervisor, api)
         parent_is(api, parent, "failed")
-        api.latency = 0.1
+        api.latency = 0.05
 
         on_kill(parent)
 
