@@ -138,6 +138,27 @@ def _outcome(scenario: Scenario, path: str, run_id: str, timeout: float) -> Pare
     return outcome
 
 
+def survives(
+    scenario: Scenario,
+    fault: Callable[[], None],
+    *,
+    name: str,
+    record_property: Callable[[str, object], None],
+    child_sleep: float,
+    ready: Callable[[dict[str, str]], None] | None = None,
+) -> dict[str, ParentOutcome]:
+    """
+    ``run_through`` the fault, record each parent's figures under ``name``, and assert both survived.
+
+    Each parent succeeded with exactly one child run (``assert_one_child_and_success``).
+    """
+    outcomes = run_through(scenario, fault, child_sleep=child_sleep, ready=ready)
+    record(outcomes, name, record_property)
+    for outcome in outcomes.values():
+        assert_one_child_and_success(outcome)
+    return outcomes
+
+
 def assert_one_child_and_success(outcome: ParentOutcome) -> None:
     """
     The parent succeeded with exactly one child run, which succeeded; a later try reconnected to it.

@@ -17,15 +17,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.e2e import components
-from tests.e2e.faults import (
-    POKE_INTERVAL,
-    assert_one_child_and_success,
-    component_outage,
-    pollers_at_once,
-    record,
-    run_through,
-)
+from tests.e2e.faults import POKE_INTERVAL, component_outage, pollers_at_once, survives
 from tests.e2e.polling import wait_for
+from tests.e2e.settings import FAULTS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,8 +27,6 @@ if TYPE_CHECKING:
 
     from tests.e2e.harness import EmbeddedAirflow
     from tests.e2e.scenario import Scenario
-
-from tests.e2e.settings import FAULTS
 
 pytestmark = pytest.mark.airflow_setup(FAULTS)
 
@@ -49,11 +41,11 @@ SHORT_TOKEN_SECONDS = 40
 def test_without_a_fault_both_parents_end_within_a_poke_interval(
     scenario: Scenario, record_property: Callable[[str, object], None]
 ) -> None:
-    outcomes = run_through(scenario, lambda: None, child_sleep=CHILD_SLEEP)
-    record(outcomes, "no_fault", record_property)
+    outcomes = survives(
+        scenario, lambda: None, name="no_fault", record_property=record_property, child_sleep=CHILD_SLEEP
+    )
 
     for outcome in outcomes.values():
-        assert_one_child_and_success(outcome)
         assert len(outcome.tries) == 1
         assert outcome.lag <= POKE_INTERVAL + 2.0, outcome.line()
 
@@ -64,11 +56,7 @@ def test_the_api_server_killed_and_replaced_30s_later(
 ) -> None:
     fault = component_outage(airflow, scenario, "api-server", seconds=OUTAGE)
 
-    outcomes = run_through(scenario, fault, child_sleep=CHILD_SLEEP)
-    record(outcomes, "api_server", record_property)
-
-    for outcome in outcomes.values():
-        assert_one_child_and_success(outcome)
+    survives(scenario, fault, name="api_server", record_property=record_property, child_sleep=CHILD_SLEEP)
 
 
 @pytest.mark.timeout(900, method="signal")
@@ -79,11 +67,7 @@ def test_the_scheduler_sigkilled_and_restarted(
     # supervisor of a running task, live on.
     fault = component_outage(airflow, scenario, "scheduler", seconds=15.0, with_children=False)
 
-    outcomes = run_through(scenario, fault, child_sleep=CHILD_SLEEP)
-    record(outcomes, "scheduler", record_property)
-
-    for outcome in outcomes.values():
-        assert_one_child_and_success(outcome)
+    survives(scenario, fault, name="scheduler", record_property=record_property, child_sleep=CHILD_SLEEP)
 
 
 @pytest.mark.timeout(900, method="signal")
@@ -113,11 +97,14 @@ def test_a_second_triggerer_takes_over_from_the_one_holding_the_waits(
 
     # Long enough that the take-over (after [triggerer] triggerer_health_check_threshold, 30 s) comes
     # while the child still works.
-    outcomes = run_through(scenario, fault, child_sleep=60.0, ready=second_triggerer)
-    record(outcomes, "triggerer", record_property)
-
-    for outcome in outcomes.values():
-        assert_one_child_and_success(outcome)
+    survives(
+        scenario,
+        fault,
+        name="triggerer",
+        record_property=record_property,
+        child_sleep=60.0,
+        ready=second_triggerer,
+    )
     # One poller for the child Dag in each triggerer, whichever held the waits.
     survivor_log = _read(airflow.home / "triggerer-2.log")
     assert pollers_at_once(survivor_log, "fault_child") == 1, survivor_log[-5000:]
@@ -146,11 +133,15 @@ def test_a_wait_twice_as_long_as_the_task_token_lives(
         airflow, "api-server", env={"AIRFLOW__EXECUTION_API__JWT_EXPIRATION_TIME": str(SHORT_TOKEN_SECONDS)}
     )
 
-    outcomes = run_through(scenario, lambda: None, child_sleep=2 * SHORT_TOKEN_SECONDS + 10)
-    record(outcomes, "short_token", record_property)
+    outcomes = survives(
+        scenario,
+        lambda: None,
+        name="short_token",
+        record_property=record_property,
+        child_sleep=2 * SHORT_TOKEN_SECONDS + 10,
+    )
 
     for outcome in outcomes.values():
-        assert_one_child_and_success(outcome)
         assert len(outcome.tries) == 1, outcome.line()
     # The api-server's reissue middleware never met a token too old to renew (it logs each such failure).
     log = airflow.component_log(replacement.pid)

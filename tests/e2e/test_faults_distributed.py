@@ -16,14 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.e2e import backend
-from tests.e2e.faults import (
-    assert_one_child_and_success,
-    component_outage,
-    outage,
-    record,
-    replacing_what_exits,
-    run_through,
-)
+from tests.e2e.faults import component_outage, outage, replacing_what_exits, survives
 from tests.e2e.settings import CELERY
 
 if TYPE_CHECKING:
@@ -43,11 +36,9 @@ def test_the_api_server_killed_and_replaced_30s_later_on_celery(
 ) -> None:
     fault = component_outage(airflow, scenario, "api-server", seconds=30.0)
 
-    outcomes = run_through(scenario, fault, child_sleep=CHILD_SLEEP)
-
-    record(outcomes, "celery_api_server", record_property)
-    for outcome in outcomes.values():
-        assert_one_child_and_success(outcome)
+    survives(
+        scenario, fault, name="celery_api_server", record_property=record_property, child_sleep=CHILD_SLEEP
+    )
 
 
 @pytest.mark.timeout(900, method="signal")
@@ -66,12 +57,10 @@ def test_every_database_connection_ended_mid_wait(
         outage(scenario, 10.0, "the database connections")
         replacing_what_exits(airflow, scenario, replaced)
 
-    outcomes = run_through(scenario, fault, child_sleep=CHILD_SLEEP)
-
-    record(outcomes, "database_connections", record_property)
+    survives(
+        scenario, fault, name="database_connections", record_property=record_property, child_sleep=CHILD_SLEEP
+    )
     record_property("database_connections_replaced", ",".join(replaced) or "none")
-    for outcome in outcomes.values():
-        assert_one_child_and_success(outcome)
 
 
 @pytest.mark.timeout(900, method="signal")
@@ -86,9 +75,5 @@ def test_redis_restarted_mid_wait(
         scenario.note("Redis answers again, empty")
         replacing_what_exits(airflow, scenario, replaced)
 
-    outcomes = run_through(scenario, fault, child_sleep=CHILD_SLEEP)
-
-    record(outcomes, "redis", record_property)
+    survives(scenario, fault, name="redis", record_property=record_property, child_sleep=CHILD_SLEEP)
     record_property("redis_replaced", ",".join(replaced) or "none")
-    for outcome in outcomes.values():
-        assert_one_child_and_success(outcome)
