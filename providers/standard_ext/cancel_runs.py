@@ -1,4 +1,4 @@
-"""Cancelling many child runs of one Dag at once, concurrently and within a time budget (fan-outs)."""
+"""Cancelling many child runs of one Dag, one after the other within a time budget (fan-outs)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,6 @@ if TYPE_CHECKING:
 
     Decide = Callable[[str | None, int | None], tuple[bool, str]]
 
-#: How many runs are being cancelled at once (each a GET, then a PATCH when it is not over): one. On
-#: Airflow's default SQLite, PATCHes sent together each wait out its 5 s busy timeout on the one writer
-#: lock and fail with a 500 (measured on a real Airflow: three at once, none applied in time); in turn,
-#: each takes a fraction of a second. What the budget leaves unreached is logged, run by run.
-CONCURRENCY = 1
 #: What the worker thread of :func:`run_bounded` leaves of the budget for the caller: the requests
 #: stop this long before the caller stops waiting, so a late answer is not left unreported.
 THREAD_GRACE = 0.3
@@ -58,22 +53,22 @@ class Tally:
         return {run_id: failed.get(run_id, OUT_OF_TIME) for run_id in self.run_ids if run_id not in done}
 
 
-async def cancel_all(
-    access: cancel.ApiAccess, tally: Tally, *, deadline: float, per_request: float, concurrency: int
-) -> None:
+async def cancel_all(access: cancel.ApiAccess, tally: Tally, *, deadline: float, per_request: float) -> None:
     """
-    Cancel every run of ``tally`` (GET, then PATCH ``failed`` unless over), ``concurrency`` at a time.
+    Cancel the runs of ``tally`` one after the other (GET, then PATCH ``failed`` unless over).
 
-    One client for all, so the runs share its connections. A run still waiting for its turn when the
-    ``deadline`` (``time.monotonic()``) has passed is not attempted.
+    One at a time: on Airflow's default SQLite, PATCHes sent together each wait out its 5 s busy timeout
+    on the one writer lock and fail with a 500 (measured on a real Airflow: three at once, none applied
+    in time); in turn, each takes a fraction of a second. One client for all, so they share its
+    connection. A run whose turn comes after the ``deadline`` (``time.monotonic()``) is not attempted.
 
     :param access: signed in already, so that the runs do not each sign in.
     :param tally: the runs, and the ``reason`` for the log; its answers are filled in.
     """
-    slots = asyncio.Semaphore(concurrency)
-
-    async def one(client: httpx.AsyncClient, run_id: str) -> None:
-        async with slots:
+    async with httpx.AsyncClient() as client:
+        for run_id in tally.run_ids:
+            if deadline - time.monotonic() <= 0:
+                return
             exchange = cancel.cancel_run(access, dag_id=tally.dag_id, run_id=run_id, reason=tally.reason)
             try:
                 outcome = await cancel.run_async(
@@ -81,14 +76,11 @@ async def cancel_all(
                 )
             except cancel.ApiError as e:
                 tally.failed[run_id] = str(e)
-                return
-        if outcome.cancelled:
-            tally.cancelled.append(run_id)
-        else:
-            tally.ended[run_id] = outcome.ended or "ended"
-
-    async with httpx.AsyncClient() as client:
-        await asyncio.gather(*(one(client, run_id) for run_id in tally.run_ids))
+                continue
+            if outcome.cancelled:
+                tally.cancelled.append(run_id)
+            else:
+                tally.ended[run_id] = outcome.ended or "ended"
 
 
 async def decide_then_cancel_all(
@@ -99,7 +91,6 @@ async def decide_then_cancel_all(
     decide: Decide | None,
     seconds: float,
     per_request: float,
-    concurrency: int = CONCURRENCY,
 ) -> None:
     """
     Read the parent task instance and let ``decide`` judge it (once for all runs); cancel them if so.
@@ -127,7 +118,7 @@ async def decide_then_cancel_all(
         tally.error = str(e)
         return
     if tally.go:
-        await cancel_all(access, tally, deadline=deadline, per_request=per_request, concurrency=concurrency)
+        await cancel_all(access, tally, deadline=deadline, per_request=per_request)
 
 
 def run_bounded(work: Callable[[], Coroutine[Any, Any, None]], *, seconds: float) -> bool:

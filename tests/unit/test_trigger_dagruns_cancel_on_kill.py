@@ -210,7 +210,7 @@ class TestOnKillAfterSigterm:
         on_kill(parent)
 
         assert sorted(patched(api)) == sorted(run_ids)
-        assert api.most_in_flight == cancel_runs.CONCURRENCY
+        assert api.most_in_flight == 1
 
     def test_a_failed_read_of_the_parent_cancels_nothing_and_says_why(
         self, supervisor: FakeSupervisor, api: FakeApi, clock: Clock

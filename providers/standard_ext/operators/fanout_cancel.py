@@ -38,7 +38,7 @@ class FanOutCanceller:
     anything. Each run is noted as its trigger returns, and the fan-out's state as it changes; so
     ``on_kill`` knows the runs that may be active, even mid-refill. In the SIGTERM handler it sends no
     message to the supervisor: it reads the parent task instance once, and if the try is over cancels
-    the runs :data:`~standard_ext.cancel_runs.CONCURRENCY` at a time on one client, in a thread of its
+    the runs one at a time on one client, in a thread of its
     own that it waits for :data:`~standard_ext.operators.cancel_mode.KILL_SECONDS` at most (the SIGKILL
     comes 5 s after the SIGTERM, and the wait still notes the stop in the durable record). What is not
     cancelled by then is logged, run by run. Once it decided to cancel, no further item starts, and a

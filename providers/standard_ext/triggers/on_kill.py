@@ -46,10 +46,10 @@ async def cancel_child(*, conn_id: str, parent: Any, dag_id: str, run_id: str) -
 
 async def cancel_children(*, conn_id: str, parent: Any, dag_id: str, run_ids: list[str]) -> None:
     """
-    Cancel a fan-out's active runs, unless the parent is still deferred; concurrently, in the budget.
+    Cancel a fan-out's active runs, unless the parent is still deferred; one by one, in the budget.
 
-    The parent is read once for all of them; then :data:`~standard_ext.cancel_runs.CONCURRENCY` runs
-    are cancelled at a time, within :data:`KILL_SECONDS`; the runs left when it is up are logged.
+    The parent is read once for all of them; then the runs
+    are cancelled one at a time, within :data:`KILL_SECONDS`; the runs left when it is up are logged.
     Every failure is logged as a warning, never raised.
 
     :param conn_id: the ``airflow_api_conn_id`` connection, read here (the triggerer's own secrets chain).
