@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import httpx
 import psutil
 
-from tests.e2e import backend
+from tests.e2e import backend, components
 from tests.e2e.client import AirflowClient
 from tests.e2e.polling import wait_for
 from tests.e2e.ports import free_ports
@@ -175,8 +175,6 @@ class EmbeddedAirflow:
         The new one takes over the dead one's triggers once its heartbeat is older than
         ``[triggerer] triggerer_health_check_threshold``. Return the pids killed.
         """
-        from tests.e2e import components  # components drives this class: imported late, not in a circle
-
         killed = components.kill(self, "triggerer", with_children=True)
         components.start(self, "triggerer")
         return killed.pids
