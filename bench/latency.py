@@ -213,7 +213,7 @@ def had_previous_run(sample: WaitSample, samples: list[WaitSample]) -> bool:
 
 
 # What Airflow's scheduler logs when it takes the stale exit of a deferring task process for the end of
-# the resumed try and fails it (apache/airflow#67287, #72716; see the README's "A race in Airflow itself").
+# the resumed try and fails it (apache/airflow#67287, #72716; see docs/deferrable.md, "A race in Airflow itself").
 _STALE_EXIT = re.compile(
     r"reported that the task instance <TaskInstance: (?P<dag_id>\S+)\.\S+ (?P<run_id>\S+) \[queued\][^>]*> "
     r"finished with state success, but the task instance's state attribute is queued"

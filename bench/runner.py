@@ -215,7 +215,7 @@ def notes(results: Results, logs: Path) -> list[str]:
             )
             + f". For {stale} of them the scheduler's log shows Airflow's stale-exit race after a quick "
             'deferral ("finished with state success, but the task instance\'s state attribute is queued": '
-            "apache/airflow#67287, see the README); the parents run at their default `retries=0`."
+            "apache/airflow#67287, see docs/deferrable.md); the parents run at their default `retries=0`."
         )
     if unprimed := [v for v in results.varying if not v.primed]:
         found.append(

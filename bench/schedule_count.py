@@ -18,7 +18,7 @@ from airflow.providers.standard.operators.trigger_dagrun import (
     TriggerDagRunOperator as StockTriggerDagRunOperator,
 )
 
-from standard_ext import polling
+from standard_ext import poll_schedule as polling
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 
 # How long the child that is computed, not waited for, runs.

@@ -102,4 +102,4 @@ class PostgresLocalAirflow(EmbeddedAirflow):
 
     def cpu_seconds(self) -> dict[str, TreeCpu]:
         """Sample the CPU seconds of every component (see ``bench.cpu``), by component name."""
-        return {name: sample(psutil.Process(self._running[name].pid)) for name in COMPONENTS}
+        return {name: sample(psutil.Process(self.sessions.pid(name))) for name in COMPONENTS}

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from task_sdk_ext.errors import server_errors_as_runtime_errors, translate_trigger_error
+from task_sdk_ext.api_errors import server_errors_as_runtime_errors, translate_trigger_error
 from task_sdk_ext.exceptions import DagRunAlreadyExists
 from task_sdk_ext.validation import check_aware_datetime, check_conf, check_dag_id, check_run_id
 

@@ -109,7 +109,7 @@ class FakeDag:
         mapped = [
             f"{task_id}_{i}" for task_id, values in self.mapped_returns.items() for i in range(len(values))
         ]
-        # A real run always has task instances; a Dag that names none has one, as dags/child.py does.
+        # A real run always has task instances; a Dag that names none has one, as dags/example_child.py does.
         return list(dict.fromkeys([*self.returns, *mapped, *self.task_timeline])) or ["work"]
 
 

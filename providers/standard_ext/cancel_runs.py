@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from standard_ext import cancel
+from standard_ext import cancel_api
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -53,7 +53,9 @@ class Tally:
         return {run_id: failed.get(run_id, OUT_OF_TIME) for run_id in self.run_ids if run_id not in done}
 
 
-async def cancel_all(access: cancel.ApiAccess, tally: Tally, *, deadline: float, per_request: float) -> None:
+async def cancel_all(
+    access: cancel_api.ApiAccess, tally: Tally, *, deadline: float, per_request: float
+) -> None:
     """
     Cancel the runs of ``tally`` one after the other (GET, then PATCH ``failed`` unless over).
 
@@ -69,12 +71,12 @@ async def cancel_all(access: cancel.ApiAccess, tally: Tally, *, deadline: float,
         for run_id in tally.run_ids:
             if deadline - time.monotonic() <= 0:
                 return
-            exchange = cancel.cancel_run(access, dag_id=tally.dag_id, run_id=run_id, reason=tally.reason)
+            exchange = cancel_api.cancel_run(access, dag_id=tally.dag_id, run_id=run_id, reason=tally.reason)
             try:
-                outcome = await cancel.run_async(
+                outcome = await cancel_api.run_async(
                     exchange, seconds=deadline - time.monotonic(), per_request=per_request, client=client
                 )
-            except cancel.ApiError as e:
+            except cancel_api.ApiError as e:
                 tally.failed[run_id] = str(e)
                 continue
             if outcome.cancelled:
@@ -84,10 +86,10 @@ async def cancel_all(access: cancel.ApiAccess, tally: Tally, *, deadline: float,
 
 
 async def decide_then_cancel_all(
-    access: cancel.ApiAccess,
+    access: cancel_api.ApiAccess,
     tally: Tally,
     *,
-    task: cancel.TaskRef,
+    task: cancel_api.TaskRef,
     decide: Decide | None,
     seconds: float,
     per_request: float,
@@ -107,14 +109,14 @@ async def decide_then_cancel_all(
     try:
         if decide is not None:
             # Signs in on the way when the access has no token yet (the trigger's), once for all runs.
-            state, try_number = await cancel.run_async(
-                cancel.read_task_instance(access, task), seconds=seconds, per_request=per_request
+            state, try_number = await cancel_api.run_async(
+                cancel_api.read_task_instance(access, task), seconds=seconds, per_request=per_request
             )
             tally.go, tally.reason = decide(state, try_number)
         if tally.go and access.token is None:
             left = deadline - time.monotonic()
-            await cancel.run_async(cancel.sign_in(access), seconds=left, per_request=per_request)
-    except cancel.ApiError as e:
+            await cancel_api.run_async(cancel_api.sign_in(access), seconds=left, per_request=per_request)
+    except cancel_api.ApiError as e:
         tally.error = str(e)
         return
     if tally.go:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from standard_ext.progress import FAILED_TI_STATES, NOT_STARTED_TI_STATES, TERMINAL_TI_STATES
 from standard_ext.runs import task_progress
-from task_sdk_ext.errors import server_errors_as_runtime_errors
+from task_sdk_ext.api_errors import server_errors_as_runtime_errors
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence

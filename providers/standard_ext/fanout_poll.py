@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from standard_ext.durable import ACTIVE_STATES
+from standard_ext.durable_decision import ACTIVE_STATES
 from standard_ext.runs import child_state
 from standard_ext.triggers.poller import CHUNK
-from task_sdk_ext.errors import server_errors_as_runtime_errors
+from task_sdk_ext.api_errors import server_errors_as_runtime_errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from standard_ext.durable import ENDED_STOPPED, ENDED_SUCCESS
+from standard_ext.durable_decision import ENDED_STOPPED, ENDED_SUCCESS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
@@ -28,7 +28,7 @@ class FanOutRecord:
     again (with the new ids) before a retry redrives failed items. ``confs_digest`` ties it to the items
     it was planned for: a retry whose rendered ``confs`` differ plans afresh. ``max_tries``,
     ``clear_number`` and ``ended`` tell an automatic retry from a person's clear, as
-    :func:`standard_ext.durable.is_rerun` reads them for the single operator.
+    :func:`standard_ext.durable_decision.is_rerun` reads them for the single operator.
     """
 
     dag_id: str

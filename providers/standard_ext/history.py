@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import structlog
 from airflow.sdk.exceptions import AirflowRuntimeError
 
-from task_sdk_ext.errors import server_errors_as_runtime_errors
+from task_sdk_ext.api_errors import server_errors_as_runtime_errors
 
 log = structlog.get_logger(__name__)
 

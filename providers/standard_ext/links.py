@@ -8,7 +8,7 @@ from urllib.parse import quote, urljoin
 from airflow.providers.common.compat.sdk import XCom
 from airflow.sdk import BaseOperatorLink
 
-from standard_ext.triggering import XCOM_DAG_ID
+from standard_ext.launch import XCOM_DAG_ID
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import TaskInstanceKey

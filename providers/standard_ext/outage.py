@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from task_sdk_ext.errors import is_transient
+from task_sdk_ext.api_errors import is_transient
 
 if TYPE_CHECKING:
     from airflow.sdk.exceptions import AirflowRuntimeError

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
 
-from task_sdk_ext.errors import server_errors_as_runtime_errors
+from task_sdk_ext.api_errors import server_errors_as_runtime_errors
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

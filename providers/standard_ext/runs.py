@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from airflow.sdk.exceptions import AirflowRuntimeError
 
 from standard_ext.progress import TaskProgress
-from task_sdk_ext.errors import http_status, server_errors_as_runtime_errors
+from task_sdk_ext.api_errors import http_status, server_errors_as_runtime_errors
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -10,10 +10,10 @@ import structlog
 from airflow.sdk.api.client import ServerResponseError
 from airflow.sdk.exceptions import AirflowRuntimeError
 
-from standard_ext import polling
-from standard_ext.durable import ENDED_STOPPED
+from standard_ext import poll_schedule
+from standard_ext.durable_decision import ENDED_STOPPED
 from standard_ext.runs import state_name
-from task_sdk_ext.errors import server_errors_as_runtime_errors
+from task_sdk_ext.api_errors import server_errors_as_runtime_errors
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +55,7 @@ class StopNote:
     child run; the clear raises ``max_tries``, which says so, unless ``retries`` was lowered so that the
     new ``max_tries`` equals the old. The stopped try knows better: its supervisor's heartbeat was refused
     and it sent SIGTERM, whose handler calls ``on_kill``. So the try writes it down (see
-    :func:`standard_ext.durable.is_rerun`) in the seconds before the SIGKILL. A running task a person
+    :func:`standard_ext.durable_decision.is_rerun`) in the seconds before the SIGKILL. A running task a person
     *clears* cannot: the clear gave its task instance a new id, which the state store refuses; Airflow
     raises ``max_tries`` there itself once the executor reports the try's end (measured on a real
     Airflow, ``tests/e2e/test_clear_running_parent.py``), and the try only logs what happened.
@@ -129,11 +129,11 @@ def wait_between_checks(delay: float, *, stop: StopNote | None) -> None:
     :param stop: the task's :class:`StopNote`, once it holds a durable record; ``None`` before.
     """
     if stop is None:
-        polling.wait(delay)
+        poll_schedule.wait(delay)
         return
     if stop.pending:
         stop.note()
-    polling.wait(delay, stop=None if stop.noted else stop.requested)
+    poll_schedule.wait(delay, stop=None if stop.noted else stop.requested)
     if stop.pending:
         # Woken by on_kill: what is left of the sleep is not waited (the SIGKILL is seconds away).
         stop.note()

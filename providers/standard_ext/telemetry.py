@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 from airflow.sdk.observability import stats
 from opentelemetry import trace
 
-from standard_ext.durable import Decision
+from standard_ext.durable_decision import Decision
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from opentelemetry.trace import Span
 
-    from standard_ext.durable import SavedRun
+    from standard_ext.durable_decision import SavedRun
 
 tracer = trace.get_tracer(__name__)
 

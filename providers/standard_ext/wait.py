@@ -1,4 +1,4 @@
-"""Waiting for a child run: judging a state it was seen in, and the synchronous poll loop."""
+"""Waiting for a child run inside the task: judging a state it was seen in, and the synchronous poll loop."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk.exceptions import AirflowException, AirflowRuntimeError, AirflowTaskTimeout
 
-from standard_ext import polling
+from standard_ext import poll_schedule
 from standard_ext.counts import COUNT_ABOVE, counted_progress
-from standard_ext.durable import FINAL_STATES
+from standard_ext.durable_decision import FINAL_STATES
 from standard_ext.outage import OUTAGE_STEP_SECONDS, Outage
 from standard_ext.progress import TaskProgress
 from standard_ext.runs import get_state, task_progress
@@ -57,23 +57,24 @@ def is_done(
     return False
 
 
-def wait_for_final_state(
+def wait_in_task(
     *,
     ti: TriggeringTaskInstance,
     dag_id: str,
     run_id: str,
     allowed_states: Collection[str],
     failed_states: Collection[str],
-    schedule: polling.Schedule,
+    schedule: poll_schedule.Schedule,
     log: FilteringBoundLogger,
     watch: Watch | None = None,
     stop: StopNote | None = None,
 ) -> str:
     """
-    Wait until the run ends, or until ``watch`` ends the wait early; return how it ended.
+    Wait in the task, holding its worker slot, until the run ends or ``watch`` ends the wait early.
 
-    The run's final state (one of ``allowed_states``), or :data:`RESULTS_READY` when the result tasks
-    succeeded first.
+    Returns how it ended: the run's final state (one of ``allowed_states``), or :data:`RESULTS_READY`
+    when the result tasks succeeded first. The deferrable mode waits in the triggerer instead
+    (:func:`standard_ext.triggers.shared_poll.wait_in_triggerer`).
 
     Each check is one request, for the run's task states: they give the progress (logged when it
     changes), let ``watch`` judge an early end, and say when the run may have ended, which only then is
@@ -155,7 +156,7 @@ def wait_for_final_state(
                 log.info("The result tasks succeeded; not waiting for the rest of the Dag run", **judged)
                 return RESULTS_READY
             if state is not None and progress.has_tasks:
-                delay = polling.FAST_STEP_SECONDS
+                delay = poll_schedule.FAST_STEP_SECONDS
             else:
                 delay = schedule.next_offset_after(elapsed) - elapsed
             wait_between_checks(delay, stop=stop)

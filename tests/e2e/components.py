@@ -52,7 +52,7 @@ def component_processes(airflow: EmbeddedAirflow, component: str) -> list[psutil
     """
     markers = MARKERS[component]
     found = []
-    for proc in airflow.processes():
+    for proc in airflow.sessions.processes():
         try:
             cmdline = " ".join(proc.cmdline())
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
@@ -100,7 +100,7 @@ def kill(airflow: EmbeddedAirflow, component: str, *, with_children: bool, pid: 
             continue
     at = time.monotonic()
     psutil.wait_procs(doomed, timeout=10)
-    airflow.forget_component(top.pid)
+    airflow.sessions.forget(top.pid)
     return Killed(component=component, pids=sorted(proc.pid for proc in doomed), at=at)
 
 
@@ -122,7 +122,7 @@ def start(airflow: EmbeddedAirflow, component: str, *, env: dict[str, str] | Non
 
 
 def _answers(airflow: EmbeddedAirflow) -> bool:
-    airflow.check_running()
+    airflow.sessions.check_running()
     try:
         return httpx.get(f"{airflow.base_url}/api/v2/monitor/health", timeout=5).status_code == 200
     except httpx.TransportError:
@@ -140,11 +140,11 @@ def replace_exited(airflow: EmbeddedAirflow) -> list[str]:
     :param airflow: the embedded Airflow (distributed: each component a session of its own).
     """
     replaced = []
-    for name, queues in airflow.exited().items():
-        if queues is not None:
+    for name in airflow.sessions.exited():
+        if (queues := airflow.workers.queues_of(name)) is not None:
             new = f"{name}-after-exit"
             airflow.start_worker(new, queues)
-            airflow.wait_worker_ready(new)
+            airflow.workers.wait_ready(new)
         else:
             start(airflow, component_of(name))
         replaced.append(name)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from tests.e2e.flows import KillOutcome
 
-PARENTS = {"stock": "parent_stock", "durable": "parent_durable"}
+PARENTS = {"stock": "example_parent_stock", "durable": "example_parent_durable"}
 # Long enough that the child is still running when try 2 starts, so the durable retry reconnects.
 CHILD_SLEEP = 20
 
@@ -77,7 +77,7 @@ def main() -> int:
     begun = time.monotonic()
     with EmbeddedAirflow(keep_logs_in=logs) as airflow:
         print(f"Airflow is up on {airflow.base_url} after {time.monotonic() - begun:.0f}s", flush=True)
-        airflow.require_dags(*PARENTS.values(), "child")
+        airflow.require_dags(*PARENTS.values(), "example_child")
         print("Triggering both parents; each task process is SIGKILLed once its child run is working.")
         results = run_side_by_side(airflow)
         report = "\n\n".join(

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from tests.e2e.kill import KilledWorker
     from tests.e2e.scenario import Scenario
 
-CHILD_DAG = "child"
+CHILD_DAG = "example_child"
 CHILD_TASK = "work"
 PARENT_TASK = "trigger_child"
 # What our operator logs when a retry finds the child run its earlier try saved still running
@@ -47,7 +47,7 @@ def kill_parent_mid_wait(
     scenario: Scenario, dag_id: str, child_sleep: float, whole_worker: bool = False, timeout: float = 180.0
 ) -> KillOutcome:
     """
-    Trigger ``dag_id`` (a parent of ``child``), SIGKILL its task once the child works, and wait it out.
+    Trigger ``dag_id`` (a parent of ``example_child``), SIGKILL its task once the child works, wait it out.
 
     ``whole_worker`` kills the supervisor as well, so the failure is only noticed by the heartbeat
     timeout. ``child_sleep`` must outlast the kill and the retry's start for the retry to find the child

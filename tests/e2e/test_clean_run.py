@@ -14,15 +14,15 @@ if TYPE_CHECKING:
 
 @pytest.mark.timeout(420, method="signal")
 def test_durable_parent_triggers_one_child(scenario: Scenario) -> None:
-    run_id = scenario.trigger("parent_durable", sleep=2, value="clean")
+    run_id = scenario.trigger("example_parent_durable", sleep=2, value="clean")
 
-    parent_run = scenario.wait_run_finished("parent_durable", run_id, timeout=120)
+    parent_run = scenario.wait_run_finished("example_parent_durable", run_id, timeout=120)
     child_runs = scenario.wait_runs_finished(CHILD_DAG, 1, timeout=60)
 
     assert parent_run["state"] == "success"
-    assert scenario.client.task_instance("parent_durable", run_id, PARENT_TASK)["try_number"] == 1
+    assert scenario.client.task_instance("example_parent_durable", run_id, PARENT_TASK)["try_number"] == 1
     assert [run["state"] for run in child_runs] == ["success"]
     assert child_runs[0]["conf"]["value"] == "clean"
     # Write-ahead: the child run id was saved in the task's state store (it is kept after success).
-    stored = scenario.client.state_store("parent_durable", run_id, PARENT_TASK)
+    stored = scenario.client.state_store("example_parent_durable", run_id, PARENT_TASK)
     assert child_runs[0]["dag_run_id"] in str(stored)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from tests.e2e.client import Json
     from tests.e2e.scenario import Scenario
 
-PARENT_DAG = "parent_durable"
+PARENT_DAG = "example_parent_durable"
 CLEARED_EVENT = "The task was cleared; triggering a new Dag run"
 CLEARED_WHILE_WAITING = "Cleared while this try waited"
 # Long enough that the first child still runs when the next try starts: that try has a real choice

@@ -131,7 +131,7 @@ def test_deferrable_chain_killed_before_the_middle_deferral_runs_each_link_once(
 
     chain_a = scenario.wait_run_finished("chain_deferrable_a", run_id, timeout=240)
     b_runs = scenario.wait_runs_finished("chain_deferrable_b", 1, timeout=30)
-    c_runs = scenario.wait_runs_finished("chain_c", 1, timeout=30)
+    c_runs = scenario.wait_runs_finished("example_chain_c", 1, timeout=30)
 
     assert chain_a["state"] == "success"
     assert [run["state"] for run in b_runs] == ["success"]

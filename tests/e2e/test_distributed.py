@@ -45,27 +45,27 @@ def replace_parents_worker(scenario: Scenario, airflow: EmbeddedAirflow) -> str:
     Return when the kill happened, as the API writes timestamps.
     """
     # The scenarios share one Airflow: an earlier one may have replaced the worker already.
-    (lost,) = airflow.workers_serving(PARENTS_QUEUE)
+    (lost,) = airflow.workers.serving(PARENTS_QUEUE)
     killed_at = datetime.now(UTC).isoformat()
-    killed = airflow.kill_worker(lost)
+    killed = airflow.workers.kill(lost)
     scenario.note(f"SIGKILL {lost}'s process tree ({len(killed)} processes)")
     new = f"{lost}-replaced-{uuid.uuid4().hex[:4]}"
     airflow.start_worker(new, (PARENTS_QUEUE,))
-    airflow.wait_worker_ready(new)
+    airflow.workers.wait_ready(new)
     scenario.note(f"{new} ready")
     return killed_at
 
 
 @pytest.mark.timeout(300, method="signal")
 def test_clean_run(scenario: Scenario) -> None:
-    run_id = scenario.trigger("parent_durable", sleep=2)
+    run_id = scenario.trigger("example_parent_durable", sleep=2)
 
-    parent_run = scenario.wait_run_finished("parent_durable", run_id, timeout=180)
+    parent_run = scenario.wait_run_finished("example_parent_durable", run_id, timeout=180)
     children = scenario.wait_runs_finished(CHILD_DAG, 1, timeout=60)
 
     assert parent_run["state"] == "success"
     assert [run["state"] for run in children] == ["success"]
-    ti = scenario.client.task_instance("parent_durable", run_id, PARENT_TASK)
+    ti = scenario.client.task_instance("example_parent_durable", run_id, PARENT_TASK)
     # Sent to Celery's default queue and run by one of its workers.
     assert ti["queue"] == "default"
     assert ti["hostname"]

@@ -20,7 +20,7 @@ def assert_reconnected_once(scenario: Scenario, outcome: KillOutcome) -> None:
     assert len(outcome.child_runs) == 1, [run["dag_run_id"] for run in outcome.child_runs]
     child = outcome.child_runs[0]
     assert child["state"] == "success"
-    try_2 = scenario.log("parent_durable", outcome.run_id, PARENT_TASK, 2)
+    try_2 = scenario.log("example_parent_durable", outcome.run_id, PARENT_TASK, 2)
     reconnects = lines_with(try_2, RECONNECT_EVENT)
     assert reconnects, f"try 2 did not reconnect; its log:\n{try_2}"
     assert child["dag_run_id"] in reconnects[0]
@@ -29,7 +29,7 @@ def assert_reconnected_once(scenario: Scenario, outcome: KillOutcome) -> None:
 
 @pytest.mark.timeout(420, method="signal")
 def test_task_process_killed_mid_wait_reconnects(scenario: Scenario) -> None:
-    outcome = kill_parent_mid_wait(scenario, "parent_durable", child_sleep=20)
+    outcome = kill_parent_mid_wait(scenario, "example_parent_durable", child_sleep=20)
 
     assert_reconnected_once(scenario, outcome)
     # The supervisor saw its task process die and said so at once; no heartbeat timeout was involved.
@@ -41,7 +41,7 @@ def test_whole_worker_killed_mid_wait_reconnects_after_heartbeat_timeout(scenari
     # Nothing reports the death, so the retry starts only after the heartbeat timeout; the child must
     # still be running then for the retry to reconnect rather than find it finished.
     outcome = kill_parent_mid_wait(
-        scenario, "parent_durable", child_sleep=HEARTBEAT_TIMEOUT + 30, whole_worker=True
+        scenario, "example_parent_durable", child_sleep=HEARTBEAT_TIMEOUT + 30, whole_worker=True
     )
 
     assert outcome.killed.supervisor_pid is not None
@@ -49,5 +49,5 @@ def test_whole_worker_killed_mid_wait_reconnects_after_heartbeat_timeout(scenari
     # Nobody reported try 1's death: the scheduler gave it up when its heartbeat (last sent up to one
     # interval before the kill) timed out.
     assert outcome.given_up_after >= HEARTBEAT_TIMEOUT - MIN_HEARTBEAT_INTERVAL - 1
-    tries = scenario.client.task_tries("parent_durable", outcome.run_id, PARENT_TASK)
+    tries = scenario.client.task_tries("example_parent_durable", outcome.run_id, PARENT_TASK)
     assert [t["state"] for t in tries] == ["failed", "success"]

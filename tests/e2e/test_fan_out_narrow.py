@@ -113,13 +113,15 @@ def later_logs(scenario: Scenario, run_id: str, item: int, last_try: int) -> str
     return "\n".join(logs)
 
 
+# The two example fan-outs (dags/): one deferred task per item, and one task for all the items.
+@pytest.mark.parametrize("dag_id", ["example_fan_out_mapped", "example_fan_out"])
 @pytest.mark.timeout(600, method="signal")
-def test_example_fan_out_wider_than_the_slots_finishes(scenario: Scenario) -> None:
+def test_example_fan_out_wider_than_the_slots_finishes(scenario: Scenario, dag_id: str) -> None:
     assert NARROW.parallelism is not None
     width = 2 * NARROW.parallelism
-    run_id = scenario.trigger("fan_out", count=width, sleep=2)
+    run_id = scenario.trigger(dag_id, count=width, sleep=2)
 
-    parent_run = scenario.wait_run_finished("fan_out", run_id, timeout=400)
+    parent_run = scenario.wait_run_finished(dag_id, run_id, timeout=400)
     children = scenario.wait_runs_finished(CHILD_DAG, width, timeout=60)
 
     assert parent_run["state"] == "success"

@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e import components
+from tests.e2e import components, logfiles
 from tests.e2e.faults import POKE_INTERVAL, component_outage, pollers_at_once, survives
 from tests.e2e.polling import wait_for
 from tests.e2e.settings import FAULTS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     from tests.e2e.harness import EmbeddedAirflow
     from tests.e2e.scenario import Scenario
@@ -106,9 +105,9 @@ def test_a_second_triggerer_takes_over_from_the_one_holding_the_waits(
         ready=second_triggerer,
     )
     # One poller for the child Dag in each triggerer, whichever held the waits.
-    survivor_log = _read(airflow.home / "triggerer-2.log")
+    survivor_log = logfiles.read(airflow.sessions.log_path("triggerer-2"))
     assert pollers_at_once(survivor_log, "fault_child") == 1, survivor_log[-5000:]
-    assert pollers_at_once(_read(airflow.standalone_log), "fault_child") == 1
+    assert pollers_at_once(logfiles.read(airflow.standalone_log), "fault_child") == 1
 
 
 def _holder(scenario: Scenario, run_id: str) -> object:
@@ -117,10 +116,6 @@ def _holder(scenario: Scenario, run_id: str) -> object:
         # Resumed already: the take-over happened, or the wait ended; either way its triggerer let go.
         return "resumed"
     return (ti.get("triggerer_job") or {}).get("id")
-
-
-def _read(path: Path) -> str:
-    return path.read_text(errors="replace") if path.exists() else ""
 
 
 @pytest.mark.timeout(900, method="signal")
@@ -144,6 +139,6 @@ def test_a_wait_twice_as_long_as_the_task_token_lives(
     for outcome in outcomes.values():
         assert len(outcome.tries) == 1, outcome.line()
     # The api-server's reissue middleware never met a token too old to renew (it logs each such failure).
-    log = airflow.component_log(replacement.pid)
+    log = airflow.sessions.log_of(replacement.pid)
     assert "failed to refresh token" not in log, log[-3000:]
     assert not re.search(r"(?i)signature has expired", log), log[-3000:]

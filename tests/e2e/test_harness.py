@@ -25,12 +25,12 @@ def test_second_airflow_runs_side_by_side_and_stops_every_process(
     try:
         second.start()
         assert set(astuple(second.ports)).isdisjoint(astuple(airflow.ports))
-        second_pids = second.pids()
+        second_pids = second.sessions.pids()
         assert second_pids
-        assert set(second_pids).isdisjoint(airflow.pids())
-        run = second.client.trigger_dag_run("child", {"sleep": 0, "tag": tag})
+        assert set(second_pids).isdisjoint(airflow.sessions.pids())
+        run = second.client.trigger_dag_run("example_child", {"sleep": 0, "tag": tag})
         wait_for(
-            lambda: second.client.dag_run("child", run["dag_run_id"])["state"] == "success",
+            lambda: second.client.dag_run("example_child", run["dag_run_id"])["state"] == "success",
             120,
             "the second Airflow's child run to succeed",
         )
@@ -40,5 +40,5 @@ def test_second_airflow_runs_side_by_side_and_stops_every_process(
     assert [pid for pid in second_pids if psutil.pid_exists(pid)] == []
     # The shared Airflow was not disturbed and did not see the second one's run.
     assert airflow.client.health()["scheduler"]["status"] == "healthy"
-    runs = airflow.client.dag_runs("child", conf_contains=tag)
+    runs = airflow.client.dag_runs("example_child", conf_contains=tag)
     assert [r for r in runs if (r.get("conf") or {}).get("tag") == tag] == []

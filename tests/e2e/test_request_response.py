@@ -1,8 +1,8 @@
-"""Calling a Dag like a function (``dags/request_response.py``), on the synchronous and the deferrable path.
+"""Calling a Dag like a function (``dags/example_request_response.py``), synchronously and deferred.
 
-The child ``answer_question`` has its result ready after about 2 s, then a teardown runs on. The parent
-returns the result (or fails, when the answer fails) within seconds, not after the teardown, and a
-client reads the result through the parent's own ``/wait``. Two requests with one request id share one
+The child ``example_answer_question`` has its result ready after about 2 s, then a teardown runs on. The
+parent returns the result (or fails, when the answer fails) within seconds, not after the teardown, and
+a client reads the result through the parent's own ``/wait``. Two requests with one request id share one
 child run.
 """
 
@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from tests.e2e.client import Json
     from tests.e2e.scenario import Scenario
 
-CHILD = "answer_question"
+CHILD = "example_answer_question"
 TASK = "ask"
-PARENTS = ["ask_question_sync", "ask_question"]
+PARENTS = ["example_ask_question_sync", "example_ask_question"]
 QUESTION = "what is six times seven"
 TEARDOWN = 60
 # From the child's result being ready (or its answer failing) to the parent task's end. The checks are a

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 @pytest.mark.timeout(420, method="signal")
 def test_stock_parent_killed_mid_wait_triggers_a_second_child(scenario: Scenario) -> None:
-    outcome = kill_parent_mid_wait(scenario, "parent_stock", child_sleep=20)
+    outcome = kill_parent_mid_wait(scenario, "example_parent_stock", child_sleep=20)
 
     assert outcome.parent_run["state"] == "success"
     assert outcome.task_instance["try_number"] == 2

@@ -10,7 +10,7 @@ import pytest
 import structlog
 from airflow.sdk.exceptions import AirflowTaskTimeout
 
-from standard_ext import polling
+from standard_ext import poll_schedule
 from tests.fake_api import DAG_RUN_GET, DAG_RUN_PATCH
 from tests.unit.conftest import API_PASSWORD
 
@@ -54,7 +54,7 @@ def timed_out(run: Callable[[], Any], monkeypatch: pytest.MonkeyPatch) -> None:
     def alarm(seconds: float, *, stop: object = None) -> None:
         raise AirflowTaskTimeout("Timeout")
 
-    monkeypatch.setattr(polling, "wait", alarm)
+    monkeypatch.setattr(poll_schedule, "wait", alarm)
     with pytest.raises(AirflowTaskTimeout):
         run()
 

@@ -12,7 +12,7 @@ import time_machine
 from airflow.sdk.bases.operator import ExecutorSafeguard
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
-from standard_ext import polling
+from standard_ext import poll_schedule
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from standard_ext.triggers import shared_poll
 from tests.fake_api import FakeApi
@@ -62,7 +62,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
             test_clock.waits.append(seconds)
             traveller.shift(seconds)
 
-        monkeypatch.setattr(polling, "wait", wait)
+        monkeypatch.setattr(poll_schedule, "wait", wait)
         yield test_clock
 
 

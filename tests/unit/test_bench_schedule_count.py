@@ -18,7 +18,7 @@ from bench.schedule_count import (
     stock_checks,
 )
 from bench.targets import REQUESTS_FACTOR, requests_target
-from standard_ext import polling
+from standard_ext import poll_schedule
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -53,13 +53,13 @@ def test_stock_checks_an_hour_long_child_sixty_times_at_its_default() -> None:
 def test_our_figure_walks_the_operators_schedule_anchored_at_the_first_check(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    walked: list[polling.Schedule] = []
+    walked: list[poll_schedule.Schedule] = []
 
-    def every_half_minute(schedule: polling.Schedule) -> Iterator[float]:
+    def every_half_minute(schedule: poll_schedule.Schedule) -> Iterator[float]:
         walked.append(schedule)
         return itertools.count(0.0, 30.0)
 
-    monkeypatch.setattr(polling, "check_offsets", every_half_minute)
+    monkeypatch.setattr(poll_schedule, "check_offsets", every_half_minute)
 
     # The checks at 0, 30, ..., 3600 s, and the requests the wait makes besides.
     assert figure(LONG_CHILD_SECONDS).ours == 121 + WAIT_EXTRA_REQUESTS

@@ -54,7 +54,7 @@ def test_a_locked_database_is_retried_with_a_logged_backoff() -> None:
     server = ScriptedAirflow([answer(LOCKED), answer(LOCKED), created])
 
     with structlog.testing.capture_logs() as logs:
-        run = server.client().trigger_dag_run("parent_durable", {"tag": "t"})
+        run = server.client().trigger_dag_run("example_parent_durable", {"tag": "t"})
 
     assert run["conf"] == {"tag": "t"}
     assert server.slept == list(RETRY_DELAYS[:2])
@@ -76,7 +76,7 @@ def test_a_retried_trigger_that_had_landed_returns_that_run() -> None:
         [answer(LOCKED), answer(httpx.Response(409, json={"detail": "exists"})), existing]
     )
 
-    run = server.client().trigger_dag_run("child", {})
+    run = server.client().trigger_dag_run("example_child", {})
 
     posted = json.loads(server.requests[0].content)["dag_run_id"]
     assert run == {"dag_run_id": posted, "state": "queued"}
@@ -87,7 +87,7 @@ def test_gives_up_after_the_last_retry_with_the_servers_reason() -> None:
     server = ScriptedAirflow([answer(LOCKED)] * (len(RETRY_DELAYS) + 1))
 
     with pytest.raises(httpx.HTTPStatusError, match=r"-> 500: .*Database error"):
-        server.client().dag_run("child", "r1")
+        server.client().dag_run("example_child", "r1")
 
     assert server.slept == list(RETRY_DELAYS)
 
@@ -96,7 +96,7 @@ def test_client_errors_are_not_retried() -> None:
     server = ScriptedAirflow([answer(httpx.Response(404, json={"detail": "no such run"}))])
 
     with pytest.raises(httpx.HTTPStatusError, match="404"):
-        server.client().dag_run("child", "missing")
+        server.client().dag_run("example_child", "missing")
 
     assert server.slept == []
 
@@ -107,5 +107,5 @@ def test_a_dropped_connection_is_retried() -> None:
 
     server = ScriptedAirflow([dropped, answer(httpx.Response(200, json={"state": "running"}))])
 
-    assert server.client().dag_run("child", "r1") == {"state": "running"}
+    assert server.client().dag_run("example_child", "r1") == {"state": "running"}
     assert server.slept == [RETRY_DELAYS[0]]

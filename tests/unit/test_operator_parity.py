@@ -10,7 +10,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, AirflowTaskTimeout
 from airflow.sdk.execution_time.comms import GetDagRunState, TriggerDagRun
 
-from standard_ext import polling
+from standard_ext import poll_schedule
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from task_sdk_ext import DagNotFound
 from tests.unit.conftest import KEY
@@ -155,7 +155,7 @@ class TestExecutionTimeout:
                 if clock.elapsed() >= seconds:
                     raise AirflowTaskTimeout("Timeout")
 
-            monkeypatch.setattr(polling, "wait", wait)
+            monkeypatch.setattr(poll_schedule, "wait", wait)
 
         return arm
 

@@ -19,7 +19,7 @@ from standard_ext.triggers.shared_poll import (
     PollError,
     RunOutcome,
     pollers_of,
-    wait_for_final_state,
+    wait_in_triggerer,
 )
 from tests.fakes import api_error
 from tests.unit.virtual_time import (
@@ -222,7 +222,7 @@ class TestOneChunkPerTick:
             async def scenario() -> None:
                 tasks = [
                     asyncio.create_task(
-                        wait_for_final_state(dag_id=CHILD, run_id=run_id, schedule=schedule(), watch=Watch())
+                        wait_in_triggerer(dag_id=CHILD, run_id=run_id, schedule=schedule(), watch=Watch())
                     )
                     for run_id in ids
                 ]
@@ -293,7 +293,7 @@ class TestTickSpacing:
         async def scenario() -> None:
             # Due every quarter of a second.
             task = asyncio.create_task(
-                wait_for_final_state(dag_id=CHILD, run_id="a", schedule=schedule(poke_interval=0.25))
+                wait_in_triggerer(dag_id=CHILD, run_id="a", schedule=schedule(poke_interval=0.25))
             )
             await until_stalled_or_done(virtual, [task])
             await cancel([task])
@@ -364,7 +364,7 @@ class TestTaskStates:
         async def scenario() -> None:
             tasks = [
                 asyncio.create_task(
-                    wait_for_final_state(dag_id=CHILD, run_id=run_id, schedule=schedule(), watch=Watch())
+                    wait_in_triggerer(dag_id=CHILD, run_id=run_id, schedule=schedule(), watch=Watch())
                 )
                 for run_id in watched
             ] + [asyncio.create_task(waiting(run_id)) for run_id in plain]
@@ -389,10 +389,10 @@ class TestTaskStates:
         supervisor.add_run(CHILD, "shared", seconds=10)
 
         async def scenario() -> list[RunOutcome]:
-            early = wait_for_final_state(
+            early = wait_in_triggerer(
                 dag_id=CHILD, run_id="shared", schedule=schedule(), watch=Watch(result_task_ids=("answer",))
             )
-            late = wait_for_final_state(dag_id=CHILD, run_id="shared", schedule=schedule(), watch=Watch())
+            late = wait_in_triggerer(dag_id=CHILD, run_id="shared", schedule=schedule(), watch=Watch())
             return list(await asyncio.gather(early, late))
 
         outcomes = asyncio.run(scenario())
@@ -411,7 +411,7 @@ class TestTaskStates:
         )
 
         async def scenario() -> RunOutcome:
-            return await wait_for_final_state(
+            return await wait_in_triggerer(
                 dag_id=CHILD, run_id="a", schedule=schedule(), watch=Watch(result_task_ids=("answer",))
             )
 

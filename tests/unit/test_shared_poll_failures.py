@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount, GetTaskStates
 
 from standard_ext.progress import EarlyEnd, Watch
-from standard_ext.triggers.shared_poll import MIN_TICK_SECONDS, RunOutcome, wait_for_final_state
+from standard_ext.triggers.shared_poll import MIN_TICK_SECONDS, RunOutcome, wait_in_triggerer
 from tests.fakes import api_error
 from tests.unit.virtual_time import CHILD, cancel, counted_ids, schedule, until_stalled_or_done, waiting
 
@@ -87,7 +87,7 @@ class TestAFailedRequestCostsAtMostTheNextTick:
         supervisor.add_dag(CHILD, task_timeline={"answer": [(0, "success")]})
         supervisor.add_run(CHILD, "a", seconds=3600)
         supervisor.fail_on(GetTaskStates, nth=1, error=UNAVAILABLE)
-        wait = wait_for_final_state(
+        wait = wait_in_triggerer(
             dag_id=CHILD,
             run_id="a",
             schedule=schedule(since=SINCE),

@@ -7,7 +7,7 @@ import structlog
 from airflow.sdk.exceptions import AirflowTaskTimeout
 from airflow.sdk.execution_time.comms import GetTaskStates
 
-from standard_ext.durable import SavedRun
+from standard_ext.durable_decision import SavedRun
 from standard_ext.stopped import StopNote
 from tests.fakes import FakeTaskInstance, FakeTaskStateStore, api_error
 from tests.unit.conftest import KEY, kill_mid_wait
@@ -114,7 +114,7 @@ class TestOnKillInTheWait:
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         # The runner's timeout calls on_kill, then raises in the wait: the try failed, a retry follows.
-        from standard_ext import polling
+        from standard_ext import poll_schedule
 
         supervisor.add_dag("child", run_seconds=60)
         parent = make_parent(wait_for_completion=True)
@@ -124,7 +124,7 @@ class TestOnKillInTheWait:
             parent.operator.on_kill()
             raise AirflowTaskTimeout("Timeout")
 
-        monkeypatch.setattr(polling, "wait", alarm)
+        monkeypatch.setattr(poll_schedule, "wait", alarm)
         sent = len(supervisor.sent)
         with pytest.raises(AirflowTaskTimeout):
             parent.run()

@@ -8,8 +8,17 @@ from typing import Any
 
 import pytest
 
-from standard_ext.durable import ENDED_SUCCESS, is_rerun
-from standard_ext.fanout import (
+from standard_ext.durable_decision import ENDED_SUCCESS, is_rerun
+from standard_ext.fanout_checks import MAX_ITEMS, check_confs, check_constructor_values
+from standard_ext.fanout_poll import split
+from standard_ext.fanout_record import (
+    FanOutRecord,
+    check_distinct,
+    confs_digest,
+    new_run_ids,
+    parse_record,
+)
+from standard_ext.fanout_state import (
     FanOut,
     ItemAction,
     ItemState,
@@ -19,15 +28,6 @@ from standard_ext.fanout import (
     item_action,
     progress_fields,
     state_after,
-)
-from standard_ext.fanout_checks import MAX_ITEMS, check_confs, check_constructor_values
-from standard_ext.fanout_poll import split
-from standard_ext.fanout_record import (
-    FanOutRecord,
-    check_distinct,
-    confs_digest,
-    new_run_ids,
-    parse_record,
 )
 
 P, A, S, F = ItemState.PENDING, ItemState.ACTIVE, ItemState.SUCCEEDED, ItemState.FAILED

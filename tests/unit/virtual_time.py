@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.execution_time.comms import GetDRCount
 
-from standard_ext.polling import Schedule
-from standard_ext.triggers.shared_poll import wait_for_final_state
+from standard_ext.poll_schedule import Schedule
+from standard_ext.triggers.shared_poll import wait_in_triggerer
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Sequence
@@ -100,7 +100,7 @@ def run_ids(n: int) -> list[str]:
 
 
 def waiting(run_id: str, *, dag_id: str = CHILD, since: float = 0.0) -> Coroutine[Any, Any, RunOutcome]:
-    return wait_for_final_state(dag_id=dag_id, run_id=run_id, schedule=schedule(since=since))
+    return wait_in_triggerer(dag_id=dag_id, run_id=run_id, schedule=schedule(since=since))
 
 
 async def until_stalled_or_done(virtual: VirtualTime, tasks: Sequence[asyncio.Task[Any]]) -> None:

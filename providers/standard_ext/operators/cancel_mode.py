@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import (
 )
 from airflow.sdk.log import mask_secret
 
-from standard_ext import cancel
+from standard_ext import cancel_api
 from standard_ext.cancel_decision import should_cancel, should_cancel_after_timeout
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
     from airflow.sdk.definitions.context import Context
 
-    from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 
 # After a SIGTERM the supervisor sends SIGKILL 5 s later (hard-coded). on_kill keeps to this much of it,
 # so the wait still has a moment to note a durable stop in the record (standard_ext.stopped).
@@ -88,8 +87,8 @@ class Canceller:
     (the SIGKILL is seconds away).
     """
 
-    access: cancel.ApiAccess
-    task: cancel.TaskRef
+    access: cancel_api.ApiAccess
+    task: cancel_api.TaskRef
     durable: bool
     retries_left: bool
     child: Child | None = None
@@ -112,18 +111,18 @@ def prepare(*, operator: CancelOptions, context: Context) -> Canceller | None:
     ti = context["ti"]
     return Canceller(
         access=sign_in(task_id=operator.task_id, conn_id=operator.airflow_api_conn_id),
-        task=cancel.TaskRef.of(ti),
+        task=cancel_api.TaskRef.of(ti),
         durable=operator.durable,
         # As the server decides at the start of the try; a retry_policy may still say otherwise.
         retries_left=ti.try_number <= ti.max_tries,
     )
 
 
-def sign_in(*, task_id: str, conn_id: str) -> cancel.ApiAccess:
+def sign_in(*, task_id: str, conn_id: str) -> cancel_api.ApiAccess:
     """Read the connection and get a token, or raise naming the connection (see :func:`prepare`)."""
     prefix = f"Task {task_id!r}: cancel_on_kill"
     try:
-        access = cancel.ApiAccess.from_connection(BaseHook.get_connection(conn_id), conn_id=conn_id)
+        access = cancel_api.ApiAccess.from_connection(BaseHook.get_connection(conn_id), conn_id=conn_id)
     except AirflowNotFoundException:
         raise AirflowFailException(
             f"{prefix} needs the Airflow connection {conn_id!r} (airflow_api_conn_id), which is not "
@@ -133,8 +132,10 @@ def sign_in(*, task_id: str, conn_id: str) -> cancel.ApiAccess:
     except ValueError as e:
         raise AirflowFailException(f"{prefix}: {e}") from None
     try:
-        cancel.run_sync(cancel.sign_in(access), seconds=SIGN_IN_SECONDS, per_request=SIGN_IN_REQUEST_SECONDS)
-    except cancel.ApiError as e:
+        cancel_api.run_sync(
+            cancel_api.sign_in(access), seconds=SIGN_IN_SECONDS, per_request=SIGN_IN_REQUEST_SECONDS
+        )
+    except cancel_api.ApiError as e:
         where = f"the Airflow API at {access.base_url} (connection {conn_id!r})"
         if e.status is None:
             raise AirflowFailException(f"{prefix}: cannot reach {where}: {e}") from None
@@ -160,23 +161,23 @@ def note_triggered(canceller: Canceller | None, *, dag_id: str, run_id: str, tri
         canceller.child = Child(dag_id=dag_id, run_id=run_id, not_ours=not_ours)
 
 
-def note_waiting(*, operator: TriggerDagRunOperator, dag_id: str, run_id: str) -> None:
+def note_waiting(canceller: Canceller | None, *, dag_id: str, run_id: str, may_have_attached: bool) -> None:
     """
     Note the run the task waits on, when this try did not trigger it: a durable retry reconnected.
 
     An earlier try triggered it, unless the task may attach: the record does not say which it did,
     so such a run is never cancelled.
 
-    :param operator: the waiting task's operator.
+    :param canceller: the task's :class:`Canceller`; ``None`` without ``cancel_on_kill``.
+    :param may_have_attached: the task has ``attach_when_already_exists``.
     """
-    canceller = operator._canceller
     if canceller is None:
         return
     if canceller.child is not None and (canceller.child.dag_id, canceller.child.run_id) == (dag_id, run_id):
         return
     not_ours = (
         "with attach_when_already_exists, an earlier try may have attached to it"
-        if operator.attach_when_already_exists
+        if may_have_attached
         else None
     )
     canceller.child = Child(dag_id=dag_id, run_id=run_id, not_ours=not_ours)
@@ -227,7 +228,7 @@ def on_kill(canceller: Canceller | None, *, log: Any) -> None:
             **ids,
         )
         return
-    exchange: cancel.Exchange[cancel.Outcome]
+    exchange: cancel_api.Exchange[cancel_api.Outcome]
     if canceller.timed_out:
         go, reason = should_cancel_after_timeout(
             durable=canceller.durable, retries_left=canceller.retries_left
@@ -235,11 +236,11 @@ def on_kill(canceller: Canceller | None, *, log: Any) -> None:
         if not go:
             log.info("Not cancelling the Dag run", reason=reason, **ids)
             return
-        exchange = cancel.cancel_run(
+        exchange = cancel_api.cancel_run(
             canceller.access, dag_id=child.dag_id, run_id=child.run_id, reason=reason
         )
     else:
-        exchange = cancel.decide_then_cancel(
+        exchange = cancel_api.decide_then_cancel(
             canceller.access,
             task=canceller.task,
             dag_id=child.dag_id,
@@ -247,11 +248,11 @@ def on_kill(canceller: Canceller | None, *, log: Any) -> None:
             decide=decider(canceller),
         )
     try:
-        outcome = cancel.run_sync(exchange, seconds=KILL_SECONDS, per_request=KILL_REQUEST_SECONDS)
-    except cancel.ApiError as e:
+        outcome = cancel_api.run_sync(exchange, seconds=KILL_SECONDS, per_request=KILL_REQUEST_SECONDS)
+    except cancel_api.ApiError as e:
         log.warning("Not cancelling the Dag run: a request to the Airflow API failed", error=str(e), **ids)
         return
-    cancel.report(outcome, log=log, dag_id=child.dag_id, run_id=child.run_id)
+    cancel_api.report(outcome, log=log, dag_id=child.dag_id, run_id=child.run_id)
 
 
 def decider(canceller: Canceller) -> Callable[[str | None, int | None], tuple[bool, str]]:

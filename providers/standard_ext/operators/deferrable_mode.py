@@ -7,20 +7,20 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.trigger_dagrun import XCOM_RUN_ID
 from airflow.sdk.exceptions import AirflowException
 
+from standard_ext.launch import XCOM_DAG_ID
 from standard_ext.operators import cancel_mode
 from standard_ext.progress import EarlyEnd
-from standard_ext.triggering import XCOM_DAG_ID
 from standard_ext.triggers.dag_run import DagRunTrigger
 from standard_ext.wait import RESULTS_READY, is_done
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
-    from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
-    from standard_ext.polling import Schedule
+    from standard_ext.operators.mode_protocols import SingleRunOperator
+    from standard_ext.poll_schedule import Schedule
 
 
-def defer_on(*, operator: TriggerDagRunOperator, dag_id: str, run_id: str, schedule: Schedule) -> None:
+def defer_on(*, operator: SingleRunOperator, dag_id: str, run_id: str, schedule: Schedule) -> None:
     """
     Give the worker slot up and wait in the triggerer for the run, watched by its run id alone.
 
@@ -54,7 +54,7 @@ def defer_on(*, operator: TriggerDagRunOperator, dag_id: str, run_id: str, sched
             push_result=operator.do_xcom_push,
             dag_result=operator.returns_dag_result,
             # Only for a run this task triggered: the trigger's on_kill cancels it then.
-            **cancel_mode.trigger_kwargs(operator._canceller, dag_id=dag_id, run_id=run_id),
+            **cancel_mode.trigger_kwargs(operator.canceller, dag_id=dag_id, run_id=run_id),
         ),
         # Not execute_complete: that stays the stock one, for tasks the stock operator deferred on its
         # DagStateTrigger before an upgrade to this one and that resume with the stock event.
@@ -65,13 +65,17 @@ def defer_on(*, operator: TriggerDagRunOperator, dag_id: str, run_id: str, sched
     )
 
 
-def why_resume_on_worker(operator: TriggerDagRunOperator) -> str | None:
+def why_resume_on_worker(operator: SingleRunOperator) -> str | None:
     """
     Say why a success must resume the task on a worker, or ``None`` when the triggerer may end it.
 
     The triggerer ends a task by setting its state and pushing its XComs; whatever else a worker does
-    when a task returns would not happen. So it may only when asked (``end_from_trigger=True``) and
-    nothing of that applies here.
+    when a task returns would not happen: the ``ti_successes`` and ``operator_successes`` metrics (the
+    task runner's ``_handle_current_task_success``), ``task.duration`` (``finalize``), the task's span
+    (``_make_task_span``), the audit log row and ``[state_store] clear_on_success`` (the execution API's
+    ``ti_update_state``); and its success callbacks go to the Dag processor, which drops them
+    (``_execute_task_callbacks`` runs failure callbacks only). So it may only when asked
+    (``end_from_trigger=True``) and nothing of that applies here.
 
     :param operator: the deferring task's operator.
     """
@@ -82,7 +86,7 @@ def why_resume_on_worker(operator: TriggerDagRunOperator) -> str | None:
     return _what_only_a_worker_does(operator) or _what_the_code_around_it_does(operator)
 
 
-def _what_only_a_worker_does(operator: TriggerDagRunOperator) -> str | None:
+def _what_only_a_worker_does(operator: SingleRunOperator) -> str | None:
     """Name what the task asks for that happens only when a worker ends it, if anything."""
     from airflow.sdk.configuration import conf
 
@@ -97,32 +101,40 @@ def _what_only_a_worker_does(operator: TriggerDagRunOperator) -> str | None:
     if operator.outlets:
         return "the task has outlets, whose asset events a worker emits"
     # The post_execute= argument has no public getter; BaseOperator.post_execute calls this attribute.
-    if operator._post_execute_hook is not None:
+    if getattr(operator, "_post_execute_hook", None) is not None:
         return "a post_execute hook runs on the worker"
     if operator.multiple_outputs:
         return "multiple_outputs: a worker splits the result into XComs"
     return None
 
 
-def _what_the_code_around_it_does(operator: TriggerDagRunOperator) -> str | None:
+def _what_the_code_around_it_does(operator: SingleRunOperator) -> str | None:
     """Name what around the task (its Dag, listeners, a subclass) needs a worker to end it, if anything."""
     from airflow.sdk.listener import get_listener_manager
 
-    from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
-
     # A task running in Airflow always has its Dag; a bare operator (unit tests) has none to ask.
-    has_dag: bool = operator.has_dag()  # type: ignore[no-untyped-call]  # unannotated in the SDK
-    if has_dag and next(operator.iter_mapped_dependants(), None) is not None:
+    if operator.has_dag() and next(operator.iter_mapped_dependants(), None) is not None:
         return "a downstream task maps over the result, which a worker must record"
     if get_listener_manager().has_listeners:
         return "listeners (OpenLineage, say) see a task end only on a worker"
+    ours = _operator_class(operator)
     for method in ("resume_after_child_run", "get_job_result", "post_execute"):
-        if getattr(type(operator), method) is not getattr(TriggerDagRunOperator, method):
+        if getattr(type(operator), method) is not getattr(ours, method):
             return f"{type(operator).__name__} overrides {method}()"
     return None
 
 
-def resume(*, operator: TriggerDagRunOperator, context: Context, event: dict[str, Any] | str) -> Any:
+def _operator_class(operator: SingleRunOperator) -> type:
+    """
+    Our ``TriggerDagRunOperator`` among the classes of ``operator``: the first to define the resume.
+
+    Found in the class's own ancestry rather than imported: the operator's module imports this one.
+    """
+    defining = (cls for cls in reversed(type(operator).__mro__) if "resume_after_child_run" in vars(cls))
+    return next(defining, type(operator))
+
+
+def resume(*, operator: SingleRunOperator, context: Context, event: dict[str, Any] | str) -> Any:
     """
     Resume after the trigger saw the child run end: succeed, or raise as the synchronous wait would.
 
@@ -161,7 +173,7 @@ def resume(*, operator: TriggerDagRunOperator, context: Context, event: dict[str
     return operator.get_job_result({"dag_id": dag_id, "run_id": run_id}, context)
 
 
-def _resume_after_task_end(*, operator: TriggerDagRunOperator, context: Context, event: str) -> Any:
+def _resume_after_task_end(*, operator: SingleRunOperator, context: Context, event: str) -> Any:
     """
     Finish a task whose trigger ended it (``TaskSuccessEvent``) but which resumed anyway: ``dag.test()``.
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow.sdk.api.client import ServerResponseError
 from airflow.sdk.exceptions import AirflowRuntimeError
 
-from standard_ext import durable, telemetry, triggering
-from standard_ext.durable import ENDED_SUCCESS, Decision, SavedRun
+from standard_ext import durable_decision, launch, telemetry
+from standard_ext.durable_decision import ENDED_SUCCESS, Decision, SavedRun
 from standard_ext.operators.context import triggering_ti
 from standard_ext.runs import child_state, task_progress
 from standard_ext.stopped import StopNote
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
     from pydantic import JsonValue
 
-    from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+    from standard_ext.operators.mode_protocols import SingleRunOperator
     from standard_ext.plan import Plan
 
 
@@ -35,7 +35,7 @@ class MarkableRecord(Protocol):
         """The record as stored."""
 
 
-def execute_durable(*, operator: TriggerDagRunOperator, context: Context, plan: Plan) -> Any:
+def execute_durable(*, operator: SingleRunOperator, context: Context, plan: Plan) -> Any:
     """
     Run one try of a durable task: carry on with the run an earlier try saved, or save one and trigger it.
 
@@ -87,7 +87,7 @@ def execute_durable(*, operator: TriggerDagRunOperator, context: Context, plan: 
 
 
 def _decide(
-    *, operator: TriggerDagRunOperator, context: Context, plan: Plan, clear_number: int | None
+    *, operator: SingleRunOperator, context: Context, plan: Plan, clear_number: int | None
 ) -> tuple[SavedRun | None, bool, str | None, Decision]:
     """Read the saved record and the run it names; return it, whether this is a re-run, the run's state, the decision."""
     ti = context["ti"]
@@ -95,12 +95,14 @@ def _decide(
     with telemetry.decision_span(
         operator=type(operator).__name__, external_id_key=operator.external_id_key
     ) as span:
-        saved, why_ignored = durable.parse_saved_run(store.get(operator.external_id_key), dag_id=plan.dag_id)
+        saved, why_ignored = durable_decision.parse_saved_run(
+            store.get(operator.external_id_key), dag_id=plan.dag_id
+        )
         if why_ignored:
             operator.log.warning(
                 "Ignoring the stored child run record", reason=why_ignored, try_number=ti.try_number
             )
-        rerun = saved is not None and durable.is_rerun(
+        rerun = saved is not None and durable_decision.is_rerun(
             saved, max_tries=ti.max_tries, clear_number=clear_number
         )
         saved_state = (
@@ -110,13 +112,13 @@ def _decide(
         )
         if (
             saved is not None
-            and saved_state in durable.ACTIVE_STATES
+            and saved_state in durable_decision.ACTIVE_STATES
             and _doomed(operator=operator, context=context, saved=saved)
         ):
             # fail_fast failed the earlier try on this run; reconnecting would only fail again, so
             # the retry treats the run as failed and triggers a fresh one, as after a failed run.
             saved_state = "failed"
-        decision = durable.decide(
+        decision = durable_decision.decide(
             saved=saved,
             rerun=rerun,
             child_state=saved_state,
@@ -139,13 +141,14 @@ def clear_number_of(context: Context) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def mark_succeeded(*, operator: TriggerDagRunOperator, store: Any, record: SavedRun | None) -> None:
+def mark_succeeded(*, operator: SingleRunOperator, store: Any, record: SavedRun | None) -> None:
     """
     Mark the record ``ended="success"``: no automatic retry follows a success, so a later try is a clear.
 
     Without the mark, a clear after ``retries`` was lowered can leave ``max_tries`` as it was (see
-    :func:`standard_ext.durable.is_rerun`). Failing to write it fails nothing: the task succeeded, and the
-    mark only matters for that rare clear, which then reconnects to the finished run and succeeds again.
+    :func:`standard_ext.durable_decision.is_rerun`). Failing to write it fails nothing: the task
+    succeeded, and the mark only matters for that rare clear, which then reconnects to the finished run
+    and succeeds again.
 
     :param operator: the succeeding task's operator.
     :param store: its ``task_state_store``.
@@ -154,7 +157,7 @@ def mark_succeeded(*, operator: TriggerDagRunOperator, store: Any, record: Saved
     key = operator.external_id_key
 
     def read() -> SavedRun | None:
-        return durable.parse_saved_run(store.get(key), dag_id=str(operator.trigger_dag_id))[0]
+        return durable_decision.parse_saved_run(store.get(key), dag_id=str(operator.trigger_dag_id))[0]
 
     write_success_mark(store=store, key=key, record=record, read=read, log=operator.log)
 
@@ -184,7 +187,7 @@ def write_success_mark(
         log.warning("Could not mark the saved Dag run record succeeded", key=key, error=str(e))
 
 
-def _doomed(*, operator: TriggerDagRunOperator, context: Context, saved: SavedRun) -> bool:
+def _doomed(*, operator: SingleRunOperator, context: Context, saved: SavedRun) -> bool:
     """Whether ``fail_fast`` already fails the saved, still active run (a task of it has failed)."""
     if not operator.fail_fast:
         return False
@@ -204,7 +207,7 @@ def _doomed(*, operator: TriggerDagRunOperator, context: Context, saved: SavedRu
 
 def _resume(
     *,
-    operator: TriggerDagRunOperator,
+    operator: SingleRunOperator,
     context: Context,
     saved: SavedRun,
     decision: Decision,
@@ -226,7 +229,7 @@ def _resume(
 
 def _plan_for(
     *,
-    operator: TriggerDagRunOperator,
+    operator: SingleRunOperator,
     context: Context,
     plan: Plan,
     saved: SavedRun | None,
@@ -250,11 +253,11 @@ def _plan_for(
             # one this task triggered, so run it again rather than fail on it. (An attached run is
             # shared with others: not this task's to reset; the retry attaches to it again.)
             return replace(plan, ours=True), True
-    return triggering.claim(ti=triggering_ti(context), plan=plan, when_exists=operator.when_exists), False
+    return launch.claim(ti=triggering_ti(context), plan=plan, when_exists=operator.when_exists), False
 
 
 def _trigger_and_wait(
-    *, operator: TriggerDagRunOperator, context: Context, plan: Plan, decision: Decision, reset: bool = False
+    *, operator: SingleRunOperator, context: Context, plan: Plan, decision: Decision, reset: bool = False
 ) -> Any:
     operator.send_trigger(context, plan, decision=decision, reset=reset)
     external_id: JsonValue = {"dag_id": plan.dag_id, "run_id": plan.run_id}
@@ -262,7 +265,7 @@ def _trigger_and_wait(
     return operator.get_job_result(external_id, context)
 
 
-def _stats_tags(*, operator: TriggerDagRunOperator, ti: Any) -> dict[str, str]:
+def _stats_tags(*, operator: SingleRunOperator, ti: Any) -> dict[str, str]:
     # As the mixin tags its metrics: the operator, and the team in multi-team deployments.
     tags = {"operator": type(operator).__name__}
     if team_name := ti.stats_tags.get("team_name"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from standard_ext import cancel, cancel_runs
+from standard_ext import cancel_api, cancel_runs
 from standard_ext.cancel_decision import should_cancel_after_timeout
-from standard_ext.fanout import ItemState
+from standard_ext.fanout_state import ItemState
 from standard_ext.operators import cancel_mode
 
 if TYPE_CHECKING:
@@ -16,8 +16,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk.definitions.context import Context
 
-    from standard_ext.fanout import FanOut
-    from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
+    from standard_ext.fanout_state import FanOut
 
 # A run whose trigger was in flight when on_kill cancelled the others is cancelled once it returns,
 # from the main thread, in what is left before the SIGKILL (on_kill took up to KILL_SECONDS of its 5 s).
@@ -63,17 +62,20 @@ class FanOutCanceller:
         return [run_id for run_id in self.triggered if run_id not in self.ended]
 
 
-def prepare(*, operator: TriggerDagRunsOperator, context: Context) -> FanOutCanceller | None:
+def prepare(*, operator: cancel_mode.CancelOptions, context: Context, dag_id: str) -> FanOutCanceller | None:
     """
     Sign in to the API server before anything is triggered; ``None`` without ``cancel_on_kill``.
 
+    :param operator: the fan-out's operator.
+    :param context: the task context.
+    :param dag_id: the child Dag, rendered.
     :raises AirflowFailException: as :func:`standard_ext.operators.cancel_mode.prepare`, naming the
         connection.
     """
     canceller = cancel_mode.prepare(operator=operator, context=context)
     if canceller is None:
         return None
-    return FanOutCanceller(canceller=canceller, dag_id=operator.trigger_dag_id)
+    return FanOutCanceller(canceller=canceller, dag_id=dag_id)
 
 
 def noting_timeout(fan_canceller: FanOutCanceller | None) -> AbstractContextManager[None]:
@@ -112,7 +114,7 @@ def note_triggered(fan_canceller: FanOutCanceller | None, *, run_id: str, trigge
     """
     Note a run whose trigger returned; cancel it at once if ``on_kill`` cancelled the others meanwhile.
 
-    :param triggered: whether this task triggered it (``triggering.send``'s answer).
+    :param triggered: whether this task triggered it (``launch.send``'s answer).
     """
     if fan_canceller is None or not triggered:
         return
@@ -121,20 +123,20 @@ def note_triggered(fan_canceller: FanOutCanceller | None, *, run_id: str, trigge
         return
     # The SIGTERM came while this trigger was in flight: on_kill's pass did not know the run yet. Not in
     # the signal handler any more, so a plain request from here is safe.
-    exchange = cancel.cancel_run(
+    exchange = cancel_api.cancel_run(
         fan_canceller.canceller.access,
         dag_id=fan_canceller.dag_id,
         run_id=run_id,
         reason=fan_canceller.stop_reason,
     )
     try:
-        outcome = cancel.run_sync(exchange, seconds=LATE_SECONDS, per_request=LATE_SECONDS)
-    except cancel.ApiError as e:
+        outcome = cancel_api.run_sync(exchange, seconds=LATE_SECONDS, per_request=LATE_SECONDS)
+    except cancel_api.ApiError as e:
         log.warning(
             "Could not cancel the Dag run triggered as the task was stopped", error=str(e), run_id=run_id
         )
         return
-    cancel.report(outcome, log=log, dag_id=fan_canceller.dag_id, run_id=run_id)
+    cancel_api.report(outcome, log=log, dag_id=fan_canceller.dag_id, run_id=run_id)
 
 
 def trigger_kwargs(fan_canceller: FanOutCanceller | None) -> dict[str, Any]:

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException
 
 from standard_ext import history
-from standard_ext.fanout import FanOut, ItemState, Verdict, failure_message, progress_fields
 from standard_ext.fanout_poll import ended_runs
 from standard_ext.fanout_record import RECORD_KEY, confs_digest, parse_record
+from standard_ext.fanout_state import FanOut, ItemState, Verdict, failure_message, progress_fields
 from standard_ext.operators import fanout_cancel
 from standard_ext.operators.context import triggering_ti
 from standard_ext.operators.durable_mode import write_success_mark
 from standard_ext.operators.fanout_plan import start_items
-from standard_ext.polling import Schedule
+from standard_ext.poll_schedule import Schedule
 from standard_ext.results import collect_results
 from standard_ext.stopped import wait_between_checks
 from standard_ext.triggers.dag_runs import DagRunsTrigger
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk.definitions.context import Context
 
-    from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
+    from standard_ext.operators.mode_protocols import FanOutOperator
 
 # The method a deferred fan-out resumes in.
 RESUME_METHOD = "resume_fan_out"
@@ -33,7 +33,7 @@ RESUME_METHOD = "resume_fan_out"
 
 def drive(
     *,
-    operator: TriggerDagRunsOperator,
+    operator: FanOutOperator,
     context: Context,
     fan_out: FanOut,
     confs: Sequence[dict[str, Any] | None],
@@ -43,7 +43,7 @@ def drive(
 
     In the synchronous mode the window slides: an item starts as soon as one ends. Deferred, the task
     defers whenever it has started what it may (the triggerer cannot trigger runs) and resumes here
-    once about half the window ended (see :meth:`standard_ext.fanout.Rules.ends_to_resume_on`).
+    once about half the window ended (see :meth:`standard_ext.fanout_state.Rules.ends_to_resume_on`).
 
     :param operator: the task's operator.
     :param context: the task context.
@@ -58,7 +58,7 @@ def drive(
     rules = operator.rules()
     waiting_since = time.time()
     # How long the child Dag's last success took (one request per try or resume): while runs wait for
-    # slots, the checks come every quarter of it at most (standard_ext.polling.queued_step).
+    # slots, the checks come every quarter of it at most (standard_ext.poll_schedule.queued_step).
     expected_seconds = history.last_success_seconds(dag_id=operator.trigger_dag_id)
     while True:
         # What on_kill would cancel: the runs now active, not those seen to end.
@@ -91,7 +91,7 @@ def drive(
 
 
 def _start(
-    operator: TriggerDagRunsOperator,
+    operator: FanOutOperator,
     context: Context,
     fan_out: FanOut,
     confs: Sequence[dict[str, Any] | None],
@@ -102,7 +102,7 @@ def _start(
 
 def wait_for_ends(
     *,
-    operator: TriggerDagRunsOperator,
+    operator: FanOutOperator,
     context: Context,
     fan_out: FanOut,
     waiting_since: float,
@@ -145,7 +145,7 @@ def wait_for_ends(
         wait_between_checks(schedule.next_check_after(now) - now, stop=operator.stop_note)
 
 
-def _defer(*, operator: TriggerDagRunsOperator, fan_out: FanOut, expected_seconds: float | None) -> None:
+def _defer(*, operator: FanOutOperator, fan_out: FanOut, expected_seconds: float | None) -> None:
     rules = operator.rules()
     ends = rules.ends_to_resume_on(fan_out)
     operator.log.info(
@@ -177,7 +177,7 @@ def _defer(*, operator: TriggerDagRunsOperator, fan_out: FanOut, expected_second
 
 def finish(
     *,
-    operator: TriggerDagRunsOperator,
+    operator: FanOutOperator,
     context: Context,
     fan_out: FanOut,
     confs: Sequence[dict[str, Any] | None],

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.utils import openlineage
 
-from standard_ext import durable, triggering
-from standard_ext.fanout import FanOut, ItemAction, ItemState, item_action, state_after
+from standard_ext import durable_decision, launch
 from standard_ext.fanout_poll import server_states
 from standard_ext.fanout_record import (
     RECORD_KEY,
@@ -18,11 +17,12 @@ from standard_ext.fanout_record import (
     new_run_ids,
     parse_record,
 )
+from standard_ext.fanout_state import FanOut, ItemAction, ItemState, item_action, state_after
+from standard_ext.launch import WhenExists
 from standard_ext.operators import fanout_cancel
 from standard_ext.operators.context import triggering_ti
 from standard_ext.operators.durable_mode import clear_number_of
 from standard_ext.plan import Plan
-from standard_ext.triggering import WhenExists
 from task_sdk_ext.accessor import generate_manual_run_id
 
 if TYPE_CHECKING:
@@ -30,11 +30,11 @@ if TYPE_CHECKING:
 
     from airflow.sdk.definitions.context import Context
 
-    from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
+    from standard_ext.operators.mode_protocols import FanOutOperator
 
 
 def plan_fan_out(
-    *, operator: TriggerDagRunsOperator, context: Context, dag_id: str, confs: Sequence[dict[str, Any] | None]
+    *, operator: FanOutOperator, context: Context, dag_id: str, confs: Sequence[dict[str, Any] | None]
 ) -> FanOut:
     """
     Return this try's fan-out: every item planned (and saved first, when durable), or carried on from a save.
@@ -42,7 +42,8 @@ def plan_fan_out(
     A durable task saves all run ids in one record before it triggers anything. A retry reads it back
     and asks the server about every saved run (batched): an active run is reconnected to, a succeeded one
     kept, a failed one redriven under a new id (saved before its trigger), one never created triggered
-    under its saved id. A person's clear (:func:`standard_ext.durable.is_rerun`) plans every item anew.
+    under its saved id. A person's clear (:func:`standard_ext.durable_decision.is_rerun`) plans every item
+    anew.
 
     :param operator: the task's operator; its ``record`` is set to the record in force.
     :param context: the task context.
@@ -62,7 +63,9 @@ def plan_fan_out(
         operator.log.warning(
             "Ignoring the stored fan-out record", reason=why_ignored, try_number=ti.try_number
         )
-    rerun = saved is not None and durable.is_rerun(saved, max_tries=ti.max_tries, clear_number=clear_number)
+    rerun = saved is not None and durable_decision.is_rerun(
+        saved, max_tries=ti.max_tries, clear_number=clear_number
+    )
     if saved is None or rerun:
         if saved is not None:
             operator.log.info(
@@ -88,7 +91,7 @@ def plan_fan_out(
 
 
 def _carry_on(
-    *, operator: TriggerDagRunsOperator, context: Context, saved: FanOutRecord, clear_number: int | None
+    *, operator: FanOutOperator, context: Context, saved: FanOutRecord, clear_number: int | None
 ) -> FanOut:
     """Carry on with the fan-out an earlier try saved: reconnect, keep, trigger saved ids, redrive failures."""
     ti, store = context["ti"], context["task_state_store"]
@@ -129,7 +132,7 @@ def _carry_on(
 
 def start_items(
     *,
-    operator: TriggerDagRunsOperator,
+    operator: FanOutOperator,
     context: Context,
     fan_out: FanOut,
     confs: Sequence[dict[str, Any] | None],
@@ -163,7 +166,7 @@ def start_items(
             note=None,
             ours=True,
         )
-        triggered = triggering.send(
+        triggered = launch.send(
             ti=triggering_ti(context),
             plan=plan,
             when_exists=WhenExists(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import DagRunTriggerException
@@ -12,19 +11,17 @@ from airflow.providers.standard.operators.trigger_dagrun import (
 from airflow.sdk import ResumableJobMixin
 from airflow.sdk.exceptions import AirflowException
 
-from standard_ext import durable, history, triggering
-from standard_ext.durable import FINAL_STATES, Decision
-from standard_ext.operators import cancel_mode, deferrable_mode
+from standard_ext import durable_decision, launch
+from standard_ext.durable_decision import Decision
+from standard_ext.launch import XCOM_DAG_ID, WhenExists
+from standard_ext.operators import cancel_mode, child_run_job, deferrable_mode
 from standard_ext.operators.context import ids_of, require_context, triggering_ti
 from standard_ext.operators.durable_mode import execute_durable, mark_succeeded
-from standard_ext.options import check_cancel_on_kill, check_schedule, refuse_contradictions
+from standard_ext.parameter_checks import check_cancel_on_kill, check_schedule, refuse_contradictions
 from standard_ext.plan import Plan
-from standard_ext.polling import Schedule
 from standard_ext.progress import Watch
-from standard_ext.results import check_task_ids, collect_results
+from standard_ext.results import check_task_ids
 from standard_ext.runs import child_state
-from standard_ext.triggering import XCOM_DAG_ID, WhenExists
-from standard_ext.wait import RESULTS_READY, wait_for_final_state
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,7 +47,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     dates, paused check); this one then triggers it with ``ti.trigger_dag_run()`` and polls it with
     ``ti.get_dagrun_state()`` instead of handing both to the task runner. When durable, the planned run
     id is saved to ``task_state_store`` *before* the trigger is sent, so no crash leaves a child run the
-    retry cannot find. On a later try the saved run decides (see :mod:`standard_ext.durable`): still
+    retry cannot find. On a later try the saved run decides (see :mod:`standard_ext.durable_decision`): still
     active, reconnect; ended in an allowed state, succeed without triggering; ended otherwise, trigger a
     fresh run; never created, trigger that same id. A conflict on a run id this task planned means the
     first answer was lost after the run was created: the run is ours and the task carries on with it.
@@ -93,16 +90,12 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     :param end_from_trigger: with ``deferrable=True``, when the child run succeeds the triggerer ends
         the task (and pushes its result) instead of a worker resuming it, which saves the resume's trip
         through the scheduler and a worker slot. Airflow's name and default for this choice (its
-        ``DateTimeSensor`` has it). A task the triggerer ends skips what a worker does on success:
-        the ``ti_successes`` and ``operator_successes`` metrics (the task runner's
-        ``_handle_current_task_success``), ``task.duration`` (``finalize``), the task's span
-        (``_make_task_span``), the audit log row and ``[state_store] clear_on_success`` (the execution
-        API's ``ti_update_state``); and its success callbacks go to the Dag processor, which drops them
-        (``_execute_task_callbacks`` runs failure callbacks only). So even when asked,
-        the task resumes on a worker where something there would notice: an ``on_success_callback``,
-        ``clear_on_success``, listeners (OpenLineage), outlets, a ``post_execute`` hook,
-        ``multiple_outputs``, a downstream task mapping over the result, or a subclass overriding the
-        resume. Any other outcome always resumes on a worker. Default ``False``.
+        ``DateTimeSensor`` has it). A task the triggerer ends skips what a worker does on success (its
+        success metrics, ``task.duration``, span and audit log row, ``clear_on_success``, success
+        callbacks), so even when asked the task resumes on a worker where something there would notice:
+        an ``on_success_callback``, ``clear_on_success``, listeners (OpenLineage), outlets, a
+        ``post_execute`` hook, ``multiple_outputs``, a downstream task mapping over the result, or a
+        subclass overriding the resume. Any other outcome always resumes on a worker. Default ``False``.
     :param cancel_on_kill: when the task is stopped for good (marked failed or success, cleared, its Dag
         run timed out, or ``execution_timeout`` on the last try), set the child run it triggered
         ``failed`` through the public REST API (Airflow's name, as ``BigQueryInsertJobOperator``'s; see
@@ -168,8 +161,9 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         )
         self.cancel_on_kill = cancel_on_kill
         self.airflow_api_conn_id = airflow_api_conn_id
-        # With cancel_on_kill, what on_kill cancels with (the token included): gathered by execute().
-        self._canceller: cancel_mode.Canceller | None = None
+        #: With ``cancel_on_kill``, what ``on_kill`` cancels with (the token included): gathered by
+        #: ``execute()``.
+        self.canceller: cancel_mode.Canceller | None = None
         self.attach_when_already_exists = attach_when_already_exists
         self.end_from_trigger = end_from_trigger
         self.result_task_ids = result_task_ids
@@ -177,13 +171,13 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         self.critical_task_ids = critical_task_ids
         self.fast_poll_window = fast_poll_window
         self._plan: Plan | None = None
-        # Set by the durable mode once it holds a record; on_kill notes a stop with it.
+        #: Set by the durable mode once it holds a record; ``on_kill`` notes a stop with it.
         self.stop_note: StopNote | None = None
         #: How the child run ended, as the wait (or the durable decision) saw it: a final state, or
         #: ``RESULTS_READY`` when the result tasks succeeded first. None until then.
         self.child_end: str | None = None
-        # When this try triggered the run it is about to wait on; None for a run found by a retry.
-        self._triggered_at: float | None = None
+        #: When this try triggered the run it is about to wait on; None for a run found by a retry.
+        self.triggered_at: float | None = None
 
     @property
     def when_exists(self) -> WhenExists:
@@ -208,7 +202,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         """Trigger the child run (or find the one an earlier try saved) and wait for it if asked."""
         require_context(context, task_id=self.task_id, durable=self.durable)
         # First: a missing connection or refused credentials must fail the task before a child exists.
-        self._canceller = cancel_mode.prepare(operator=self, context=context)
+        self.canceller = cancel_mode.prepare(operator=self, context=context)
         # Read before the stock execute(), which overwrites trigger_run_id with the id it generates.
         user_run_id = bool(self.trigger_run_id)
         try:
@@ -220,7 +214,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         self._plan.check(task_id=self.task_id)
         # Rendered by now (they are templated); checked before anything is sent.
         self.early_end_rules()
-        with cancel_mode.noting_timeout(self._canceller):
+        with cancel_mode.noting_timeout(self.canceller):
             if self.durable:
                 return execute_durable(operator=self, context=context, plan=self._plan)
             return self.execute_resumable(context)
@@ -236,7 +230,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         if self.stop_note is not None:
             # Only the flag: this runs in the SIGTERM handler, where no request may be sent.
             self.stop_note.requested.set()
-        cancel_mode.on_kill(self._canceller, log=self.log)
+        cancel_mode.on_kill(self.canceller, log=self.log)
 
     # -- ResumableJobMixin ----------------------------------------------------------------------------
 
@@ -244,7 +238,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         """Trigger the planned run; return ``{"dag_id", "run_id"}``."""
         if self._plan is None:
             raise AirflowException("submit_job() was called before execute() planned a run")
-        plan = triggering.claim(ti=triggering_ti(context), plan=self._plan, when_exists=self.when_exists)
+        plan = launch.claim(ti=triggering_ti(context), plan=self._plan, when_exists=self.when_exists)
         self.send_trigger(context, plan, decision=Decision.TRIGGER)
         return {"dag_id": plan.dag_id, "run_id": plan.run_id}
 
@@ -255,7 +249,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
     def is_job_active(self, status: str) -> bool:
         """Whether the child run is queued or running."""
-        return status in durable.ACTIVE_STATES
+        return status in durable_decision.ACTIVE_STATES
 
     def is_job_succeeded(self, status: str) -> bool:
         """Whether the child run ended in one of ``allowed_states``."""
@@ -266,36 +260,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         if not self.wait_for_completion:
             return
         dag_id, run_id = ids_of(external_id)
-        cancel_mode.note_waiting(operator=self, dag_id=dag_id, run_id=run_id)
-        schedule = self.wait_schedule(dag_id=dag_id)
-        if self.deferrable:
-            deferrable_mode.defer_on(operator=self, dag_id=dag_id, run_id=run_id, schedule=schedule)
-        self.child_end = wait_for_final_state(
-            ti=triggering_ti(context),
-            dag_id=dag_id,
-            run_id=run_id,
-            allowed_states=self.allowed_states,
-            failed_states=self.failed_states,
-            schedule=schedule,
-            log=self.log,
-            watch=self.early_end_rules(),
-            stop=self.stop_note,
-        )
-
-    def wait_schedule(self, *, dag_id: str) -> Schedule:
-        """
-        When to check the child run: counted from its trigger, dense where its last success says it ends.
-
-        Only a run this try has just triggered gets the prediction: a run found by a durable retry
-        started earlier, so the usual length says nothing about when it ends from now.
-        """
-        triggered_at, self._triggered_at = self._triggered_at, None
-        return Schedule(
-            waiting_since=time.time() if triggered_at is None else triggered_at,
-            poke_interval=self.poke_interval,
-            fast_poll_window=self.fast_poll_window,
-            expected_seconds=None if triggered_at is None else history.last_success_seconds(dag_id=dag_id),
-        )
+        child_run_job.wait_for_child(operator=self, context=context, dag_id=dag_id, run_id=run_id)
 
     # -- deferrable mode ------------------------------------------------------------------------------
 
@@ -319,52 +284,19 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         """
         Return the child's result (``result_task_ids``), or nothing, as the stock operator does.
 
-        Called once the run has ended in an allowed state, whichever path got there: the synchronous
-        wait, the resume after a deferral, or a durable retry that found the run finished. Each of them
-        records how the run ended in :attr:`child_end`; the run is not read again, since it may have
-        been re-queued since (a reset, a clear), and the parent must return what it waited for.
+        Called once the run has ended in an allowed state, whichever path got there (see
+        :func:`~standard_ext.operators.child_run_job.child_result`).
         """
-        task_ids = self.early_end_rules().result_task_ids
-        if not task_ids:
-            return None
         dag_id, run_id = ids_of(external_id)
-        end = self.child_end
-        if end is None:
-            # Not recorded: a subclass's own path got here. Only a run that is over can be judged now.
-            end = child_state(triggering_ti(context), dag_id, run_id)
-            if end not in FINAL_STATES:
-                raise AirflowException(
-                    f"Dag {dag_id!r} run {run_id!r} is {end or 'gone'}, not ended: it has no result yet"
-                )
-        if end not in ("success", RESULTS_READY):
-            # An allowed state other than success (allowed_states says so): its result tasks need not
-            # have run, so there is no result to promise.
-            self.log.info("No result: the Dag run did not succeed", dag_id=dag_id, run_id=run_id, state=end)
-            return None
-        results = collect_results(dag_id=dag_id, run_id=run_id, task_ids=task_ids)
-        self.log.info("Returning the Dag run's result", dag_id=dag_id, run_id=run_id, tasks=task_ids)
-        return results
+        return child_run_job.child_result(operator=self, context=context, dag_id=dag_id, run_id=run_id)
 
     # -- shared by both modes -------------------------------------------------------------------------
 
     def send_trigger(self, context: Context, plan: Plan, *, decision: Decision, reset: bool = False) -> None:
         """Trigger the planned run (or attach to it) and publish it for the link and downstream tasks."""
-        self._triggered_at = time.time()
-        fields = triggering.decision_fields(plan=plan, decision=decision, try_number=context["ti"].try_number)
-        triggered = triggering.send(
-            ti=triggering_ti(context),
-            plan=plan,
-            when_exists=self.when_exists,
-            reset=reset,
-            log=self.log,
-            log_fields=fields,
-        )
-        cancel_mode.note_triggered(
-            self._canceller, dag_id=plan.dag_id, run_id=plan.run_id, triggered=triggered
-        )
-        self.publish_run(context, dag_id=plan.dag_id, run_id=plan.run_id)
+        child_run_job.launch_child(operator=self, context=context, plan=plan, decision=decision, reset=reset)
 
     def publish_run(self, context: Context, *, dag_id: str, run_id: str) -> None:
         """Push the XComs the "Triggered DAG" link and downstream tasks read, for this child run."""
         self.trigger_run_id = run_id  # as the stock operator does, for listeners
-        triggering.publish(ti=context["ti"], dag_id=dag_id, run_id=run_id)
+        launch.publish(ti=context["ti"], dag_id=dag_id, run_id=run_id)

@@ -7,18 +7,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
-from standard_ext.fanout import FanOut, Rules, progress_fields
 from standard_ext.fanout_checks import MAX_ITEMS, check_confs, check_constructor_values
 from standard_ext.fanout_record import RECORD_KEY
+from standard_ext.fanout_state import FanOut, Rules, progress_fields
+from standard_ext.launch import XCOM_DAG_ID
 from standard_ext.links import TriggeredDagRunsLink
 from standard_ext.operators import fanout_cancel
 from standard_ext.operators.context import require_context
 from standard_ext.operators.fanout_mode import drive
 from standard_ext.operators.fanout_plan import plan_fan_out
-from standard_ext.options import check_cancel_on_kill, check_schedule
+from standard_ext.parameter_checks import check_cancel_on_kill, check_schedule
 from standard_ext.results import check_task_ids
 from standard_ext.stopped import StopNote
-from standard_ext.triggering import XCOM_DAG_ID
 from task_sdk_ext.validation import check_dag_id
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class TriggerDagRunsOperator(BaseOperator):
     (batched counts): it reconnects to the active ones, keeps the succeeded ones (and their results),
     triggers a planned run that was never created under its saved id, and redrives only the failed
     items under new run ids, saved before they are triggered. A person clearing the task re-runs every
-    item (:func:`standard_ext.durable.is_rerun`, as the single operator).
+    item (:func:`standard_ext.durable_decision.is_rerun`, as the single operator).
 
     The window slides: with ``max_active`` items active, the next starts as one ends. Synchronously, each
     check asks one ``GetDRCount`` per 100 active runs and reads a run's state only when the count says it
@@ -200,7 +200,7 @@ class TriggerDagRunsOperator(BaseOperator):
         confs = self._checked_input()
         # Before anything is saved or sent: a missing connection or refused credentials fail the task
         # before a child exists.
-        self.canceller = fanout_cancel.prepare(operator=self, context=context)
+        self.canceller = fanout_cancel.prepare(operator=self, context=context, dag_id=self.trigger_dag_id)
         if not confs:
             self.log.info("Nothing to trigger: confs is an empty list", dag_id=self.trigger_dag_id)
             return []
@@ -230,7 +230,7 @@ class TriggerDagRunsOperator(BaseOperator):
                 f"{len(confs)}; the fan-out cannot carry on"
             )
         # A resume is a new process: it signs in again before it starts the next items.
-        self.canceller = fanout_cancel.prepare(operator=self, context=context)
+        self.canceller = fanout_cancel.prepare(operator=self, context=context, dag_id=self.trigger_dag_id)
         with fanout_cancel.noting_timeout(self.canceller):
             return drive(operator=self, context=context, fan_out=fan_out, confs=confs)
 

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from standard_ext.polling import Schedule
+from standard_ext.poll_schedule import Schedule
 from standard_ext.progress import Watch
 from standard_ext.triggers.finish import succeeded, success_event
 from standard_ext.triggers.on_kill import cancel_child
-from standard_ext.triggers.shared_poll import wait_for_final_state
+from standard_ext.triggers.shared_poll import wait_in_triggerer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -42,7 +42,7 @@ class DagRunTrigger(BaseTrigger):
     ``critical_task_ids`` when given) yields ``"early": "failure"`` with the ``"task"`` and its
     ``"task_state"``; every instance of ``result_task_ids`` succeeded yields ``"early": "success"``.
     The checks follow
-    :func:`standard_ext.polling.poll_delays` counted from ``waiting_since``, which is serialized, so a
+    :func:`standard_ext.poll_schedule.poll_delays` counted from ``waiting_since``, which is serialized, so a
     trigger rebuilt by a restarted triggerer resumes the same schedule. Cancelling ``run()`` (triggerer
     shutdown, the task cleared) deregisters it from the poller.
 
@@ -64,7 +64,7 @@ class DagRunTrigger(BaseTrigger):
     :param critical_task_ids: with ``fail_fast``, only a failure of these tasks counts.
     :param result_task_ids: end the wait as soon as every instance of these tasks succeeded.
     :param expected_seconds: how long the child Dag's last successful run took; the checks are dense
-        around that length after ``waiting_since`` (see :mod:`standard_ext.polling`).
+        around that length after ``waiting_since`` (see :mod:`standard_ext.poll_schedule`).
     :param finish_on_success: when the run (or, early, its result tasks) succeeded, end the task here
         with ``TaskSuccessEvent`` and the result as its ``return_value``, instead of resuming it on a
         worker (see :mod:`standard_ext.triggers.finish`); the operator sets it when nothing on a worker
@@ -160,7 +160,7 @@ class DagRunTrigger(BaseTrigger):
             run_id=self.run_id,
             expected_seconds=self.schedule.expected_seconds,
         )
-        outcome = await wait_for_final_state(
+        outcome = await wait_in_triggerer(
             dag_id=self.dag_id,
             run_id=self.run_id,
             schedule=self.schedule,

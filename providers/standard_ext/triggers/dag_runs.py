@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from standard_ext.fanout import FanOut, ItemState, progress_fields
-from standard_ext.polling import Schedule
+from standard_ext.fanout_state import FanOut, ItemState, progress_fields
+from standard_ext.poll_schedule import Schedule
 from standard_ext.progress import Watch
 from standard_ext.triggers.on_kill import cancel_children
-from standard_ext.triggers.shared_poll import wait_for_final_state
+from standard_ext.triggers.shared_poll import wait_in_triggerer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -36,7 +36,7 @@ class DagRunsTrigger(BaseTrigger):
     part of the window again, not at every end.
 
     **How it works:** ``run()`` waits on each active run of ``fan_out`` through the event loop's shared
-    poller (:func:`standard_ext.triggers.shared_poll.wait_for_final_state`, one wait per run, awaited
+    poller (:func:`standard_ext.triggers.shared_poll.wait_in_triggerer`, one wait per run, awaited
     together), so N runs cost a batched count per tick, not N requests. Each end updates the fan-out
     (a run that is gone fails its item) and logs the progress; once ``ends`` runs ended, or ``failures``
     of them failed, the other waits are cancelled (deregistered) and one event carries the updated
@@ -51,7 +51,7 @@ class DagRunsTrigger(BaseTrigger):
     operator's rules do), or stop runs without ``cancel_on_kill``.
 
     :param dag_id: the child Dag.
-    :param fan_out: the fan-out at the deferral (:meth:`standard_ext.fanout.FanOut.to_json`).
+    :param fan_out: the fan-out at the deferral (:meth:`standard_ext.fanout_state.FanOut.to_json`).
     :param ends: fire once this many of its active runs ended (all of them at most).
     :param failures: fire as soon as this many of them failed (``fail_fast``); ``None``: not early.
     :param poke_interval: the longest wait between two checks of a run, in seconds.
@@ -59,7 +59,7 @@ class DagRunsTrigger(BaseTrigger):
         second; then the wait doubles up to ``poke_interval``.
     :param waiting_since: when the wait began, as a UNIX timestamp.
     :param expected_seconds: how long the child Dag's last success took, if known: each run's checks are
-        dense around that length after it is seen starting (see :mod:`standard_ext.polling`).
+        dense around that length after it is seen starting (see :mod:`standard_ext.poll_schedule`).
     :param cancel_on_kill: when the triggerer kills this trigger because the task left ``deferred`` (a
         person marked or cleared it, its Dag run was marked or timed out), set the fan-out's active
         runs ``failed`` through the public REST API. Off by default: triggers serialized before it
@@ -136,7 +136,7 @@ class DagRunsTrigger(BaseTrigger):
             asyncio.ensure_future(
                 # watch=Watch(): no early end, but each check reads the run's task states, so each
                 # run's schedule counts from when it is seen starting (a child queued for a slot).
-                wait_for_final_state(dag_id=self.dag_id, run_id=run_id, schedule=self.schedule, watch=Watch())
+                wait_in_triggerer(dag_id=self.dag_id, run_id=run_id, schedule=self.schedule, watch=Watch())
             ): run_id
             for run_id in active
         }

@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from airflow.sdk import BaseHook
 
-from standard_ext import cancel, cancel_runs
+from standard_ext import cancel_api, cancel_runs
 from standard_ext.cancel_decision import should_cancel_deferred
 
 log = structlog.get_logger(__name__)
@@ -35,13 +35,13 @@ async def cancel_child(*, conn_id: str, parent: Any, dag_id: str, run_id: str) -
         return
     access, task = ready
     decide = _deferred_decision(task.try_number)
-    exchange = cancel.decide_then_cancel(access, task=task, dag_id=dag_id, run_id=run_id, decide=decide)
+    exchange = cancel_api.decide_then_cancel(access, task=task, dag_id=dag_id, run_id=run_id, decide=decide)
     try:
-        outcome = await cancel.run_async(exchange, seconds=KILL_SECONDS, per_request=KILL_REQUEST_SECONDS)
-    except cancel.ApiError as e:
+        outcome = await cancel_api.run_async(exchange, seconds=KILL_SECONDS, per_request=KILL_REQUEST_SECONDS)
+    except cancel_api.ApiError as e:
         log.warning("Not cancelling the Dag run: a request to the Airflow API failed", error=str(e), **ids)
         return
-    cancel.report(outcome, log=log, **ids)
+    cancel_api.report(outcome, log=log, **ids)
 
 
 async def cancel_children(*, conn_id: str, parent: Any, dag_id: str, run_ids: list[str]) -> None:
@@ -95,7 +95,7 @@ _MANY = _Wording(
 
 async def _ready(
     conn_id: str, parent: Any, *, wording: _Wording, fields: dict[str, Any]
-) -> tuple[cancel.ApiAccess, cancel.TaskRef] | None:
+) -> tuple[cancel_api.ApiAccess, cancel_api.TaskRef] | None:
     """The access to the API server and the parent to ask about; ``None`` (logged why) without either."""
     if parent is None:
         log.info(wording.no_parent, **fields)
@@ -103,12 +103,12 @@ async def _ready(
     try:
         # Awaited: on_kill runs in an asyncio task of its own, where a sync SDK call raises.
         conn = await BaseHook.aget_connection(conn_id)
-        access = cancel.ApiAccess.from_connection(conn, conn_id=conn_id)
+        access = cancel_api.ApiAccess.from_connection(conn, conn_id=conn_id)
     except Exception as e:
         # Not found, incomplete, or a secrets backend's own error: the reason is logged, the run goes on.
         log.warning(wording.no_connection, conn_id=conn_id, error=f"{type(e).__name__}: {e}", **fields)
         return None
-    return access, cancel.TaskRef.of(parent)
+    return access, cancel_api.TaskRef.of(parent)
 
 
 def _deferred_decision(this_try: int) -> cancel_runs.Decide:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from standard_ext.durable import FINAL_STATES
+from standard_ext.durable_decision import FINAL_STATES
 from standard_ext.triggers.poll_requests import (
     UNANSWERED,
     count_active,

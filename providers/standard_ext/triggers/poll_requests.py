@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, TypeVar
 from airflow.sdk.exceptions import AirflowRuntimeError
 from asgiref.sync import sync_to_async
 
-from standard_ext.durable import ACTIVE_STATES
+from standard_ext.durable_decision import ACTIVE_STATES
 from standard_ext.runs import progress_of, state_name
-from task_sdk_ext.errors import http_status, server_errors_as_runtime_errors
+from task_sdk_ext.api_errors import http_status, server_errors_as_runtime_errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable

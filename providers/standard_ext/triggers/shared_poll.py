@@ -25,7 +25,7 @@ which register afresh on the same schedules.
 
 The modules: :mod:`~standard_ext.triggers.poll_requests` (the requests and their timeout),
 :mod:`~standard_ext.triggers.poll_check` (one tick's questions), :mod:`~standard_ext.triggers.poller`
-(waiters and ticks) and this one (the registry, the clock and :func:`wait_for_final_state`).
+(waiters and ticks) and this one (the registry, the clock and :func:`wait_in_triggerer`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from standard_ext.triggers.poller import CHUNK, MIN_TICK_SECONDS, Poller, PollEr
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from standard_ext.polling import Schedule
+    from standard_ext.poll_schedule import Schedule
     from standard_ext.progress import TaskProgress, Watch
 
 __all__ = [
@@ -56,7 +56,7 @@ __all__ = [
     "pause",
     "poller_for",
     "pollers_of",
-    "wait_for_final_state",
+    "wait_in_triggerer",
 ]
 
 log = structlog.get_logger(__name__)
@@ -117,7 +117,7 @@ def pollers_of(loop: asyncio.AbstractEventLoop) -> dict[str, Poller]:
     return dict(_POLLERS.get(loop, {}))
 
 
-async def wait_for_final_state(
+async def wait_in_triggerer(
     *,
     dag_id: str,
     run_id: str,
@@ -126,7 +126,10 @@ async def wait_for_final_state(
     on_progress: Callable[[TaskProgress], None] | None = None,
 ) -> RunOutcome:
     """
-    Wait, with every other waiter on this Dag's runs, until the run ends or turns out not to exist.
+    Wait in the triggerer, with every other waiter on this Dag's runs, until the run ends or is not found.
+
+    The triggers' wait, on the shared poller; a task that does not defer waits in
+    :func:`standard_ext.wait.wait_in_task` instead.
 
     With ``watch`` or ``on_progress``, each check that finds the run active also reads its task states
     (one request per tick, shared by up to 100 runs): ``on_progress`` sees every reading, and the wait ends
@@ -136,7 +139,7 @@ async def wait_for_final_state(
 
     Example::
 
-        outcome = await wait_for_final_state(dag_id="child", run_id=run_id, schedule=schedule)
+        outcome = await wait_in_triggerer(dag_id="child", run_id=run_id, schedule=schedule)
 
     :param dag_id: the child Dag.
     :param run_id: the child run.
@@ -166,7 +169,7 @@ async def wait_for_final_state(
                     )
                 return outcome
             if progress.started and waiter.schedule.started_after is None:
-                # From here the schedule counts from the run's start, not from the trigger (polling.py).
+                # From here the schedule counts from the run's start, not from the trigger (poll_schedule.py).
                 after = time.time() - waiter.schedule.waiting_since
                 poller.reschedule(
                     waiter, waiter.schedule.seen(started=True, after=after, waiting_seen=waiting_seen)

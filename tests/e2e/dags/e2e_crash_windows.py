@@ -15,6 +15,7 @@ The test kills the task during the pause; the retry runs without it. Every Dag p
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -93,11 +94,11 @@ def _params() -> dict[str, Any]:
     }
 
 
-# One deferrable durable parent of ``child``.
+# One deferrable durable parent of ``example_child``.
 with DAG(dag_id="parent_deferrable", params=_params(), **_DAG_ARGS):
     HoldingTriggerDagRunOperator(
         task_id="trigger_child",
-        trigger_dag_id="child",
+        trigger_dag_id="example_child",
         conf=_forwarded_conf(),
         wait_for_completion=True,
         deferrable=True,
@@ -106,8 +107,9 @@ with DAG(dag_id="parent_deferrable", params=_params(), **_DAG_ARGS):
         **_RETRIES,
     )
 
-# A deferrable durable chain: chain_deferrable_a -> chain_deferrable_b -> chain_c (from the examples).
-for link, next_link in (("chain_deferrable_a", "chain_deferrable_b"), ("chain_deferrable_b", "chain_c")):
+# A deferrable durable chain ending in dags/example_chain.py's last link.
+_CHAIN = ("chain_deferrable_a", "chain_deferrable_b", "example_chain_c")
+for link, next_link in itertools.pairwise(_CHAIN):
     with DAG(dag_id=link, params=_params(), **_DAG_ARGS):
         HoldingTriggerDagRunOperator(
             task_id="trigger_next",
@@ -123,7 +125,7 @@ for link, next_link in (("chain_deferrable_a", "chain_deferrable_b"), ("chain_de
 
 def fan_out(dag_id: str, operator: type[StockTriggerDagRunOperator], **kwargs: Any) -> None:
     """
-    ``count`` children of ``child`` (each ``sleep`` s), one mapped parent task each; the items in
+    ``count`` children of ``example_child`` (each ``sleep`` s), one mapped parent task each; the items in
     ``hold_items`` hold the window before the wait open for ``hold`` s.
     """
     with DAG(
@@ -148,7 +150,7 @@ def fan_out(dag_id: str, operator: type[StockTriggerDagRunOperator], **kwargs: A
 
         operator.partial(
             task_id="trigger_children",
-            trigger_dag_id="child",
+            trigger_dag_id="example_child",
             wait_for_completion=True,
             poke_interval=1,
             **kwargs,
@@ -169,7 +171,7 @@ fan_out("fan_out_sync_parents_queue", TriggerDagRunOperator, durable=True, queue
 with DAG(dag_id="parent_durable_parents_queue", params=_params(), **_DAG_ARGS):
     TriggerDagRunOperator(
         task_id="trigger_child",
-        trigger_dag_id="child",
+        trigger_dag_id="example_child",
         conf=_forwarded_conf(),
         wait_for_completion=True,
         durable=True,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from standard_ext.polling import Schedule, check_offsets, next_check_time, poll_delays, queued_step
+from standard_ext.poll_schedule import Schedule, check_offsets, next_check_time, poll_delays, queued_step
 from tests.unit.virtual_time import T0
 
 if TYPE_CHECKING:

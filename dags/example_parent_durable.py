@@ -1,8 +1,9 @@
-"""Example Dag ``parent_durable``: our TriggerDagRunOperator with ``durable=True`` triggers ``child``.
+"""Example Dag ``example_parent_durable``: our TriggerDagRunOperator triggers ``example_child`` durably.
 
-The child run id is saved in the task's state store before the trigger, so when this task's process
-(or its whole worker) dies mid-wait, the retry reconnects to the same child run instead of starting a
-second one. Run conf / params: ``sleep``, ``fail``, ``value`` and ``tag`` are passed on to the child.
+It shows the one-line change from the stock operator (the import) and the ``durable`` switch. The child
+run id is saved in the task's state store before the trigger, so when this task's process (or its whole
+worker) dies mid-wait, the retry reconnects to the same child run instead of starting a second one. Run
+conf / params: ``sleep``, ``fail``, ``value`` and ``tag`` are passed on to the child.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag
 
+# [START howto_import_swap]
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 
+# [END howto_import_swap]
 
-# [START parent_durable]
+
+# [START howto_operator_trigger_dagrun_durable]
 @dag(
-    dag_id="parent_durable",
+    dag_id="example_parent_durable",
+    doc_md=__doc__,
     schedule=None,
     start_date=datetime(2025, 1, 1),
     catchup=False,
@@ -26,10 +31,10 @@ from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
     render_template_as_native_obj=True,
     tags=["durable-trigger-example"],
 )
-def parent_durable() -> None:
+def example_parent_durable() -> None:
     TriggerDagRunOperator(
         task_id="trigger_child",
-        trigger_dag_id="child",
+        trigger_dag_id="example_child",
         conf={
             "sleep": "{{ params.sleep }}",
             "fail": "{{ params.fail }}",
@@ -44,5 +49,5 @@ def parent_durable() -> None:
     )
 
 
-parent_durable()
-# [END parent_durable]
+example_parent_durable()
+# [END howto_operator_trigger_dagrun_durable]

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
-from standard_ext.durable import FINAL_STATES
+from standard_ext.durable_decision import FINAL_STATES
 
 if TYPE_CHECKING:
     from collections.abc import Callable

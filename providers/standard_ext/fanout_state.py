@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from standard_ext.durable import ACTIVE_STATES
+from standard_ext.durable_decision import ACTIVE_STATES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from standard_ext.polling import Schedule
+from standard_ext.poll_schedule import Schedule
 
 
 def refuse_contradictions(

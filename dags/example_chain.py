@@ -1,9 +1,10 @@
-"""Example Dags ``chain_a`` -> ``chain_b`` -> ``chain_c``: a chain of durable trigger-and-wait links.
+"""Example Dags ``example_chain_a`` -> ``example_chain_b`` -> ``example_chain_c``: a chain of durable links.
 
-``chain_a`` and ``chain_b`` each trigger the next link with ``durable=True, wait_for_completion=True``
-and pass their own run conf on, adding their dag id to ``path``; ``chain_c`` does the work like
-``child`` (conf ``sleep``, ``fail``, ``value``; ``tag`` only labels the runs). A crash in any link's
-wait reconnects to the run it already started, so every link below it runs exactly once.
+It shows durable trigger-and-wait nested: ``example_chain_a`` and ``example_chain_b`` each trigger the
+next link with ``durable=True, wait_for_completion=True`` and pass their own run conf on, adding their
+dag id to ``path``; ``example_chain_c`` does the work like ``example_child`` (conf ``sleep``, ``fail``,
+``value``; ``tag`` only labels the runs). A crash in any link's wait reconnects to the run it already
+started, so every link below it runs exactly once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 
 _PARAMS: dict[str, Any] = {"sleep": 5, "fail": False, "value": "done", "tag": "example", "path": []}
 _DAG_ARGS: dict[str, Any] = {
+    # The module docstring, shown on each Dag's page in the UI.
+    "doc_md": __doc__,
     "schedule": None,
     "start_date": datetime(2025, 1, 1),
     "catchup": False,
@@ -29,7 +32,7 @@ _DAG_ARGS: dict[str, Any] = {
 }
 
 
-# [START chain]
+# [START howto_durable_chain]
 def chain_link(dag_id: str, next_dag_id: str) -> DAG:
     """Build one link that triggers ``next_dag_id`` durably and waits for it."""
     with DAG(dag_id=dag_id, **_DAG_ARGS) as link:
@@ -53,11 +56,11 @@ def chain_link(dag_id: str, next_dag_id: str) -> DAG:
     return link
 
 
-chain_a = chain_link("chain_a", "chain_b")
-chain_b = chain_link("chain_b", "chain_c")
+example_chain_a = chain_link("example_chain_a", "example_chain_b")
+example_chain_b = chain_link("example_chain_b", "example_chain_c")
 
-with DAG(dag_id="chain_c", **_DAG_ARGS) as chain_c:
-    # No retries: like ``child``, the last link's failure is for the links above it to handle.
+with DAG(dag_id="example_chain_c", **_DAG_ARGS) as example_chain_c:
+    # No retries: like ``example_child``, the last link's failure is for the links above it to handle.
     @result
     @task(retries=0)
     def work() -> object:
@@ -70,4 +73,4 @@ with DAG(dag_id="chain_c", **_DAG_ARGS) as chain_c:
         return conf.get("value")
 
     work()
-# [END chain]
+# [END howto_durable_chain]

@@ -1,8 +1,8 @@
-"""Example Dag ``parent_stock``: the stock TriggerDagRunOperator triggers ``child`` and waits for it.
+"""Example Dag ``example_parent_stock``: the stock TriggerDagRunOperator triggers ``example_child`` and waits.
 
-The comparison case for ``parent_durable``: when this task's process dies mid-wait, the retry cannot
-know which child run it started, so it triggers a second one. Run conf / params: ``sleep``, ``fail``,
-``value`` and ``tag`` are passed on to the child (see ``child``).
+It shows the comparison case for ``example_parent_durable``: when this task's process dies mid-wait, the
+retry cannot know which child run it started, so it triggers a second one. Run conf / params:
+``sleep``, ``fail``, ``value`` and ``tag`` are passed on to the child (see ``example_child``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import dag
 
 
-# [START parent_stock]
+# [START howto_operator_trigger_dagrun_stock]
 @dag(
-    dag_id="parent_stock",
+    dag_id="example_parent_stock",
+    doc_md=__doc__,
     schedule=None,
     start_date=datetime(2025, 1, 1),
     catchup=False,
@@ -25,10 +26,10 @@ from airflow.sdk import dag
     render_template_as_native_obj=True,
     tags=["durable-trigger-example"],
 )
-def parent_stock() -> None:
+def example_parent_stock() -> None:
     TriggerDagRunOperator(
         task_id="trigger_child",
-        trigger_dag_id="child",
+        trigger_dag_id="example_child",
         conf={
             "sleep": "{{ params.sleep }}",
             "fail": "{{ params.fail }}",
@@ -42,5 +43,5 @@ def parent_stock() -> None:
     )
 
 
-parent_stock()
-# [END parent_stock]
+example_parent_stock()
+# [END howto_operator_trigger_dagrun_stock]

@@ -1,4 +1,4 @@
-"""Triggering the planned child run: making sure a conflict on its id is ours, sending it, publishing it."""
+"""Launching the planned child run: making sure a conflict on its id is ours, triggering it, publishing it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from task_sdk_ext import DagRunAlreadyExists
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
-    from standard_ext.durable import Decision
+    from standard_ext.durable_decision import Decision
     from standard_ext.plan import Plan
     from task_sdk_ext.protocols import TriggeringTaskInstance
 

@@ -1,22 +1,24 @@
-"""Example Dags: call a Dag like a function. ``ask_question`` triggers ``answer_question`` and returns its answer.
+r"""Example Dags: call a Dag like a function. ``example_ask_question`` calls ``example_answer_question``.
 
-``answer_question`` is the function: its ``answer`` task and its mapped ``parts`` task return the result,
-then a teardown (``close_session``) tidies up for a while. ``ask_question`` calls it with
-``result_task_ids``, so the parent task returns ``{"answer": ..., "parts": [...]}`` as soon as those
-tasks have succeeded, without waiting for the teardown; with ``fail_fast`` and ``critical_task_ids`` it
-fails as soon as ``answer`` fails; with ``attach_when_already_exists`` two requests with the same
-``request_id`` share one child run. A client reads the answer through the parent's own ``/wait``::
+It shows request/response between Dags. ``example_answer_question`` is the function: its ``answer`` task
+and its mapped ``parts`` task return the result, then a teardown (``close_session``) tidies up for a
+while. ``example_ask_question`` calls it with ``result_task_ids``, so the parent task returns
+``{"answer": ..., "parts": [...]}`` as soon as those tasks have succeeded, without waiting for the
+teardown; with ``fail_fast`` and ``critical_task_ids`` it fails as soon as ``answer`` fails; with
+``attach_when_already_exists`` two requests with the same ``request_id`` share one child run. A client
+reads the answer through the parent's own ``/wait``::
 
-    curl -X POST "$AIRFLOW/api/v2/dags/ask_question/dagRuns" -H "$AUTH" -H 'Content-Type: application/json' \
+    curl -X POST "$AIRFLOW/api/v2/dags/example_ask_question/dagRuns" -H "$AUTH" \
+         -H 'Content-Type: application/json' \
          -d '{"logical_date": null, "conf": {"question": "what is the answer?", "request_id": "req-42"}}'
-    curl "$AIRFLOW/api/v2/dags/ask_question/dagRuns/$RUN_ID/wait?interval=1&result=ask" -H "$AUTH"
+    curl "$AIRFLOW/api/v2/dags/example_ask_question/dagRuns/$RUN_ID/wait?interval=1&result=ask" -H "$AUTH"
     # {"state": "running"}
     # {"state": "success", "results": {"ask": {"answer": {...}, "parts": [...]}}}
 
-``ask_question`` waits in the triggerer (``deferrable=True``); ``ask_question_sync`` is the same call
-waiting in its worker slot. Run conf / params: ``question``, ``request_id`` (the child's run id; empty:
-a fresh id per request), ``work`` (seconds until the answer), ``teardown`` (seconds the teardown takes),
-``fail`` (the answer task raises) and ``tag`` are passed on to the child.
+``example_ask_question`` waits in the triggerer (``deferrable=True``); ``example_ask_question_sync`` is
+the same call waiting in its worker slot. Run conf / params: ``question``, ``request_id`` (the child's
+run id; empty: a fresh id per request), ``work`` (seconds until the answer), ``teardown`` (seconds the
+teardown takes), ``fail`` (the answer task raises) and ``tag`` are passed on to the child.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from airflow.sdk import DAG, dag, get_current_context, setup, task, teardown
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 
 _DAG_ARGS: dict[str, Any] = {
+    # The module docstring, shown on each Dag's page in the UI.
+    "doc_md": __doc__,
     "schedule": None,
     "start_date": datetime(2025, 1, 1),
     "catchup": False,
@@ -42,9 +46,9 @@ def _conf() -> dict[str, Any]:
     return get_current_context()["dag_run"].conf or {}
 
 
-# [START answer_question]
-@dag(dag_id="answer_question", **_DAG_ARGS)
-def answer_question() -> None:
+# [START howto_request_response]
+@dag(dag_id="example_answer_question", **_DAG_ARGS)
+def example_answer_question() -> None:
     @setup
     def open_session() -> None:
         print("session opened")
@@ -73,11 +77,9 @@ def answer_question() -> None:
     opened >> closed
 
 
-answer_question()
-# [END answer_question]
+example_answer_question()
 
 
-# [START ask_question]
 def ask_question(dag_id: str, *, deferrable: bool) -> DAG:
     with DAG(
         dag_id=dag_id,
@@ -88,7 +90,7 @@ def ask_question(dag_id: str, *, deferrable: bool) -> DAG:
     ) as parent:
         TriggerDagRunOperator(
             task_id="ask",
-            trigger_dag_id="answer_question",
+            trigger_dag_id="example_answer_question",
             # A request id names the child run, so a repeated request attaches to the same one.
             trigger_run_id="{{ params.request_id or None }}",
             conf={key: f"{{{{ params.{key} }}}}" for key in ("question", "work", "teardown", "fail", "tag")},
@@ -107,6 +109,6 @@ def ask_question(dag_id: str, *, deferrable: bool) -> DAG:
     return parent
 
 
-ask_question("ask_question", deferrable=True)
-ask_question("ask_question_sync", deferrable=False)
-# [END ask_question]
+ask_question("example_ask_question", deferrable=True)
+ask_question("example_ask_question_sync", deferrable=False)
+# [END howto_request_response]

@@ -12,7 +12,7 @@ than the stock operator's 60 at its 60 s interval). A schedule that only knows t
 give both: noticing the end of a 20 s child within 3 s needs a check every few seconds around 20 s,
 and any such schedule also spends those checks on the hour-long child: keeping every gap within a tenth
 of the time waited costs over 100 checks in the hour, where 72 are allowed (the arithmetic is in
-``tests/unit/test_polling.py``). The child's task states do
+``tests/unit/test_poll_schedule.py``). The child's task states do
 not help the common case either: a one-task child (a job, a pod, a query) shows nothing but
 ``running`` until it ends. What does tell is the child Dag's last successful run: one request when the
 wait begins (:mod:`standard_ext.history`). Around the end that run predicts, from 90 % to 115 % of its
@@ -142,7 +142,7 @@ def next_check_time(
     """
     Return when the next check of a wait that began at ``waiting_since`` is due: the first after ``now``.
 
-    The checks are those :func:`standard_ext.polling.poll_delays` spaces out: one at ``waiting_since``,
+    The checks are those :func:`standard_ext.poll_schedule.poll_delays` spaces out: one at ``waiting_since``,
     then one after each delay. Being a function of the clock alone, a trigger rebuilt by another
     triggerer resumes the same schedule instead of starting the fast window over.
 

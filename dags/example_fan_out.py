@@ -1,12 +1,12 @@
-"""Example Dag ``fan_out_one_task``: one TriggerDagRunsOperator task triggers a ``child`` run per item.
+"""Example Dag ``example_fan_out``: one TriggerDagRunsOperator task triggers ``example_child`` per item.
 
-``build_confs`` makes ``count`` confs (default 10); the one task ``trigger_children`` triggers a run
-of ``child`` for each, at most 4 of them at a time (``max_active``; a new one starts as one ends), and
-waits for all of them in the triggerer, resuming only to start the next items. Every run id is saved
-in the task's state store before the first trigger: a retry reconnects to the runs still going, keeps
-the ones that succeeded, and triggers again only the items whose run failed. Its return value is each
-child's ``work`` result (its conf's ``value``), in item order. Run conf / params: ``count``, ``sleep``
-(each child's), ``tag`` (copied into every child's conf).
+It shows the one-task fan-out: ``build_confs`` makes ``count`` confs (default 10); the one task
+``trigger_children`` triggers a run of ``example_child`` for each, at most 4 of them at a time
+(``max_active``; a new one starts as one ends), and waits for all of them in the triggerer, resuming
+only to start the next items. Every run id is saved in the task's state store before the first trigger:
+a retry reconnects to the runs still going, keeps the ones that succeeded, and triggers again only the
+items whose run failed. Its return value is each child's ``work`` result (its conf's ``value``), in item
+order. Run conf / params: ``count``, ``sleep`` (each child's), ``tag`` (copied into every child's conf).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from airflow.sdk import dag, get_current_context, task
 from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
 
 
-# [START fan_out_one_task]
+# [START howto_operator_trigger_dagruns]
 @dag(
-    dag_id="fan_out_one_task",
+    dag_id="example_fan_out",
+    doc_md=__doc__,
     schedule=None,
     start_date=datetime(2025, 1, 1),
     catchup=False,
@@ -30,7 +31,7 @@ from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
     render_template_as_native_obj=True,
     tags=["durable-trigger-example"],
 )
-def fan_out_one_task() -> None:
+def example_fan_out() -> None:
     @task
     def build_confs() -> list[dict[str, Any]]:
         params = get_current_context()["params"]
@@ -41,7 +42,7 @@ def fan_out_one_task() -> None:
 
     TriggerDagRunsOperator(
         task_id="trigger_children",
-        trigger_dag_id="child",
+        trigger_dag_id="example_child",
         confs=build_confs(),
         max_active=4,
         result_task_ids=["work"],
@@ -53,5 +54,5 @@ def fan_out_one_task() -> None:
     )
 
 
-fan_out_one_task()
-# [END fan_out_one_task]
+example_fan_out()
+# [END howto_operator_trigger_dagruns]

@@ -1,4 +1,9 @@
-"""Execution-API errors as a task sees them: one shape under every supervisor, and named trigger errors."""
+"""
+Execution-API errors as a task sees them: one shape under every supervisor, and named trigger errors.
+
+The helpers that read and translate what the server answered; the exceptions ``trigger_dag_run()``
+raises, which users catch, are defined in :mod:`task_sdk_ext.exceptions`.
+"""
 
 from __future__ import annotations
 
