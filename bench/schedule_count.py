@@ -1,7 +1,7 @@
 """
 Case 2's figure for a child too long to wait for: the requests a synchronous wait makes, from the schedule.
 
-Ours asks :mod:`standard_ext.polling` for its checks (its public schedule, whatever it has become) and
+Ours asks :mod:`standard_ext.poll_schedule` for its checks (its public schedule, whatever it has become) and
 adds what the wait asks besides (see ``WAIT_EXTRA_REQUESTS``); stock sleeps ``poke_interval`` before
 each check, one request each. Both use each operator's own default parameters, read from its
 signature rather than copied here. ``tests/unit/test_bench_schedule_count.py`` holds the figure to the
@@ -18,7 +18,7 @@ from airflow.providers.standard.operators.trigger_dagrun import (
     TriggerDagRunOperator as StockTriggerDagRunOperator,
 )
 
-from standard_ext import poll_schedule as polling
+from standard_ext import poll_schedule
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 
 # How long the child that is computed, not waited for, runs.
@@ -59,13 +59,13 @@ def our_checks(*, child_seconds: float) -> int:
     """
     # The run starts at once and is seen started at the first check, as on a Dag with slots to spare:
     # anchored the way the wait anchors it (Schedule.seen), so the figure follows the wait's own rules.
-    schedule = polling.Schedule(
+    schedule = poll_schedule.Schedule(
         waiting_since=0.0,
         poke_interval=default_of(TriggerDagRunOperator, "poke_interval"),
         fast_poll_window=default_of(TriggerDagRunOperator, "fast_poll_window"),
         expected_seconds=child_seconds,
     ).seen(started=True, after=0.0, waiting_seen=False)
-    for count, offset in enumerate(polling.check_offsets(schedule), start=1):
+    for count, offset in enumerate(poll_schedule.check_offsets(schedule), start=1):
         if offset >= child_seconds:
             return count
     raise AssertionError("unreachable: the schedule never ends")  # pragma: no cover

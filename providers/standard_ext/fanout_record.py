@@ -12,7 +12,7 @@ from standard_ext.durable_decision import ENDED_STOPPED, ENDED_SUCCESS
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
 
-# Renaming this on a deployed operator breaks in-flight retries: the old key is already stored.
+#: Renaming this on a deployed operator breaks in-flight retries: the old key is already stored.
 RECORD_KEY = "triggered_dag_runs"
 # Generating a run id that is already planned is all but impossible (8 random characters); a few tries
 # more cover it, and a generator that keeps repeating itself is a fault worth an error.

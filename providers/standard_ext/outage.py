@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     from airflow.sdk.exceptions import AirflowRuntimeError
     from structlog.typing import FilteringBoundLogger
 
-# How long checks may fail in a row for a server error before the wait fails the try: Airflow's default
-# [scheduler] task_instance_heartbeat_timeout, past which it gives a silent task up in any case.
+#: How long checks may fail in a row for a server error before the wait fails the try: Airflow's default
+#: [scheduler] task_instance_heartbeat_timeout, past which it gives a silent task up in any case.
 OUTAGE_SECONDS = 300.0
 # While checks fail, how soon the next is made at most: the outage's end is seen within seconds.
 OUTAGE_STEP_SECONDS = 5.0

@@ -24,7 +24,7 @@ costs nothing more, because a twentieth of an hour is longer than ``poke_interva
 **Why the schedule follows the run, not the clock of its trigger.** A child that waits for a worker slot
 starts late, and ends late: a window counted from the trigger has closed before it ends, and the checks
 have backed off to ``poke_interval`` (a 30-child fan-out on 4 slots was noticed a minute late). So the
-wait tells the schedule when it first sees a task of the run started (:meth:`Schedule.started`): from
+wait tells the schedule when it first sees a task of the run started (:meth:`Schedule.seen`): from
 then on the fast window, the back-off and the predicted window count from that moment. While the run
 has not started and its length is known, the checks come at least every :func:`queued_step` (a quarter
 of the length, at most :data:`QUEUED_STEP_MAX_SECONDS`), so the start is seen soon after it happens.
@@ -47,25 +47,27 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Iterator
 
-# The shortest wait between two checks; a child that ends within the fast window is seen this late at most.
+#: The shortest wait between two checks; a child that ends within the fast window is seen this late at most.
 FAST_STEP_SECONDS = 1.0
-# Near the predicted end, check every this fraction of the predicted length (but never more often than
-# FAST_STEP_SECONDS): the end is then seen within 5 % of the child's length.
+#: Near the predicted end, check every this fraction of the predicted length (but never more often than
+#: FAST_STEP_SECONDS): the end is then seen within 5 % of the child's length.
 WINDOW_STEP_FRACTION = 1 / 20
 # The window opens at this fraction of the predicted length and closes at the other plus the slack: a
 # run takes a little longer or shorter each time, and starts a moment after it is triggered.
 WINDOW_OPENS, WINDOW_CLOSES = 0.9, 1.15
+#: The seconds added to the window's close, for the moment a run takes to start once triggered.
 WINDOW_SLACK_SECONDS = 5.0
-# While the run has not started, check at least every quarter of its predicted length, and at least every
-# this many seconds: the start anchors everything after it, and seeing it late shifts it all. A child long
-# enough that a quarter of it reaches poke_interval keeps the back-off: a start seen a minute late costs
-# it little.
+#: While the run has not started, check at least every quarter of its predicted length, and at least every
+#: this many seconds: the start anchors everything after it, and seeing it late shifts it all. A child long
+#: enough that a quarter of it reaches poke_interval keeps the back-off: a start seen a minute late costs
+#: it little.
 QUEUED_STEP_FRACTION = 1 / 4
+#: The longest step between two checks while the run has not started (see ``QUEUED_STEP_FRACTION``).
 QUEUED_STEP_MAX_SECONDS = 5.0
-# Past the predicted window, the run is longer than its last success said: check every tenth of the time
-# it has run (between FAST_STEP_SECONDS and poke_interval), so its end is seen within a tenth of its length.
-# A tenth, not a fifth: a deferred wait adds the resume (1 to 2 s here) to what the checks leave, and a
-# 20 s child must be noticed within 3 s on both paths.
+#: Past the predicted window, the run is longer than its last success said: check every tenth of the time
+#: it has run (between FAST_STEP_SECONDS and poke_interval), so its end is seen within a tenth of its length.
+#: A tenth, not a fifth: a deferred wait adds the resume (1 to 2 s here) to what the checks leave, and a
+#: 20 s child must be noticed within 3 s on both paths.
 OVERDUE_FRACTION = 1 / 10
 
 

@@ -3,7 +3,7 @@ What a running child run's task states say: its progress, and whether the wait c
 
 The execution API answers ``GetTaskStates`` with ``{task_key: state}`` per run, where a mapped task's
 instances are keyed ``<task_id>_<map_index>``. :class:`TaskProgress` reads one run's answer; the
-synchronous wait and the deferrable trigger both judge early ends with :func:`early_end`.
+synchronous wait and the deferrable trigger both judge early ends with :meth:`Watch.early_end`.
 """
 
 from __future__ import annotations

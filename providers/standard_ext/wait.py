@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from task_sdk_ext.protocols import TriggeringTaskInstance
 
 
-# What the wait returns when it ended early because the result tasks succeeded (``result_task_ids``):
-# not a Dag run state, since the run may still be running.
+#: What the wait returns when it ended early because the result tasks succeeded (``result_task_ids``):
+#: not a Dag run state, since the run may still be running.
 RESULTS_READY = "results_ready"
 
 

@@ -55,7 +55,7 @@ class ParentOutcome:
     logs: list[str]
 
     def line(self) -> str:
-        """The scenario's summary of this parent, for the test output and the README's table."""
+        """The scenario's summary of this parent, for the test output and the table of docs/faults.md."""
         return (
             f"{self.path}: parent {self.run['state']}, {len(self.tries)} tr{'y' if len(self.tries) == 1 else 'ies'}, "
             f"{len(self.children)} child run(s), ended {self.lag:.1f} s after its child, "

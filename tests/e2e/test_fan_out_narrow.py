@@ -1,7 +1,7 @@
 """Fan-outs wider than the worker slots, on an Airflow with ``[core] parallelism = 4``.
 
 A synchronous wait holds a slot per parent; with every slot held no child can start, so a synchronous
-fan-out this wide stalls (measured once, in the README; not waited for here). A deferrable parent
+fan-out this wide stalls (measured once, in docs/deferrable.md; not waited for here). A deferrable parent
 gives its slot up while it waits, so the fan-out finishes at any width.
 """
 

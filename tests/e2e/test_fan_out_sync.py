@@ -1,7 +1,7 @@
 """Scenario 6: the synchronous durable operator mapped over 10 confs, 3 killed mid-wait: 10 children.
 
 Synchronous, each waiting parent holds a worker slot while its child needs another: 20 slots for this
-fan-out, which Airflow's default of 32 covers. Wider than the slots, it stalls (see the README).
+fan-out, which Airflow's default of 32 covers. Wider than the slots, it stalls (see docs/deferrable.md).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Each scenario runs a durable parent on each path, waiting on a 30 s child, throu
 other than the parent's worker, on an Airflow at its defaults (``FAULTS``): the api-server killed and
 replaced 30 s later, the scheduler SIGKILLed and restarted, a second triggerer taking over from the one
 holding the waits, and task tokens that expire twice within the wait. Every parent must end in success
-with exactly one child run; each scenario prints each parent's lag after its child (the README's "Faults"
-table).
+with exactly one child run; each scenario prints each parent's lag after its child (the table of
+docs/faults.md).
 """
 
 from __future__ import annotations

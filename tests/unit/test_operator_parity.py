@@ -143,7 +143,7 @@ class TestInProcessSupervisor:
 
 
 class TestExecutionTimeout:
-    """execution_timeout covers the wait, which runs inside execute(); the README says why."""
+    """execution_timeout covers the wait, which runs inside execute(); docs/migration.md says why."""
 
     @pytest.fixture
     def alarm_after(self, monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Callable[[float], None]:

@@ -115,7 +115,7 @@ class TestOneRequestPerCheck:
 
 
 class TestTheReadmeTable:
-    """The requests and delays the README's *Polling* table gives, on the fake supervisor."""
+    """The requests and delays the table of docs/polling.md gives, on the fake supervisor."""
 
     @pytest.mark.parametrize(
         ("seconds", "earlier", "requests", "noticed_after"),

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
 
-# After a SIGTERM the supervisor sends SIGKILL 5 s later (hard-coded). on_kill keeps to this much of it,
-# so the wait still has a moment to note a durable stop in the record (standard_ext.stopped).
+#: After a SIGTERM the supervisor sends SIGKILL 5 s later (hard-coded). on_kill keeps to this much of it,
+#: so the wait still has a moment to note a durable stop in the record (standard_ext.stopped).
 KILL_SECONDS = 3.5
 # No request gets less than the whole budget: on SQLite a PATCH queues for the one writer lock behind the
 # scheduler's own writes (which the stop itself sets off), and on a real Airflow one took over 1.5 s.
@@ -257,7 +257,7 @@ def on_kill(canceller: Canceller | None, *, log: Any) -> None:
 
 def decider(canceller: Canceller) -> Callable[[str | None, int | None], tuple[bool, str]]:
     """
-    Judge a SIGTERM from the parent's live ``(state, try_number)`` (:func:`should_cancel`) for this try.
+    Judge a SIGTERM from the parent's live ``(state, try_number)`` (:func:`~standard_ext.cancel_decision.should_cancel`) for this try.
 
     :param canceller: the task's :class:`Canceller`: the try, ``durable`` and whether retries are left.
     """

@@ -13,7 +13,7 @@ from standard_ext.cancel_decision import should_cancel_deferred
 
 log = structlog.get_logger(__name__)
 
-# Well inside [triggerer] on_kill_timeout (30 s by default), after which the triggerer stops waiting.
+#: Well inside [triggerer] on_kill_timeout (30 s by default), after which the triggerer stops waiting.
 KILL_SECONDS = 20.0
 KILL_REQUEST_SECONDS = 5.0
 

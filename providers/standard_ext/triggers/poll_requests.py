@@ -19,14 +19,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# How long the poller waits for one answer before it gives up on it and asks again at its next tick.
-# A healthy answer takes milliseconds. The supervisor's client gives each HTTP attempt
-# ``[workers] execution_api_timeout`` (5 s by default) and retries a failed one after a short, growing
-# wait, so 30 s lets a request ride out a blip of a few attempts and still answer. Longer than that the
-# request is taken as hung: waiting on would hold that Dag's poll for as long, while asking afresh a
-# second later costs one request. It is also half the default ``poke_interval`` (60 s), so a hang delays
-# a check by less than the longest step between two checks. Read at each request, so tests can shorten
-# it (the loop's monotonic clock runs it, which time-machine leaves real).
+#: How long the poller waits for one answer before it gives up on it and asks again at its next tick.
+#: A healthy answer takes milliseconds. The supervisor's client gives each HTTP attempt
+#: ``[workers] execution_api_timeout`` (5 s by default) and retries a failed one after a short, growing
+#: wait, so 30 s lets a request ride out a blip of a few attempts and still answer. Longer than that the
+#: request is taken as hung: waiting on would hold that Dag's poll for as long, while asking afresh a
+#: second later costs one request. It is also half the default ``poke_interval`` (60 s), so a hang delays
+#: a check by less than the longest step between two checks. Read at each request, so tests can shorten
+#: it (the loop's monotonic clock runs it, which time-machine leaves real).
 REQUEST_TIMEOUT_SECONDS = 30.0
 
 

@@ -24,13 +24,13 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# At most this many run ids per tick: the execution API takes them in the query string, and a few
-# hundred 60-character ids would outgrow the URL length proxies and servers accept. One chunk per tick,
-# not one per 100 due runs, is what keeps the requests per tick from growing with the number of waiters.
+#: At most this many run ids per tick: the execution API takes them in the query string, and a few
+#: hundred 60-character ids would outgrow the URL length proxies and servers accept. One chunk per tick,
+#: not one per 100 due runs, is what keeps the requests per tick from growing with the number of waiters.
 CHUNK = 100
-# The least time between two ticks, as the schedule's own finest step (``poll_schedule.FAST_STEP_SECONDS``): a
-# backlog of due runs is worked through at one chunk per second rather than in a burst, and however often
-# newcomers arrive, runs fall due or questions go unanswered, the poller never asks more than once a second.
+#: The least time between two ticks, as the schedule's own finest step (``poll_schedule.FAST_STEP_SECONDS``): a
+#: backlog of due runs is worked through at one chunk per second rather than in a burst, and however often
+#: newcomers arrive, runs fall due or questions go unanswered, the poller never asks more than once a second.
 MIN_TICK_SECONDS = 1.0
 
 
@@ -59,7 +59,7 @@ class Poller:
     """
     Poll the runs of one child Dag for every trigger in this event loop that waits on one of them.
 
-    Triggers :meth:`register` a run id with their own :class:`Schedule`; waiters on the same run share one
+    Triggers :meth:`register` a run id with their own :class:`~standard_ext.poll_schedule.Schedule`; waiters on the same run share one
     entry, due when its first waiter is. One asyncio task sleeps until the earliest entry is due, but no
     sooner than :data:`MIN_TICK_SECONDS` after its last tick, then ticks: it takes at most :data:`CHUNK`
     of the due runs, the most overdue first (ties in registration order), moves their schedules on and
