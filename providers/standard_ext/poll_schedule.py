@@ -16,7 +16,7 @@ of the time waited costs over 100 checks in the hour, where 72 are allowed (the 
 not help the common case either: a one-task child (a job, a pod, a query) shows nothing but
 ``running`` until it ends. What does tell is the child Dag's last successful run: one request when the
 wait begins (:mod:`standard_ext.history`). Around the end that run predicts, from 90 % to 115 % of its
-length plus :data:`WINDOW_SLACK_SECONDS`, the schedule checks every twentieth of that length (at least
+length plus :data:`~standard_ext.poll_window.WINDOW_SLACK_SECONDS`, the schedule checks every twentieth of that length (at least
 every second); elsewhere it keeps the back-off. A child that runs as long as last time is noticed
 within a twentieth of its length; one that does not is noticed as without history; an hour-long child
 costs nothing more, because a twentieth of an hour is longer than ``poke_interval``.
@@ -43,20 +43,12 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from standard_ext.poll_window import FAST_STEP_SECONDS, WINDOW_CLOSES, WINDOW_SLACK_SECONDS, Window
+
 if TYPE_CHECKING:
     import threading
     from collections.abc import Iterator
 
-#: The shortest wait between two checks; a child that ends within the fast window is seen this late at most.
-FAST_STEP_SECONDS = 1.0
-#: Near the predicted end, check every this fraction of the predicted length (but never more often than
-#: FAST_STEP_SECONDS): the end is then seen within 5 % of the child's length.
-WINDOW_STEP_FRACTION = 1 / 20
-# The window opens at this fraction of the predicted length and closes at the other plus the slack: a
-# run takes a little longer or shorter each time, and starts a moment after it is triggered.
-WINDOW_OPENS, WINDOW_CLOSES = 0.9, 1.15
-#: The seconds added to the window's close, for the moment a run takes to start once triggered.
-WINDOW_SLACK_SECONDS = 5.0
 #: While the run has not started, check at least every quarter of its predicted length, and at least every
 #: this many seconds: the start anchors everything after it, and seeing it late shifts it all. A child long
 #: enough that a quarter of it reaches poke_interval keeps the back-off: a start seen a minute late costs
@@ -185,50 +177,6 @@ def _offset_after(elapsed: float, ramp: tuple[float, ...], poke_interval: float)
         steps += 1
         offset = ramp[-1] + steps * poke_interval
     return offset
-
-
-@dataclass(frozen=True)
-class Window:
-    """Where the child is expected to end: check every ``step`` seconds from ``opens`` until ``closes``."""
-
-    opens: float
-    closes: float
-    step: float
-
-    @classmethod
-    def around(cls, *, expected_seconds: float | None, poke_interval: float) -> Window | None:
-        """
-        The dense window around a predicted end, or ``None`` when it would add nothing.
-
-        :param expected_seconds: how long the child's last successful run took; ``None`` if unknown.
-        :param poke_interval: the longest wait between two checks, in seconds.
-        """
-        if expected_seconds is None or not (math.isfinite(expected_seconds) and expected_seconds > 0):
-            return None
-        step = max(FAST_STEP_SECONDS, expected_seconds * WINDOW_STEP_FRACTION)
-        if step >= poke_interval:
-            # The back-off is already this dense there: an hour-long child costs no extra checks.
-            return None
-        return cls(
-            opens=WINDOW_OPENS * expected_seconds,
-            closes=WINDOW_CLOSES * expected_seconds + WINDOW_SLACK_SECONDS,
-            step=step,
-        )
-
-    def next_after(self, elapsed: float) -> float | None:
-        """The first check of the window later than ``elapsed``, or ``None`` past it."""
-        if elapsed < self.opens:
-            return self.opens
-        offset = self.opens + (math.floor((elapsed - self.opens) / self.step) + 1) * self.step
-        while offset <= elapsed:  # the division rounded a whole step down
-            offset += self.step
-        # The last check falls at or just after ``closes``, so a run that ends anywhere in the window is
-        # seen within a step.
-        return offset if offset - self.step < self.closes else None
-
-    def covers(self, offset: float) -> bool:
-        """Whether ``offset`` falls inside the window, where the back-off's own checks are left out."""
-        return self.opens <= offset < self.closes
 
 
 @dataclass(frozen=True)

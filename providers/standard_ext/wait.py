@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk.exceptions import AirflowException, AirflowRuntimeError, AirflowTaskTimeout
 
-from standard_ext import poll_schedule
 from standard_ext.counts import COUNT_ABOVE, counted_progress
 from standard_ext.durable_decision import FINAL_STATES
 from standard_ext.outage import OUTAGE_STEP_SECONDS, Outage
+from standard_ext.poll_window import FAST_STEP_SECONDS
 from standard_ext.progress import TaskProgress
 from standard_ext.runs import get_state, task_progress
 from standard_ext.stopped import wait_between_checks
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from structlog.typing import FilteringBoundLogger
 
+    from standard_ext import poll_schedule
     from standard_ext.progress import Progress, Watch
     from standard_ext.stopped import StopNote
     from task_sdk_ext.protocols import TriggeringTaskInstance
@@ -156,7 +157,7 @@ def wait_in_task(
                 log.info("The result tasks succeeded; not waiting for the rest of the Dag run", **judged)
                 return RESULTS_READY
             if state is not None and progress.has_tasks:
-                delay = poll_schedule.FAST_STEP_SECONDS
+                delay = FAST_STEP_SECONDS
             else:
                 delay = schedule.next_offset_after(elapsed) - elapsed
             wait_between_checks(delay, stop=stop)

@@ -34,6 +34,8 @@ def test_every_link_inside_the_repository_resolves(path: Path) -> None:
 def test_the_readme_example_is_a_dag_that_parses(tmp_path: Path) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
+    from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+
     blocks = PYTHON_BLOCK.findall(README.read_text())
     examples = [block for block in blocks if "@dag" in block]
     assert len(examples) == 1, "the README should have exactly one complete example Dag"
@@ -44,5 +46,5 @@ def test_the_readme_example_is_a_dag_that_parses(tmp_path: Path) -> None:
     assert bag.import_errors == {}
     dag: DAG = bag.dags["nightly_load"]
     task = dag.get_task("run_transform")
-    assert type(task).__module__ == "standard_ext.operators.trigger_dagrun"
-    assert task.durable is True  # type: ignore[attr-defined]
+    assert isinstance(task, TriggerDagRunOperator)
+    assert task.durable is True

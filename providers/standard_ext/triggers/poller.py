@@ -28,7 +28,7 @@ log = structlog.get_logger(__name__)
 #: hundred 60-character ids would outgrow the URL length proxies and servers accept. One chunk per tick,
 #: not one per 100 due runs, is what keeps the requests per tick from growing with the number of waiters.
 CHUNK = 100
-#: The least time between two ticks, as the schedule's own finest step (``poll_schedule.FAST_STEP_SECONDS``): a
+#: The least time between two ticks, as the schedule's own finest step (``poll_window.FAST_STEP_SECONDS``): a
 #: backlog of due runs is worked through at one chunk per second rather than in a burst, and however often
 #: newcomers arrive, runs fall due or questions go unanswered, the poller never asks more than once a second.
 MIN_TICK_SECONDS = 1.0
