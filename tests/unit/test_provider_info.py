@@ -1,13 +1,33 @@
 from __future__ import annotations
 
+import json
 import logging
-from importlib.metadata import entry_points
+from importlib.metadata import distribution, entry_points
+from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
-from standard_ext.get_provider_info import get_provider_info
+import jsonschema
+
+from standard_ext import __version__
+from standard_ext.get_provider_info import DOCUMENTATION_URL, get_provider_info
 
 if TYPE_CHECKING:
     import pytest
+
+STOCK_LINK = "airflow.providers.standard.operators.trigger_dagrun.TriggerDagRunLink"
+
+
+def provider_info_schema() -> dict[str, Any]:
+    # The runtime schema the providers manager validates every provider's dict against at discovery.
+    schema: dict[str, Any] = json.loads(files("airflow").joinpath("provider_info.schema.json").read_text())
+    return schema
+
+
+def stock_provider_info() -> dict[str, Any]:
+    from airflow.providers.standard.get_provider_info import get_provider_info as stock
+
+    info: dict[str, Any] = stock()  # type: ignore[no-untyped-call]
+    return info
 
 
 def test_provider_info_is_reachable_through_the_entry_point() -> None:
@@ -28,16 +48,64 @@ def test_provider_info_is_reachable_through_the_entry_point() -> None:
         "standard_ext.triggers.dag_run",
         "standard_ext.triggers.dag_runs",
     ]
-    assert "standard_ext.links.TriggeredDagRunsLink" in info["extra-links"]
+    assert info["extra-links"] == ["standard_ext.links.TriggeredDagRunsLink"]
 
 
-def test_providers_manager_lists_the_package() -> None:
+def test_provider_info_matches_airflows_schema() -> None:
+    jsonschema.validate(get_provider_info(), provider_info_schema())
+
+
+def test_provider_info_uses_only_keys_airflow_knows() -> None:
+    # The runtime schema allows unknown keys, so a misspelt one would be ignored without a word.
+    # "versions" is the provider.yaml key older providers still ship; Airflow takes the version from
+    # the distribution.
+    known = set(provider_info_schema()["properties"]) | {"versions"}
+
+    assert set(get_provider_info()) <= known
+
+
+def test_the_version_is_the_distributions() -> None:
+    # One place for the version: hatch reads standard_ext.__version__ into the package metadata.
+    assert distribution("airflow-durable-trigger").version == __version__
+    assert get_provider_info()["versions"] == [__version__]
+
+
+def test_the_name_is_not_the_standard_providers() -> None:
+    ours, stock = get_provider_info(), stock_provider_info()
+
+    assert "standard" not in ours["name"].lower()
+    assert ours["name"] != stock["name"]
+    assert {i["integration-name"] for i in ours["integrations"]}.isdisjoint(
+        i["integration-name"] for i in stock["integrations"]
+    )
+
+
+def test_no_extra_link_is_registered_twice() -> None:
+    # The stock operator link our TriggerDagRunOperator inherits is the standard provider's to register.
+    assert STOCK_LINK in stock_provider_info()["extra-links"]
+    assert set(get_provider_info()["extra-links"]).isdisjoint(stock_provider_info()["extra-links"])
+
+
+def test_providers_manager_lists_the_package_with_its_documentation() -> None:
     from airflow.providers_manager import ProvidersManager
 
     providers = ProvidersManager().providers  # type: ignore[no-untyped-call]
 
-    assert "airflow-durable-trigger" in providers
-    assert providers["airflow-durable-trigger"].data["name"] == "Standard (durable trigger)"
+    ours = providers["airflow-durable-trigger"]
+    assert ours.version == __version__
+    assert ours.data["name"] == "Durable Trigger (airflow-durable-trigger)"
+    # Derived by Airflow from the distribution's "Documentation" project URL; the REST API's
+    # /providers answers it as documentation_url.
+    assert ours.data["documentation-url"] == DOCUMENTATION_URL
+
+
+def test_providers_manager_registers_our_extra_link_and_keeps_the_stock_one() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    names = ProvidersManager().extra_links_class_names  # type: ignore[no-untyped-call]
+
+    assert "standard_ext.links.TriggeredDagRunsLink" in names
+    assert names.count(STOCK_LINK) == 1
 
 
 def test_example_dag_discovery_loads_the_provider_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
