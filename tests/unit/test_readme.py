@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+DOCS_SITE = "https://airflow-durable-trigger.readthedocs.io/en/latest/"
+REPOSITORY = "https://github.com/airflow-durable-trigger/airflow-durable-trigger/blob/main/"
 # Markdown links and images: [text](target) with no scheme, i.e. a path inside the repository.
 LOCAL_LINK = re.compile(r"\]\((?!https?://|mailto:|#)([^)#\s]+)(?:#[^)]*)?\)")
 PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
@@ -23,12 +25,30 @@ def test_the_readme_stays_a_front_door() -> None:
     assert len(lines) <= 150, f"README.md has {len(lines)} lines; move the detail to docs/"
 
 
-@pytest.mark.parametrize("path", [README, *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((ROOT / "docs").glob("*.md")), ids=lambda p: p.name)
 def test_every_link_inside_the_repository_resolves(path: Path) -> None:
     missing = [
         target for target in LOCAL_LINK.findall(path.read_text()) if not (path.parent / target).exists()
     ]
     assert missing == [], f"{path.relative_to(ROOT)} links to files that do not exist: {missing}"
+
+
+def test_every_readme_link_to_the_project_resolves() -> None:
+    # The README is also the package's page on PyPI, where relative links break: it links to the docs
+    # site and the repository by URL, and each URL must name a page or file that exists here.
+    links = re.findall(r"\]\((https?://[^)\s]+)\)", README.read_text())
+    ours = [link for link in links if link.startswith((DOCS_SITE, REPOSITORY))]
+    assert len(ours) >= 10, "the README should link to the docs pages and the repository files"
+    missing = [link for link in ours if not local_file(link).exists()]
+    assert missing == [], f"README.md links to pages or files that do not exist: {missing}"
+
+
+def local_file(link: str) -> Path:
+    """The file in this checkout that a docs-site or repository URL stands for."""
+    if link.startswith(DOCS_SITE):
+        page = link.removeprefix(DOCS_SITE).removesuffix(".html") or "index"
+        return ROOT / "docs" / f"{page}.md"
+    return ROOT / link.removeprefix(REPOSITORY)
 
 
 def test_the_readme_example_is_a_dag_that_parses(tmp_path: Path) -> None:
