@@ -4,8 +4,8 @@ Case 5: the shared poll at scale, in one event loop as in one triggerer process,
 For each number of waiters, that many :class:`~standard_ext.triggers.dag_run.DagRunTrigger` s (at our
 operator's default schedule, as a deferred parent builds them) wait on runs of one child Dag that do
 not end, in virtual time (time-machine): the poller's sleeps move the clock instead of waiting, as in
-``tests/unit/test_shared_poll.py``, so ``VIRTUAL_SECONDS`` of waiting take a few real seconds. Every
-poller wake is a *tick*: its requests are the messages the fake supervisor received since the last one,
+``tests/unit/test_shared_poll_requests.py``, so ``VIRTUAL_SECONDS`` of waiting take a few real seconds.
+Every poller wake is a *tick*: its requests are the messages the fake supervisor received since the last one,
 its CPU the process time spent meanwhile (``time.process_time()``, every thread) minus the fake
 supervisor's own, which stands in for the api-server's.
 
@@ -34,7 +34,7 @@ from bench.schedule_count import default_of
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from standard_ext.triggers import shared_poll
 from standard_ext.triggers.dag_run import DagRunTrigger
-from tests.fakes import FakeSupervisor
+from tests.fake_supervisor import FakeSupervisor
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -19,7 +19,7 @@ import pytest
 from tests.airflow_home import isolated_airflow_home
 
 if TYPE_CHECKING:
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
 
 # The Dags the in-process integration tests run; dag.test() syncs this whole folder to the database.
 INTEGRATION_DAGS_FOLDER = Path(__file__).resolve().parent / "integration" / "dags"
@@ -52,7 +52,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def supervisor(monkeypatch: pytest.MonkeyPatch) -> FakeSupervisor:
     from airflow.sdk.execution_time import task_runner
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
 
     fake = FakeSupervisor()
     # Accessors import SUPERVISOR_COMMS from task_runner when called, so patching the module global

@@ -16,15 +16,17 @@ from standard_ext import poll_schedule
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from standard_ext.triggers import shared_poll
 from tests.fake_api import FakeApi
-from tests.fakes import FakeSupervisor, FakeTaskInstance, FakeTaskStateStore
+from tests.fake_task import FakeTaskInstance, FakeTaskStateStore
 from tests.unit.virtual_time import START as POLLER_START
 from tests.unit.virtual_time import T0, VirtualTime
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from pydantic import BaseModel
+
+    from tests.fake_supervisor import FakeSupervisor
 
 START = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 # Where a durable parent saves its child run, and the XCom the "Triggered DAG" link reads.
@@ -112,8 +114,13 @@ class Parent:
         self.ti.clear()
 
 
+if TYPE_CHECKING:
+    # What make_parent gives: called with the operator's arguments (and retries), it returns a Parent.
+    MakeParent = Callable[..., Parent]
+
+
 @pytest.fixture
-def make_parent(supervisor: FakeSupervisor, clock: Clock) -> Any:
+def make_parent(supervisor: FakeSupervisor, clock: Clock) -> MakeParent:
     def make(*, retries: int = 2, **kwargs: Any) -> Parent:
         kwargs.setdefault("trigger_dag_id", "child")
         return Parent(
@@ -187,6 +194,12 @@ def connect(supervisor: FakeSupervisor, api: FakeApi, *, conn_id: str = API_CONN
         "password": API_PASSWORD,
         **fields,
     }
+
+
+@pytest.fixture
+def connected(supervisor: FakeSupervisor, api: FakeApi) -> None:
+    """The connection to ``api`` defined under its default id, as ``cancel_on_kill`` needs it."""
+    connect(supervisor, api)
 
 
 # -- the shared poller's virtual time --------------------------------------------------------------

@@ -14,14 +14,14 @@ from airflow.serialization.decoders import smart_decode_trigger_kwargs
 
 from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
 from standard_ext.triggers.dag_runs import DagRunsTrigger
-from tests.fakes import FakeTaskInstance, FakeTaskStateStore
+from tests.fake_task import FakeTaskInstance, FakeTaskStateStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from airflow.triggers.base import TriggerEvent
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
 
 CHILD = "child"
 RETRY_DELAY_SECONDS = 1.0

@@ -18,7 +18,7 @@ from task_sdk_ext import (
 )
 
 if TYPE_CHECKING:
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
 
 AWARE = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -23,7 +23,7 @@ from standard_ext import poll_schedule
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.conftest import Clock, Parent
 
 WAITING: dict[str, Any] = {"wait_for_completion": True, "logical_date": None}

@@ -14,13 +14,13 @@ from airflow.sdk.execution_time.comms import GetDagRunState, TriggerDagRun
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from standard_ext.progress import Watch
 from standard_ext.triggers.dag_run import DagRunTrigger
-from tests.fakes import now
+from tests.fake_dags import now
 from tests.unit.conftest import KEY, START, WorkerKilled
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.conftest import Clock, Parent
 
     MakeParent = Callable[..., Parent]

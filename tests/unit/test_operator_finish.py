@@ -17,7 +17,7 @@ from tests.unit.test_operator_deferrable import deferral, resume
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.conftest import Parent
 
     MakeParent = Callable[..., Parent]

@@ -10,12 +10,12 @@ from airflow.sdk.exceptions import AirflowRuntimeError
 from airflow.sdk.execution_time.comms import GetTaskStates, TriggerDagRun
 
 from standard_ext.outage import OUTAGE_SECONDS, OUTAGE_STEP_SECONDS
-from tests.fakes import api_error
+from tests.fake_errors import api_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.conftest import Clock, Parent
 
     MakeParent = Callable[..., Parent]

@@ -18,7 +18,7 @@ from tests.unit.conftest import KEY
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.conftest import Clock, Parent
 
     MakeParent = Callable[..., Parent]

@@ -15,7 +15,7 @@ from tests.unit.test_operator_deferrable import deferral, event_for, resume
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.conftest import Clock, Parent
 
     MakeParent = Callable[..., Parent]

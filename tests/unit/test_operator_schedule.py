@@ -9,13 +9,13 @@ import pytest
 import structlog
 from airflow.sdk.execution_time.comms import GetPreviousDagRun
 
-from tests.fakes import api_error
+from tests.fake_errors import api_error
 from tests.unit.conftest import kill_mid_wait
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.conftest import Clock, Parent
 
     MakeParent = Callable[..., Parent]

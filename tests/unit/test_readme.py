@@ -33,6 +33,22 @@ def test_every_link_inside_the_repository_resolves(path: Path) -> None:
     assert missing == [], f"{path.relative_to(ROOT)} links to files that do not exist: {missing}"
 
 
+# A test named in the docs as evidence: ``test_x.py``, ``tests/unit/test_x.py`` or ``test_x.py::TestY``.
+TEST_REFERENCE = re.compile(r"(test_[a-z0-9_]+\.py)(?:::(\w+))?")
+
+
+@pytest.mark.parametrize("path", [README, *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name)
+def test_every_test_the_docs_name_exists(path: Path) -> None:
+    files = {file.name: file for file in (ROOT / "tests").rglob("test_*.py")}
+    missing = []
+    for name, symbol in TEST_REFERENCE.findall(path.read_text()):
+        if name not in files:
+            missing.append(name)
+        elif symbol and not re.search(rf"^(class|def|async def) {symbol}\b", files[name].read_text(), re.M):
+            missing.append(f"{name}::{symbol}")
+    assert missing == [], f"{path.relative_to(ROOT)} names tests that do not exist: {missing}"
+
+
 def test_every_readme_link_to_the_project_resolves() -> None:
     # The README is also the package's page on PyPI, where relative links break: it links to the docs
     # site and the repository by URL, and each URL must name a page or file that exists here.

@@ -10,7 +10,7 @@ from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount, GetTask
 
 from standard_ext.progress import EarlyEnd, Watch
 from standard_ext.triggers.shared_poll import MIN_TICK_SECONDS, RunOutcome, wait_in_triggerer
-from tests.fakes import api_error
+from tests.fake_errors import api_error
 from tests.unit.virtual_time import CHILD, cancel, counted_ids, schedule, until_stalled_or_done, waiting
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.virtual_time import VirtualTime
 
 pytestmark = pytest.mark.timeout(30)

@@ -10,13 +10,13 @@ import structlog
 from airflow.sdk.execution_time.comms import GetDRCount
 
 from standard_ext.triggers.shared_poll import RunOutcome
-from tests.fakes import api_error
+from tests.fake_errors import api_error
 from tests.unit.virtual_time import CHILD, cancel, until_stalled_or_done, waiting
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.virtual_time import VirtualTime
 
 pytestmark = pytest.mark.timeout(30)

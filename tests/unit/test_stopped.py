@@ -9,13 +9,14 @@ from airflow.sdk.execution_time.comms import GetTaskStates
 
 from standard_ext.durable_decision import SavedRun
 from standard_ext.stopped import StopNote
-from tests.fakes import FakeTaskInstance, FakeTaskStateStore, api_error
+from tests.fake_errors import api_error
+from tests.fake_task import FakeTaskInstance, FakeTaskStateStore
 from tests.unit.conftest import KEY, kill_mid_wait
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.conftest import Clock, Parent
 
     MakeParent = Callable[..., Parent]

@@ -14,7 +14,7 @@ from tests.unit.conftest import kill_mid_wait, kill_run
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.conftest import Clock, Parent
 
     MakeParent = Callable[..., Parent]

@@ -16,7 +16,7 @@ from tests.unit.conftest import API_CONN_ID, connect
 
 if TYPE_CHECKING:
     from tests.fake_api import FakeApi
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
 
 pytestmark = pytest.mark.timeout(30)
 

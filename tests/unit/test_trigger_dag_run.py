@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from airflow.triggers.base import TriggerEvent
     from pydantic import BaseModel
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -18,7 +18,7 @@ from tests.unit.fanout_parent import CHILD, FanOutParent, confs, run_deferred
 
 if TYPE_CHECKING:
     from tests.fake_api import FakeApi
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.conftest import Clock
     from tests.unit.virtual_time import VirtualTime
 

@@ -15,13 +15,13 @@ from standard_ext.triggers import on_kill
 from standard_ext.triggers.dag_runs import DagRunsTrigger
 from tests.fake_api import DAG_RUN_PATCH, TASK_INSTANCE, TOKEN
 from tests.unit.cancel_helpers import PARENT, as_deferred, asked_about, killed, one, patched, secrets_in
-from tests.unit.conftest import API_CONN_ID, connect
+from tests.unit.conftest import API_CONN_ID
 from tests.unit.fanout_parent import CHILD, all_events, rebuilt
 from tests.unit.virtual_time import T0, until_stalled_or_done
 
 if TYPE_CHECKING:
     from tests.fake_api import FakeApi
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.virtual_time import VirtualTime
 
 pytestmark = pytest.mark.timeout(30)
@@ -55,11 +55,6 @@ def running(api: FakeApi, *run_ids: str) -> None:
 
 def parent_is(api: FakeApi, state: str | None, *, try_number: int = 1) -> None:
     api.task_instances[PARENT] = {"state": state, "try_number": try_number}
-
-
-@pytest.fixture
-def connected(supervisor: FakeSupervisor, api: FakeApi) -> None:
-    connect(supervisor, api)
 
 
 @pytest.mark.usefixtures("connected")

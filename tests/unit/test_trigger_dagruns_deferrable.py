@@ -17,7 +17,7 @@ from tests.unit.fanout_parent import CHILD, FanOutParent, all_events, confs, reb
 from tests.unit.virtual_time import T0
 
 if TYPE_CHECKING:
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.virtual_time import VirtualTime
 
 pytestmark = pytest.mark.timeout(60)

@@ -13,7 +13,7 @@ from standard_ext.fanout_record import RECORD_KEY
 from tests.unit.fanout_parent import CHILD, FanOutParent, confs
 
 if TYPE_CHECKING:
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.conftest import Clock
 
 

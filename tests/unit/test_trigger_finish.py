@@ -12,13 +12,13 @@ from airflow.sdk.execution_time.comms import GetXCom, SetXCom
 from airflow.sdk.serde import deserialize
 from airflow.triggers.base import TaskSuccessEvent
 
-from tests.fakes import api_error
+from tests.fake_errors import api_error
 from tests.unit.test_trigger_dag_run import CHILD, TEARDOWN, all_events, make_trigger
 
 if TYPE_CHECKING:
     from airflow.triggers.base import TriggerEvent
 
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
     from tests.unit.virtual_time import VirtualTime
 
 pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("virtual")]

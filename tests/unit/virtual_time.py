@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from standard_ext.triggers.shared_poll import RunOutcome
-    from tests.fakes import FakeSupervisor
+    from tests.fake_supervisor import FakeSupervisor
 
 START = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 T0 = START.timestamp()

@@ -1,13 +1,11 @@
-"""Hand-written fakes: a supervisor that answers by message type, a task state store and a task instance."""
+"""A fake supervisor: stands in for ``SUPERVISOR_COMMS`` and the API server, answering by message type."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import httpx
-from airflow.sdk.api.client import ServerResponseError
 from airflow.sdk.api.datamodels._generated import DagRun, DagRunState, DagRunType
 from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
 from airflow.sdk.execution_time.comms import (
@@ -33,105 +31,16 @@ from airflow.sdk.execution_time.comms import (
     TriggerDagRun,
     XComResult,
 )
-from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 from airflow.sdk.serde import serialize
 
-from task_sdk_ext import trigger_dag_run
+from tests.fake_dags import FakeDag, FakeRun, now
+from tests.fake_errors import api_error, as_server_response_error, connection_refused
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Collection
+    from datetime import datetime
 
     from pydantic import BaseModel
-
-
-def now() -> datetime:
-    # datetime.now is what time-machine moves, so fake children age with the test's clock.
-    return datetime.now(tz=UTC)
-
-
-def api_error(status_code: int, reason: str, message: str) -> AirflowRuntimeError:
-    """The error a task sees when the execution API answers ``status_code`` (as the supervisor forwards it)."""
-    return AirflowRuntimeError(
-        ErrorResponse(
-            error=ErrorType.API_SERVER_ERROR,
-            detail={
-                "status_code": status_code,
-                "message": f"Server returned error {status_code}",
-                "detail": {"detail": {"reason": reason, "message": message}},
-            },
-        )
-    )
-
-
-def connection_refused() -> AirflowRuntimeError:
-    """What a task sees when the API server did not answer at all, after the supervisor's client retried."""
-    return AirflowRuntimeError(
-        ErrorResponse(
-            error=ErrorType.API_SERVER_ERROR,
-            detail={
-                "status_code": None,
-                "message": "All connection attempts failed",
-                "exception_type": "ConnectError",
-            },
-        )
-    )
-
-
-def as_server_response_error(error: AirflowRuntimeError) -> ServerResponseError:
-    """The same API error as the in-process supervisor lets it through: the HTTP client's exception."""
-    detail = error.error.detail or {}
-    request = httpx.Request("GET", "http://in-process/execution/dag-runs")
-    response = httpx.Response(detail["status_code"], json=detail["detail"], request=request)
-    return ServerResponseError(detail["message"], request=request, response=response)
-
-
-@dataclass
-class FakeDag:
-    dag_id: str
-    is_paused: bool = False
-    import_errors: bool = False
-    denies_operator_runs: bool = False
-    # How long each new run takes, and how it ends.
-    run_seconds: float = 5.0
-    outcome: str = "success"
-    # Its tasks and what each returns once its run has succeeded (None: the task pushes no XCom); a
-    # mapped task returns one value per map index.
-    returns: dict[str, Any] = field(default_factory=dict)
-    mapped_returns: dict[str, list[Any]] = field(default_factory=dict)
-    # Task instances that move on their own: key -> [(seconds after the run started, state), ...]. Any
-    # other task instance shares its run's state.
-    task_timeline: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
-    # How each new run goes, by its conf: (seconds, outcome). None: every run takes run_seconds and ends
-    # in outcome. Lets one item of a fan-out fail (or fail only its first run).
-    run_for: Callable[[dict[str, Any] | None], tuple[float, str]] | None = None
-
-    def task_keys(self) -> list[str]:
-        mapped = [
-            f"{task_id}_{i}" for task_id, values in self.mapped_returns.items() for i in range(len(values))
-        ]
-        # A real run always has task instances; a Dag that names none has one, as dags/example_child.py does.
-        return list(dict.fromkeys([*self.returns, *mapped, *self.task_timeline])) or ["work"]
-
-
-@dataclass
-class FakeRun:
-    dag_id: str
-    run_id: str
-    created_at: datetime
-    seconds: float
-    outcome: str
-    conf: dict[str, Any] | None = None
-    resets: int = 0
-
-    def state(self) -> str:
-        return self.outcome if now() >= self.created_at + timedelta(seconds=self.seconds) else "running"
-
-    def task_state(self, dag: FakeDag, key: str) -> str | None:
-        if key not in dag.task_timeline:
-            return self.state()
-        elapsed = (now() - self.created_at).total_seconds()
-        reached = [state for at, state in dag.task_timeline[key] if elapsed >= at]
-        return reached[-1] if reached else None
 
 
 @dataclass
@@ -378,85 +287,3 @@ class FakeSupervisor:
             tags=[],
             next_dagrun=None,
         )
-
-
-class FakeTaskStateStore:
-    """A dict-backed ``task_state_store``; it survives "retries" because tests keep one per task instance."""
-
-    def __init__(self, values: dict[str, Any] | None = None) -> None:
-        self.values: dict[str, Any] = dict(values or {})
-        self.writes: list[tuple[str, Any]] = []
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any, *, retention: timedelta | None = None) -> None:
-        if value is None:
-            raise ValueError("Cannot set value as None")
-        self.writes.append((key, value))
-        self.values[key] = value
-
-    def delete(self, key: str) -> None:
-        self.values.pop(key, None)
-
-    def clear(self) -> None:
-        self.values.clear()
-
-
-@dataclass
-class FakeDagRun:
-    """The parent's run as the task context has it: only what the operator reads."""
-
-    clear_number: int = 0
-
-
-@dataclass
-class FakeTaskInstance:
-    """
-    The parts of ``RuntimeTaskInstance`` the operator uses.
-
-    The Dag-run accessors are the real ones, so every call reaches the fake supervisor as a message.
-    """
-
-    dag_id: str = "parent"
-    run_id: str = "manual__parent"
-    task_id: str = "trigger"
-    map_index: int = -1
-    try_number: int = 1
-    retries: int = 0
-    max_tries: int = 0
-    xcoms: dict[str, Any] = field(default_factory=dict)
-    stats_tags: dict[str, str] = field(default_factory=dict)
-    dag_run: FakeDagRun = field(default_factory=FakeDagRun)
-
-    trigger_dag_run = staticmethod(trigger_dag_run)
-    get_dagrun_state = staticmethod(RuntimeTaskInstance.get_dagrun_state)
-    get_dag = staticmethod(RuntimeTaskInstance.get_dag)
-    get_task_states = staticmethod(RuntimeTaskInstance.get_task_states)
-    get_ti_count = staticmethod(RuntimeTaskInstance.get_ti_count)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[key] = value
-
-    def xcom_pull(self, *, task_ids: str, key: str) -> Any:
-        """This task's own XCom (what it pushed this try); the operator reads no other with this."""
-        assert task_ids == self.task_id, f"the fake holds only task {self.task_id!r}'s XComs"
-        return self.xcoms.get(key)
-
-    def retry(self) -> None:
-        """What the scheduler does on an automatic retry: the try number grows, max_tries does not."""
-        self.try_number += 1
-        self.xcoms.clear()
-
-    def clear(self) -> None:
-        """
-        What a person's clear does (``clear_task_instances``): ``max_tries`` raised past the last try.
-
-        The run's ``clear_number`` goes up too (the clear resets the run, the UI's default). A running
-        task's ``max_tries`` is raised only once the executor reports its end as a success, which is
-        what Airflow's executors report for a try the server stopped.
-        """
-        self.max_tries = self.try_number + self.retries
-        self.dag_run.clear_number += 1
-        self.try_number += 1
-        self.xcoms.clear()
