@@ -5,21 +5,20 @@ Both waits ask :class:`Schedule` for the next check: the synchronous loop by the
 a trigger (which may be rebuilt by another triggerer mid-wait) by the clock. Either way it is one
 function of the time since the wait began, so the two paths cannot drift apart.
 
-**Why the schedule knows the child's usual length.** Users feel two figures: how late the parent
-notices that the child ended (a 20 s child should be noticed within about 3 s, a long one within a
-tenth of its length), and how many requests a wait costs (an hour-long child should cost little more
-than the stock operator's 60 at its 60 s interval). A schedule that only knows the elapsed time cannot
-give both: noticing the end of a 20 s child within 3 s needs a check every few seconds around 20 s,
-and any such schedule also spends those checks on the hour-long child: keeping every gap within a tenth
-of the time waited costs over 100 checks in the hour, where 72 are allowed (the arithmetic is in
-``tests/unit/test_poll_schedule.py``). The child's task states do
-not help the common case either: a one-task child (a job, a pod, a query) shows nothing but
-``running`` until it ends. What does tell is the child Dag's last successful run: one request when the
-wait begins (:mod:`standard_ext.history`). Around the end that run predicts, from 90 % to 115 % of its
-length plus :data:`~standard_ext.poll_window.WINDOW_SLACK_SECONDS`, the schedule checks every twentieth of that length (at least
-every second); elsewhere it keeps the back-off. A child that runs as long as last time is noticed
-within a twentieth of its length; one that does not is noticed as without history; an hour-long child
-costs nothing more, because a twentieth of an hour is longer than ``poke_interval``.
+**Why the schedule knows the child's usual length.** Users feel two figures: how late the parent notices that
+the child ended (a 20 s child should be noticed within about 3 s, a long one within a tenth of its length),
+and how many requests a wait costs (an hour-long child should cost little more than the stock operator's 60 at
+its 60 s interval). A schedule that only knows the elapsed time cannot give both: noticing the end of a 20 s
+child within 3 s needs a check every few seconds around 20 s, and any such schedule also spends those checks
+on the hour-long child: keeping every gap within a tenth of the time waited costs over 100 checks in the hour,
+where 72 are allowed (the arithmetic is in ``tests/unit/test_poll_schedule.py``). The child's task states do
+not help the common case either: a one-task child (a job, a pod, a query) shows nothing but ``running`` until
+it ends. What does tell is the child Dag's last successful run: one request when the wait begins
+(:mod:`standard_ext.history`). Around the end that run predicts, from 90 % to 115 % of its length plus
+:data:`~standard_ext.poll_window.WINDOW_SLACK_SECONDS`, the schedule checks every twentieth of that length (at
+least every second); elsewhere it keeps the back-off. A child that runs as long as last time is noticed within
+a twentieth of its length; one that does not is noticed as without history; an hour-long child costs nothing
+more, because a twentieth of an hour is longer than ``poke_interval``.
 
 **Why the schedule follows the run, not the clock of its trigger.** A child that waits for a worker slot
 starts late, and ends late: a window counted from the trigger has closed before it ends, and the checks

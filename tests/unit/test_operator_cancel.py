@@ -15,13 +15,9 @@ from tests.fake_api import TOKEN, closed_port
 from tests.unit.conftest import API_CONN_ID, API_LOGIN, API_PASSWORD, connect
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from tests.fake_api import FakeApi
     from tests.fake_supervisor import FakeSupervisor
-    from tests.unit.conftest import Parent
-
-    MakeParent = Callable[..., Parent]
+    from tests.unit.conftest import MakeParent
 
 pytestmark = pytest.mark.timeout(30)
 

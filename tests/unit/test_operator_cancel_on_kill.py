@@ -14,13 +14,9 @@ from tests.unit.cancel_helpers import api_shows, secrets_in
 from tests.unit.conftest import KEY, connect, kill_mid_wait, kill_run
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from tests.fake_api import FakeApi
     from tests.fake_supervisor import FakeSupervisor
-    from tests.unit.conftest import Parent
-
-    MakeParent = Callable[..., Parent]
+    from tests.unit.conftest import MakeParent, Parent
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -12,14 +12,10 @@ from airflow.sdk.execution_time.comms import GetTaskStates, GetTICount, TriggerD
 from standard_ext.counts import COUNT_ABOVE
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from pydantic import BaseModel
 
     from tests.fake_supervisor import FakeSupervisor
-    from tests.unit.conftest import Parent
-
-    MakeParent = Callable[..., Parent]
+    from tests.unit.conftest import MakeParent
 
 WAITING: dict[str, Any] = {"wait_for_completion": True, "logical_date": None}
 SHARDS = 1000

@@ -18,12 +18,8 @@ from tests.fake_dags import now
 from tests.unit.conftest import KEY, START, WorkerKilled
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from tests.fake_supervisor import FakeSupervisor
-    from tests.unit.conftest import Clock, Parent
-
-    MakeParent = Callable[..., Parent]
+    from tests.unit.conftest import Clock, MakeParent, Parent
 
 
 def deferral(parent: Parent) -> TaskDeferred:

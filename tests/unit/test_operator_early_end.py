@@ -13,12 +13,8 @@ from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from tests.unit.conftest import kill_mid_wait
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from tests.fake_supervisor import FakeSupervisor
-    from tests.unit.conftest import Clock, Parent
-
-    MakeParent = Callable[..., Parent]
+    from tests.unit.conftest import Clock, MakeParent
 
 WAITING: dict[str, Any] = {"wait_for_completion": True, "poke_interval": 10, "logical_date": None}
 # A child whose work is done after 2 s and whose teardown runs until 60 s.

@@ -15,12 +15,10 @@ from standard_ext.triggers.dag_run import DagRunTrigger
 from tests.unit.test_operator_deferrable import deferral, resume
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
     from tests.fake_supervisor import FakeSupervisor
-    from tests.unit.conftest import Parent
-
-    MakeParent = Callable[..., Parent]
+    from tests.unit.conftest import MakeParent
 
 DEFERRING: dict[str, Any] = {"wait_for_completion": True, "deferrable": True, "logical_date": None}
 ENDING = {**DEFERRING, "end_from_trigger": True}

@@ -13,12 +13,8 @@ from standard_ext.outage import OUTAGE_SECONDS, OUTAGE_STEP_SECONDS
 from tests.fake_errors import api_error
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from tests.fake_supervisor import FakeSupervisor
-    from tests.unit.conftest import Clock, Parent
-
-    MakeParent = Callable[..., Parent]
+    from tests.unit.conftest import Clock, MakeParent
 
 # Each check asks for the task states (the state itself only once they have all finished).
 CHECKS = {GetTaskStates}

@@ -19,9 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tests.fake_supervisor import FakeSupervisor
-    from tests.unit.conftest import Clock, Parent
-
-    MakeParent = Callable[..., Parent]
+    from tests.unit.conftest import Clock, MakeParent
 
 LOGICAL = datetime(2026, 1, 1, tzinfo=UTC)
 # What the stock operator generates for that logical date: the same id on every try and every parent.

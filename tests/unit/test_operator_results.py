@@ -13,12 +13,8 @@ from tests.unit.conftest import kill_mid_wait
 from tests.unit.test_operator_deferrable import deferral, event_for, resume
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from tests.fake_supervisor import FakeSupervisor
-    from tests.unit.conftest import Clock, Parent
-
-    MakeParent = Callable[..., Parent]
+    from tests.unit.conftest import Clock, MakeParent
 
 WAITING: dict[str, Any] = {"wait_for_completion": True, "poke_interval": 1, "logical_date": None}
 

@@ -13,12 +13,8 @@ from tests.fake_errors import api_error
 from tests.unit.conftest import kill_mid_wait
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from tests.fake_supervisor import FakeSupervisor
-    from tests.unit.conftest import Clock, Parent
-
-    MakeParent = Callable[..., Parent]
+    from tests.unit.conftest import Clock, MakeParent
 
 WAITING: dict[str, Any] = {"wait_for_completion": True, "logical_date": None}
 

@@ -14,12 +14,8 @@ from tests.fake_task import FakeTaskInstance, FakeTaskStateStore
 from tests.unit.conftest import KEY, kill_mid_wait
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from tests.fake_supervisor import FakeSupervisor
-    from tests.unit.conftest import Clock, Parent
-
-    MakeParent = Callable[..., Parent]
+    from tests.unit.conftest import Clock, MakeParent
 
 RECORD = SavedRun(dag_id="child", run_id="r1", max_tries=2, clear_number=0)
 

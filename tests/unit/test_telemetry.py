@@ -12,12 +12,8 @@ from standard_ext import telemetry
 from tests.unit.conftest import kill_mid_wait, kill_run
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from tests.fake_supervisor import FakeSupervisor
-    from tests.unit.conftest import Clock, Parent
-
-    MakeParent = Callable[..., Parent]
+    from tests.unit.conftest import Clock, MakeParent
 
 
 class RecordingStats:

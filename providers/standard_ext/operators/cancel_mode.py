@@ -257,7 +257,9 @@ def on_kill(canceller: Canceller | None, *, log: Any) -> None:
 
 def decider(canceller: Canceller) -> Callable[[str | None, int | None], tuple[bool, str]]:
     """
-    Judge a SIGTERM from the parent's live ``(state, try_number)`` (:func:`~standard_ext.cancel_decision.should_cancel`) for this try.
+    Judge a SIGTERM for this try from the parent's live ``(state, try_number)``.
+
+    The judgement is :func:`~standard_ext.cancel_decision.should_cancel`'s.
 
     :param canceller: the task's :class:`Canceller`: the try, ``durable`` and whether retries are left.
     """

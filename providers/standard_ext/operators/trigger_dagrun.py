@@ -54,10 +54,10 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     A try that comes from a person clearing the task (Airflow raises ``max_tries`` then) is a re-run and
     triggers a new child run.
 
-    With ``deferrable=True`` the wait happens in the triggerer instead (:class:`~standard_ext.triggers.dag_run.DagRunTrigger`, one
-    shared poll per child Dag), so waiting parents hold no worker slot; durable or not, the trigger and
-    the write-ahead are the same as in the synchronous mode, and a retry after a crash before the
-    deferral defers on the saved run.
+    With ``deferrable=True`` the wait happens in the triggerer instead
+    (:class:`~standard_ext.triggers.dag_run.DagRunTrigger`, one shared poll per child Dag), so waiting parents
+    hold no worker slot; durable or not, the trigger and the write-ahead are the same as in the synchronous
+    mode, and a retry after a crash before the deferral defers on the saved run.
 
     With ``result_task_ids`` the child's result (its tasks' ``return_value`` XComs) becomes this task's
     return value; either wait logs the child's progress when it changes and can end early
@@ -221,7 +221,9 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
     def on_kill(self) -> None:
         """
-        Note in the durable record that the server stopped this try, when it did (see :class:`~standard_ext.stopped.StopNote`).
+        Note in the durable record that the server stopped this try, when it did.
+
+        The note is a :class:`~standard_ext.stopped.StopNote`.
 
         A person clearing the task while it waits stops it this way, and the try after that must trigger a
         new child run. The child run itself goes on, unless ``cancel_on_kill`` decides otherwise (see

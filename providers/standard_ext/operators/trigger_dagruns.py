@@ -68,16 +68,16 @@ class TriggerDagRunsOperator(BaseOperator):
     progress done=... succeeded=... failed=... active=... not_started=...``).
 
     **What it does not do:** stop the child runs when it fails, or when it is stopped unless
-    ``cancel_on_kill`` asks it to (they go on; a durable retry reconnects to them); give runs logical
-    dates; take more than :data:`~standard_ext.fanout_checks.MAX_ITEMS` items in one task: the one record and each deferral's
-    trigger hold every run id, so map the operator over chunks instead
-    (``.partial(...).expand(confs=chunks)``, a record per map index). An empty ``confs`` triggers nothing
-    and returns ``[]``.
+    ``cancel_on_kill`` asks it to (they go on; a durable retry reconnects to them); give runs logical dates;
+    take more than :data:`~standard_ext.fanout_checks.MAX_ITEMS` items in one task: the one record and each
+    deferral's trigger hold every run id, so map the operator over chunks instead
+    (``.partial(...).expand(confs=chunks)``, a record per map index). An empty ``confs`` triggers nothing and
+    returns ``[]``.
 
     :param trigger_dag_id: the Dag to trigger a run of per item (templated).
-    :param confs: one conf dict per item, each the conf of its run (templated; an ``XComArg`` works).
-        Checked once rendered, before anything is sent: a list of at most :data:`~standard_ext.fanout_checks.MAX_ITEMS`
-        JSON-serializable dicts.
+    :param confs: one conf dict per item, each the conf of its run (templated; an ``XComArg`` works). Checked
+        once rendered, before anything is sent: a list of at most
+        :data:`~standard_ext.fanout_checks.MAX_ITEMS` JSON-serializable dicts.
     :param max_active: at most this many of the task's child runs active at once; ``None`` (default)
         starts all of them at once. Needs ``wait_for_completion=True``.
     :param tolerated_failures: how many items may end failed while the task still succeeds (default 0).
@@ -236,7 +236,9 @@ class TriggerDagRunsOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """
-        Note in the durable record that the server stopped this try, when it did (see :class:`~standard_ext.stopped.StopNote`).
+        Note in the durable record that the server stopped this try, when it did.
+
+        The note is a :class:`~standard_ext.stopped.StopNote`.
 
         With ``cancel_on_kill``, cancel the active child runs too, if the try was stopped for good (see
         :class:`~standard_ext.operators.fanout_cancel.FanOutCanceller`).

@@ -8,12 +8,12 @@ most of a deferrable parent's detection latency and, across a fan-out, slot time
 Airflow 3 lets a trigger end its task instead (``TaskSuccessEvent``): the triggerer marks it
 ``success``, pushes its XComs and sends its success callbacks to the Dag processor.
 
-The trigger does this only for a success whose outcome it can reproduce exactly (the operator decides
-at deferral whether the task may end here at all, see :func:`~standard_ext.operators.deferrable_mode.why_resume_on_worker`
-): the run succeeded (or its result tasks did, the early success), and the result
-(``result_task_ids``) could be read here and pushed (through ``XCom.set``, as a worker pushes it).
-Anything else, a failure included, resumes
-the task on a worker, where the operator raises with its message and the task's retries apply.
+The trigger does this only for a success whose outcome it can reproduce exactly (the operator decides at
+deferral whether the task may end here at all, see
+:func:`~standard_ext.operators.deferrable_mode.why_resume_on_worker`): the run succeeded (or its result tasks
+did, the early success), and the result (``result_task_ids``) could be read here and pushed (through
+``XCom.set``, as a worker pushes it). Anything else, a failure included, resumes the task on a worker, where
+the operator raises with its message and the task's retries apply.
 """
 
 from __future__ import annotations

@@ -59,13 +59,13 @@ class Poller:
     """
     Poll the runs of one child Dag for every trigger in this event loop that waits on one of them.
 
-    Triggers :meth:`register` a run id with their own :class:`~standard_ext.poll_schedule.Schedule`; waiters on the same run share one
-    entry, due when its first waiter is. One asyncio task sleeps until the earliest entry is due, but no
-    sooner than :data:`MIN_TICK_SECONDS` after its last tick, then ticks: it takes at most :data:`CHUNK`
-    of the due runs, the most overdue first (ties in registration order), moves their schedules on and
-    asks about them (:func:`~standard_ext.triggers.poll_check.check`). A due run left out keeps its
-    ``due_at``, earlier than that of any run just asked about, so it is first in line at the next tick:
-    with N runs due, each is asked about within ``ceil(N / 100)`` ticks, none is starved.
+    Triggers :meth:`register` a run id with their own :class:`~standard_ext.poll_schedule.Schedule`; waiters
+    on the same run share one entry, due when its first waiter is. One asyncio task sleeps until the earliest
+    entry is due, but no sooner than :data:`MIN_TICK_SECONDS` after its last tick, then ticks: it takes at
+    most :data:`CHUNK` of the due runs, the most overdue first (ties in registration order), moves their
+    schedules on and asks about them (:func:`~standard_ext.triggers.poll_check.check`). A due run left out
+    keeps its ``due_at``, earlier than that of any run just asked about, so it is first in line at the next
+    tick: with N runs due, each is asked about within ``ceil(N / 100)`` ticks, none is starved.
 
     A question that goes unanswered (an API error, a timeout) makes its runs due at the next tick, not
     at their schedule's next check: it costs at most a second. Any other error fails the triggers of that

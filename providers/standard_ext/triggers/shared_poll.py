@@ -3,18 +3,21 @@ One poller per child Dag per event loop: the triggers waiting on its runs share 
 
 A triggerer runs all its triggers on one event loop. When each trigger polls its own child run, N parents
 waiting on runs of one child Dag cost N requests per interval. Here they register with the Dag's
-:class:`~standard_ext.triggers.poller.Poller` instead. Each time it wakes (a *tick*) it asks about at most :data:`~standard_ext.triggers.poller.CHUNK` due runs, the
-most overdue first: one count of those still active, and, for the runs whose waiters watch them
-(:class:`~standard_ext.progress.Watch`), one task-state question, from which each waiter gets its run's
-progress and judges an early end. A single run's state is read only when the count says it has finished:
-a count short by k is halved, one half counted and the other deduced, until single runs are singled out,
-so one finished run among 100 costs at most ``ceil(log2(100)) + 1 = 8`` requests more, once.
+:class:`~standard_ext.triggers.poller.Poller` instead. Each time it wakes (a *tick*) it asks about at most
+:data:`~standard_ext.triggers.poller.CHUNK` due runs, the most overdue first: one count of those still active,
+and, for the runs whose waiters watch them (:class:`~standard_ext.progress.Watch`), one task-state question,
+from which each waiter gets its run's progress and judges an early end. A single run's state is read only when
+the count says it has finished: a count short by k is halved, one half counted and the other deduced, until
+single runs are singled out, so one finished run among 100 costs at most ``ceil(log2(100)) + 1 = 8`` requests
+more, once.
 
-Ticks are at least :data:`~standard_ext.triggers.poller.MIN_TICK_SECONDS` apart. So the requests per tick do not depend on the number of
-waiters, and neither does the load one child Dag's waiters put on the API server: at most one count (plus
-one task-state question) per second, and a few more requests per run that ends. The price is latency
-under fan-out: with N runs due at once, each is checked at least every ``ceil(N / 100)`` seconds, so
-1,000 parents all in their one-second fast window are each checked every 10 s, not every second.
+Ticks are at least :data:`~standard_ext.triggers.poller.MIN_TICK_SECONDS` apart. So the requests per tick do
+not depend on the number of waiters, and the load one child Dag's waiters put on the API server has a bound
+whatever their number: at most one count (plus one task-state question) per second, and a few more requests
+per run that ends. Below that bound it still grows with the waiters whose checks fall at different seconds
+(measured in ``docs/deferrable.md``). The
+price is latency under fan-out: with N runs due at once, each is checked at least every ``ceil(N / 100)``
+seconds, so 1,000 parents all in their one-second fast window are each checked every 10 s, not every second.
 
 An unanswered request (an API error, or no answer within ``poll_requests.REQUEST_TIMEOUT_SECONDS``) costs
 at most the next tick: what the tick learned stands, and the runs it could not ask about are due again a
@@ -131,11 +134,12 @@ async def wait_in_triggerer(
     The triggers' wait, on the shared poller; a task that does not defer waits in
     :func:`standard_ext.wait.wait_in_task` instead.
 
-    With ``watch`` or ``on_progress``, each check that finds the run active also reads its task states
-    (one request per tick, shared by up to 100 runs): ``on_progress`` sees every reading, and the wait ends
-    early, with :attr:`~standard_ext.triggers.poll_check.RunOutcome.early` set, as soon as ``watch`` says so. Cancelling the caller
-    (triggerer shutdown, the task cleared) deregisters it. An outcome without a final state (the run does
-    not exist) is logged here, in the caller's context: in the triggerer, that trigger's task log.
+    With ``watch`` or ``on_progress``, each check that finds the run active also reads its task states (one
+    request per tick, shared by up to 100 runs): ``on_progress`` sees every reading, and the wait ends early,
+    with :attr:`~standard_ext.triggers.poll_check.RunOutcome.early` set, as soon as ``watch`` says so.
+    Cancelling the caller (triggerer shutdown, the task cleared) deregisters it. An outcome without a final
+    state (the run does not exist) is logged here, in the caller's context: in the triggerer, that trigger's
+    task log.
 
     Example::
 
