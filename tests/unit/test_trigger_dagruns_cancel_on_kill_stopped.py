@@ -9,6 +9,7 @@ import structlog
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
 from standard_ext.fanout_record import RECORD_KEY
+from standard_ext.stop_guard import TaskStopped
 from tests.unit.cancel_helpers import one, patched
 from tests.unit.fanout_kill_helpers import CANCELLED, ONE_QUICK, child_dag, make
 from tests.unit.fanout_parent import CHILD, FanOutParent, WorkerKilled, confs
@@ -26,7 +27,8 @@ def stopped_in(parent: FanOutParent, message: str, *, nth: int, then_killed_at: 
     Run the parent; the server stops it while it sends its ``nth`` message of this kind, as Airflow does.
 
     The SIGTERM handler (``on_kill``) runs in the middle of that request, whose answer then comes; the
-    task goes on until the SIGKILL, at its ``then_killed_at``-th count of active runs.
+    task goes on until the SIGKILL, at its ``then_killed_at``-th count of active runs, unless it ends
+    itself first: it raises ``TaskStopped`` where it would have started an item.
     """
     supervisor = parent.supervisor
     handler, counts = getattr(supervisor, f"_on_{message}"), supervisor._on_GetDRCount
@@ -48,7 +50,7 @@ def stopped_in(parent: FanOutParent, message: str, *, nth: int, then_killed_at: 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(supervisor, f"_on_{message}", stopping)
         patch.setattr(supervisor, "_on_GetDRCount", killing)
-        with pytest.raises(WorkerKilled):
+        with pytest.raises(TaskStopped, match="not going on to start the fan-out's items left"):
             parent.run()
 
 
@@ -78,12 +80,10 @@ class TestNothingStartsOnceStopped:
         child_dag(supervisor, ONE_QUICK)
         parent = make(supervisor, clock, confs=confs(4), max_active=2)
 
-        with structlog.testing.capture_logs() as logs:
-            stopped_in(parent, "GetDRCount", nth=1, then_killed_at=12)
+        stopped_in(parent, "GetDRCount", nth=1, then_killed_at=12)
 
         # The first run ended at 2 s and freed a slot: the stopped task left it free.
         assert len(supervisor.sent_of(TriggerDagRun)) == 2
-        assert "Not starting the fan-out's items left: the task was stopped" in [e["event"] for e in logs]
         # The stop is still noted for the next try.
         assert parent.store.values[RECORD_KEY]["ended"] == "stopped"
 

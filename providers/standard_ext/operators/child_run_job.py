@@ -21,6 +21,7 @@ from standard_ext.operators.context import triggering_ti
 from standard_ext.poll_schedule import Schedule
 from standard_ext.results import collect_results
 from standard_ext.runs import child_state
+from standard_ext.stop_guard import refuse_if_stopped
 from standard_ext.wait import RESULTS_READY, wait_in_task
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def launch_child(
     :param decision: why it is triggered, for the log.
     :param reset: clear and re-run the run if it exists (it is this task's).
     """
+    refuse_if_stopped(operator, action="trigger", dag_id=plan.dag_id, run_id=plan.run_id)
     operator.triggered_at = time.time()
     fields = launch.decision_fields(plan=plan, decision=decision, try_number=context["ti"].try_number)
     triggered = launch.send(

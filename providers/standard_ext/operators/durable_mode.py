@@ -12,6 +12,7 @@ from standard_ext import durable_decision, launch, telemetry
 from standard_ext.durable_decision import ENDED_SUCCESS, Decision, SavedRun
 from standard_ext.operators.context import triggering_ti
 from standard_ext.runs import child_state, task_progress
+from standard_ext.stop_guard import refuse_if_stopped
 from standard_ext.stopped import StopNote
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ def execute_durable(*, operator: SingleRunOperator, context: Context, plan: Plan
             dag_id=plan.dag_id, run_id=plan.run_id, max_tries=ti.max_tries, clear_number=clear_number
         )
         # Write-ahead: once the trigger is sent the run may exist, so its id must already be saved.
+        refuse_if_stopped(operator, action="save the run id", dag_id=plan.dag_id, run_id=plan.run_id)
         store.set(operator.external_id_key, record.to_json())
         operator.stop_note = StopNote(ti=ti, store=store, key=operator.external_id_key, record=record)
         result = _trigger_and_wait(

@@ -40,8 +40,9 @@ class FanOutCanceller:
     the runs one at a time on one client, in a thread of its
     own that it waits for :data:`~standard_ext.operators.cancel_mode.KILL_SECONDS` at most (the SIGKILL
     comes 5 s after the SIGTERM, and the wait still notes the stop in the durable record). What is not
-    cancelled by then is logged, run by run. Once it decided to cancel, no further item starts, and a
-    run whose trigger was in flight meanwhile is cancelled as soon as it returns.
+    cancelled by then is logged, run by run. A run whose trigger was in flight meanwhile is cancelled as
+    soon as it returns; no further item starts after ``on_kill`` in any case
+    (:func:`~standard_ext.stop_guard.refuse_if_stopped`).
 
     **What it does not do:** touch a run of the child Dag this task did not trigger, a run that is
     over (read first, never set ``failed`` after a success), or the runs a durable retry reconnects
@@ -54,7 +55,7 @@ class FanOutCanceller:
     triggered: dict[str, None] = field(default_factory=dict)
     #: Those the fan-out saw end.
     ended: set[str] = field(default_factory=set)
-    #: Set by ``on_kill`` when it decided to cancel: the try is over, no item starts any more.
+    #: Set by ``on_kill`` when it decided to cancel: a trigger in flight then is cancelled as it returns.
     stop_reason: str | None = None
 
     def active(self) -> list[str]:
@@ -95,19 +96,6 @@ def note_fan_out(fan_canceller: FanOutCanceller | None, fan_out: FanOut) -> None
     fan_canceller.triggered.update(dict.fromkeys(fan_out.active_run_ids()))
     for state in (ItemState.SUCCEEDED, ItemState.FAILED):
         fan_canceller.ended.update(fan_out.run_ids[index] for index in fan_out.indexes(state))
-
-
-def may_start(fan_canceller: FanOutCanceller | None, *, log: Any, not_started: int) -> bool:
-    """Whether items may still start: not once ``on_kill`` decided the try is over."""
-    if fan_canceller is None or fan_canceller.stop_reason is None:
-        return True
-    log.info(
-        "Not starting the fan-out's items left: the task was stopped",
-        dag_id=fan_canceller.dag_id,
-        not_started=not_started,
-        reason=fan_canceller.stop_reason,
-    )
-    return False
 
 
 def note_triggered(fan_canceller: FanOutCanceller | None, *, run_id: str, triggered: bool, log: Any) -> None:

@@ -23,6 +23,7 @@ from standard_ext.operators import fanout_cancel
 from standard_ext.operators.context import triggering_ti
 from standard_ext.operators.durable_mode import clear_number_of
 from standard_ext.plan import Plan
+from standard_ext.stop_guard import refuse_if_stopped
 from task_sdk_ext.accessor import generate_manual_run_id
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ def plan_fan_out(
             clear_number=clear_number,
         )
         # Write-ahead: once the first trigger is sent a run may exist, so every id must already be saved.
+        refuse_if_stopped(operator, action="save the fan-out's run ids", dag_id=dag_id)
         store.set(RECORD_KEY, record.to_json())
         operator.record = record
         operator.log.info(
@@ -113,6 +115,7 @@ def _carry_on(
         check_distinct(run_ids, task_id=operator.task_id)
         record = replace(saved, run_ids=tuple(run_ids), max_tries=ti.max_tries, clear_number=clear_number)
         # Write-ahead again: the redriven items' new ids are saved before any of them is triggered.
+        refuse_if_stopped(operator, action="save the redriven items' run ids", dag_id=saved.dag_id)
         store.set(RECORD_KEY, record.to_json())
         operator.log.warning(
             "Redriving the items whose Dag runs failed, under new run ids",
@@ -143,14 +146,16 @@ def start_items(
 
     Every planned id carries a random suffix (or was saved by this task), so no run of anyone else can
     hold it: "already exists" is this task's own request whose answer was lost, and is carried on with.
-    Once ``cancel_on_kill``'s ``on_kill`` decided the try is over, no further item starts.
+    Once ``on_kill`` ran in this process, no further item starts (:func:`~standard_ext.stop_guard.refuse_if_stopped`).
     """
     started: list[int] = []
     for index in indexes:
-        if not fanout_cancel.may_start(
-            operator.canceller, log=operator.log, not_started=fan_out.count(ItemState.PENDING) - len(started)
-        ):
-            break
+        refuse_if_stopped(
+            operator,
+            action="start the fan-out's items left",
+            dag_id=operator.trigger_dag_id,
+            not_started=fan_out.count(ItemState.PENDING) - len(started),
+        )
         conf = confs[index]
         if operator.openlineage_inject_parent_info:
             # The helper the stock operator calls: the parent's OpenLineage run in each conf.

@@ -62,6 +62,10 @@ class ChildRunOperator(Protocol):
     def deferrable(self) -> bool:
         """Whether the wait happens in the triggerer."""
 
+    @property
+    def stopped_by(self) -> str | None:
+        """Set by ``on_kill``: why this try was stopped; from then on nothing starts."""
+
     def defer(
         self,
         *,

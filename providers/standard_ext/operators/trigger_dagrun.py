@@ -22,6 +22,7 @@ from standard_ext.plan import Plan
 from standard_ext.progress import Watch
 from standard_ext.results import check_task_ids
 from standard_ext.runs import child_state
+from standard_ext.stop_guard import STOPPED_BY_ON_KILL
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -173,6 +174,8 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         self._plan: Plan | None = None
         #: Set by the durable mode once it holds a record; ``on_kill`` notes a stop with it.
         self.stop_note: StopNote | None = None
+        #: Set by ``on_kill``: from then on this process triggers nothing and saves no run id.
+        self.stopped_by: str | None = None
         #: How the child run ended, as the wait (or the durable decision) saw it: a final state, or
         #: ``RESULTS_READY`` when the result tasks succeeded first. None until then.
         self.child_end: str | None = None
@@ -229,6 +232,9 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         new child run. The child run itself goes on, unless ``cancel_on_kill`` decides otherwise (see
         :class:`~standard_ext.operators.cancel_mode.Canceller`).
         """
+        # First, before anything that may take time: the task goes on after the handler returns (the
+        # SIGKILL is 5 s away), and it must not trigger or save a new run in those seconds.
+        self.stopped_by = STOPPED_BY_ON_KILL
         if self.stop_note is not None:
             # Only the flag: this runs in the SIGTERM handler, where no request may be sent.
             self.stop_note.requested.set()

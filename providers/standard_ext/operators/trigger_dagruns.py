@@ -18,6 +18,7 @@ from standard_ext.operators.fanout_mode import drive
 from standard_ext.operators.fanout_plan import plan_fan_out
 from standard_ext.parameter_checks import check_cancel_on_kill, check_schedule
 from standard_ext.results import check_task_ids
+from standard_ext.stop_guard import STOPPED_BY_ON_KILL
 from standard_ext.stopped import StopNote
 from task_sdk_ext.validation import check_dag_id
 
@@ -182,6 +183,8 @@ class TriggerDagRunsOperator(BaseOperator):
         self.record: FanOutRecord | None = None
         #: Set once a durable record is held; ``on_kill`` notes a stop with it.
         self.stop_note: StopNote | None = None
+        #: Set by ``on_kill``: from then on this process starts no item and saves no run id.
+        self.stopped_by: str | None = None
         self._last_progress: dict[str, int] | None = None
 
     def rules(self) -> Rules:
@@ -243,6 +246,9 @@ class TriggerDagRunsOperator(BaseOperator):
         With ``cancel_on_kill``, cancel the active child runs too, if the try was stopped for good (see
         :class:`~standard_ext.operators.fanout_cancel.FanOutCanceller`).
         """
+        # First: the task goes on after the handler returns (the SIGKILL is 5 s away), and it must not
+        # start items in those seconds.
+        self.stopped_by = STOPPED_BY_ON_KILL
         if self.stop_note is not None:
             # Only the flag: this runs in the SIGTERM handler, where no message to the supervisor may go.
             self.stop_note.requested.set()
