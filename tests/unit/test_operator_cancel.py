@@ -9,6 +9,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 from airflow.sdk.execution_time.comms import GetConnection, MaskSecret, TriggerDagRun
 
+from standard_ext.operators.cancel_mode import SIGN_IN_LONGEST_WAIT, SIGN_IN_RETRY_SECONDS
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from standard_ext.triggers.dag_run import DagRunTrigger
 from tests.fake_api import TOKEN, closed_port
@@ -17,7 +18,7 @@ from tests.unit.conftest import API_CONN_ID, API_LOGIN, API_PASSWORD, connect
 if TYPE_CHECKING:
     from tests.fake_api import FakeApi
     from tests.fake_supervisor import FakeSupervisor
-    from tests.unit.conftest import MakeParent
+    from tests.unit.conftest import Clock, MakeParent
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -69,8 +70,8 @@ class TestCheckedBeforeAnythingIsSent:
         assert supervisor.sent_of(TriggerDagRun) == []
         assert parent.store.values == {}
 
-    def test_an_unreachable_server_fails_the_task_naming_the_url(
-        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    def test_an_unreachable_server_is_tried_again_then_leaves_the_retries_to_apply(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
     ) -> None:
         supervisor.add_dag("child")
         url = f"http://127.0.0.1:{closed_port()}"
@@ -78,10 +79,16 @@ class TestCheckedBeforeAnythingIsSent:
         parent = make_parent(**WAITING)
 
         with pytest.raises(
-            AirflowFailException, match=f"cannot reach the Airflow API at {url} .*{API_CONN_ID}"
-        ):
+            AirflowException, match=f"the Airflow API at {url} .*{API_CONN_ID}.* did not answer"
+        ) as info:
             parent.run()
 
+        # A blip is never fatal: the error is one the task's retries apply to.
+        assert not isinstance(info.value, AirflowFailException)
+        # Waits that double up to 15 s, for at most SIGN_IN_RETRY_SECONDS in all.
+        assert clock.waits[:6] == [1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
+        assert sum(clock.waits) <= SIGN_IN_RETRY_SECONDS
+        assert sum(clock.waits) > SIGN_IN_RETRY_SECONDS - SIGN_IN_LONGEST_WAIT
         assert supervisor.kinds_sent() == ["GetConnection"]
 
     @pytest.mark.parametrize(("missing", "named"), [("host", "no host"), ("login", "no login")])
@@ -98,8 +105,8 @@ class TestCheckedBeforeAnythingIsSent:
         assert api.requests == []
         assert supervisor.sent_of(TriggerDagRun) == []
 
-    def test_a_server_error_leaves_the_retries_to_apply(
-        self, supervisor: FakeSupervisor, api: FakeApi, make_parent: MakeParent
+    def test_a_server_error_is_tried_again_then_leaves_the_retries_to_apply(
+        self, supervisor: FakeSupervisor, api: FakeApi, make_parent: MakeParent, clock: Clock
     ) -> None:
         supervisor.add_dag("child")
         connect(supervisor, api)
@@ -109,6 +116,8 @@ class TestCheckedBeforeAnythingIsSent:
             make_parent(**WAITING).run()
 
         assert not isinstance(info.value, AirflowFailException)
+        assert api.routes() == [TOKEN] * (len(clock.waits) + 1)
+        assert len(clock.waits) > 1
         assert supervisor.sent_of(TriggerDagRun) == []
 
     def test_a_connection_in_an_environment_variable_is_found_first(
@@ -158,8 +167,15 @@ class TestBadInput:
                 airflow_api_conn_id=value,  # type: ignore[arg-type]
             )
 
-    def test_without_cancel_on_kill_the_connection_is_not_checked(self) -> None:
-        TriggerDagRunOperator(task_id="run_child", trigger_dag_id="child", airflow_api_conn_id="")
+    def test_without_cancel_on_kill_the_connection_is_not_checked(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+
+        make_parent(airflow_api_conn_id="", wait_for_completion=True).run()
+
+        assert supervisor.sent_of(GetConnection) == []
+        assert len(supervisor.sent_of(TriggerDagRun)) == 1
 
 
 class TestDeferral:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+import structlog
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import (
     AirflowException,
@@ -15,7 +17,7 @@ from airflow.sdk.exceptions import (
 )
 from airflow.sdk.log import mask_secret
 
-from standard_ext import cancel_api
+from standard_ext import cancel_api, poll_schedule
 from standard_ext.cancel_decision import should_cancel, should_cancel_after_timeout
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk.definitions.context import Context
 
+log = structlog.get_logger(__name__)
 
 #: After a SIGTERM the supervisor sends SIGKILL 5 s later (hard-coded). on_kill keeps to this much of it,
 #: so the wait still has a moment to note a durable stop in the record (standard_ext.stopped).
@@ -33,6 +36,13 @@ KILL_REQUEST_SECONDS = KILL_SECONDS
 # Signing in from execute(): no SIGKILL waits there, only execution_timeout.
 SIGN_IN_SECONDS = 30.0
 SIGN_IN_REQUEST_SECONDS = 10.0
+#: How long a sign-in keeps trying while the API server fails (nothing answers, a timeout, a 5xx): longer
+#: than an API server takes to restart (about a minute on 2 cores), shorter than the scheduler's 300 s
+#: task_instance_heartbeat_timeout. Past it the try fails, and its retries apply.
+SIGN_IN_RETRY_SECONDS = 120.0
+#: The wait after the first failed sign-in; each next wait doubles, up to :data:`SIGN_IN_LONGEST_WAIT`.
+SIGN_IN_FIRST_WAIT = 1.0
+SIGN_IN_LONGEST_WAIT = 15.0
 
 
 class CancelOptions(Protocol):
@@ -53,6 +63,10 @@ class CancelOptions(Protocol):
     @property
     def durable(self) -> bool:
         """Whether a retry reconnects to the child runs instead of triggering others."""
+
+    @property
+    def retries(self) -> int | None:
+        """The task's ``retries``: with ``max_tries`` it tells the first try since a clear."""
 
 
 @dataclass
@@ -96,21 +110,29 @@ class Canceller:
     attempted: bool = False
 
 
-def prepare(*, operator: CancelOptions, context: Context) -> Canceller | None:
+def prepare(*, operator: CancelOptions, context: Context, resuming: bool = False) -> Canceller | None:
     """
     Sign in to the API server and return what ``on_kill`` needs; fail the task if that cannot be done.
 
     :param operator: the task's operator; ``None`` is returned unless its ``cancel_on_kill`` is set.
     :param context: the task context (``ti``).
-    :raises AirflowFailException: the connection is missing or incomplete, the API server cannot be
-        reached, or it refused the credentials: configuration errors, which a retry would not mend.
-    :raises AirflowException: the API server failed (5xx); the task's retries apply.
+    :param resuming: a deferred task resuming: its child runs exist, so no error may be final.
+    :raises AirflowFailException: the connection is missing or incomplete, or the API server refused
+        the credentials, on the first try since the task was last cleared (nothing triggered yet):
+        configuration errors, which a retry would not mend.
+    :raises AirflowException: anything else, on any try (the API server kept failing for
+        :data:`SIGN_IN_RETRY_SECONDS`, or any error once a child run may exist): the task's retries
+        apply, and a durable retry reconnects.
     """
     if not operator.cancel_on_kill:
         return None
     ti = context["ti"]
     return Canceller(
-        access=sign_in(task_id=operator.task_id, conn_id=operator.airflow_api_conn_id),
+        access=sign_in(
+            task_id=operator.task_id,
+            conn_id=operator.airflow_api_conn_id,
+            final=not resuming and is_first_try_since_clear(ti=ti, retries=operator.retries),
+        ),
         task=cancel_api.TaskRef.of(ti),
         durable=operator.durable,
         # As the server decides at the start of the try; a retry_policy may still say otherwise.
@@ -118,36 +140,77 @@ def prepare(*, operator: CancelOptions, context: Context) -> Canceller | None:
     )
 
 
-def sign_in(*, task_id: str, conn_id: str) -> cancel_api.ApiAccess:
-    """Read the connection and get a token, or raise naming the connection (see :func:`prepare`)."""
+def is_first_try_since_clear(*, ti: Any, retries: int | None) -> bool:
+    """
+    Whether this is the first try since the task was last cleared (or created), so no try triggered yet.
+
+    Airflow's own reckoning (``max_tries - retries + 1``): a clear sets ``max_tries`` to the try
+    number plus ``retries``, and automatic retries leave it. A try a scheduler reset added counts as a
+    later one.
+    """
+    return bool(ti.try_number <= ti.max_tries - (retries or 0) + 1)
+
+
+def sign_in(*, task_id: str, conn_id: str, final: bool = True) -> cancel_api.ApiAccess:
+    """
+    Read the connection and get a token, or raise naming the connection (see :func:`prepare`).
+
+    The API server's own failures (nothing answered, a timeout, a 5xx, a 429) are retried, with waits
+    that double from :data:`SIGN_IN_FIRST_WAIT` up to :data:`SIGN_IN_LONGEST_WAIT`, for
+    :data:`SIGN_IN_RETRY_SECONDS`: an API server restarting must not end the task.
+
+    :param final: missing or refused credentials fail for good (:class:`AirflowFailException`); else
+        every error is an :class:`AirflowException`, which the task's retries apply to.
+    """
     prefix = f"Task {task_id!r}: cancel_on_kill"
+    give_up = AirflowFailException if final else AirflowException
     try:
         access = cancel_api.ApiAccess.from_connection(BaseHook.get_connection(conn_id), conn_id=conn_id)
     except AirflowNotFoundException:
-        raise AirflowFailException(
+        raise give_up(
             f"{prefix} needs the Airflow connection {conn_id!r} (airflow_api_conn_id), which is not "
             "defined: an http connection whose host is the API server's URL and whose login may edit "
             "Dag runs"
         ) from None
     except ValueError as e:
-        raise AirflowFailException(f"{prefix}: {e}") from None
-    try:
-        cancel_api.run_sync(
-            cancel_api.sign_in(access), seconds=SIGN_IN_SECONDS, per_request=SIGN_IN_REQUEST_SECONDS
-        )
-    except cancel_api.ApiError as e:
-        where = f"the Airflow API at {access.base_url} (connection {conn_id!r})"
-        if e.status is None:
-            raise AirflowFailException(f"{prefix}: cannot reach {where}: {e}") from None
-        if e.status in (401, 403):
-            raise AirflowFailException(f"{prefix}: {where} refused the credentials: {e}") from None
-        if e.status >= 500:
-            raise AirflowException(f"{prefix}: {where} failed: {e}") from None
-        raise AirflowFailException(f"{prefix}: {where}: {e}") from None
+        raise give_up(f"{prefix}: {e}") from None
+    where = f"the Airflow API at {access.base_url} (connection {conn_id!r})"
+    started, wait = time.time(), SIGN_IN_FIRST_WAIT
+    while True:
+        try:
+            cancel_api.run_sync(
+                cancel_api.sign_in(access), seconds=SIGN_IN_SECONDS, per_request=SIGN_IN_REQUEST_SECONDS
+            )
+            break
+        except cancel_api.ApiError as e:
+            if not is_transient(e):
+                refused = e.status in (401, 403)
+                raise give_up(
+                    f"{prefix}: {where} {'refused the credentials' if refused else 'failed'}: {e}"
+                ) from None
+            failing_for = time.time() - started
+            if failing_for + wait > SIGN_IN_RETRY_SECONDS:
+                raise AirflowException(
+                    f"{prefix}: {where} did not answer for {failing_for:.0f} s: {e}; the task's retries apply"
+                ) from None
+            log.warning(
+                "Could not sign in to the Airflow API; trying again",
+                conn_id=conn_id,
+                error=str(e),
+                failing_for=round(failing_for, 1),
+                next_in=wait,
+            )
+            poll_schedule.wait(wait)
+            wait = min(wait * 2, SIGN_IN_LONGEST_WAIT)
     if access.token:
         # Redacted from the task's log from now on, should anything ever print it.
         mask_secret(access.token)
     return access
+
+
+def is_transient(error: cancel_api.ApiError) -> bool:
+    """Whether a failed request is the API server's passing trouble: nothing answered, a 5xx, or a 429."""
+    return error.status is None or error.status >= 500 or error.status == 429
 
 
 def note_triggered(canceller: Canceller | None, *, dag_id: str, run_id: str, triggered: bool) -> None:

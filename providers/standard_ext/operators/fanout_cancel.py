@@ -63,17 +63,20 @@ class FanOutCanceller:
         return [run_id for run_id in self.triggered if run_id not in self.ended]
 
 
-def prepare(*, operator: cancel_mode.CancelOptions, context: Context, dag_id: str) -> FanOutCanceller | None:
+def prepare(
+    *, operator: cancel_mode.CancelOptions, context: Context, dag_id: str, resuming: bool = False
+) -> FanOutCanceller | None:
     """
     Sign in to the API server before anything is triggered; ``None`` without ``cancel_on_kill``.
 
     :param operator: the fan-out's operator.
     :param context: the task context.
     :param dag_id: the child Dag, rendered.
+    :param resuming: a deferred fan-out resuming: its runs exist, so no error may be final.
     :raises AirflowFailException: as :func:`standard_ext.operators.cancel_mode.prepare`, naming the
         connection.
     """
-    canceller = cancel_mode.prepare(operator=operator, context=context)
+    canceller = cancel_mode.prepare(operator=operator, context=context, resuming=resuming)
     if canceller is None:
         return None
     return FanOutCanceller(canceller=canceller, dag_id=dag_id)

@@ -232,8 +232,11 @@ class TriggerDagRunsOperator(BaseOperator):
                 f"Task {self.task_id!r} resumed with {len(fan_out.run_ids)} items, but confs renders "
                 f"{len(confs)}; the fan-out cannot carry on"
             )
-        # A resume is a new process: it signs in again before it starts the next items.
-        self.canceller = fanout_cancel.prepare(operator=self, context=context, dag_id=self.trigger_dag_id)
+        # A resume is a new process: it signs in again before it starts the next items. Its runs exist,
+        # so no sign-in error may end the task for good: its retries apply, and a durable retry reconnects.
+        self.canceller = fanout_cancel.prepare(
+            operator=self, context=context, dag_id=self.trigger_dag_id, resuming=True
+        )
         with fanout_cancel.noting_timeout(self.canceller):
             return drive(operator=self, context=context, fan_out=fan_out, confs=confs)
 
