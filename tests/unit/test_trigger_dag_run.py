@@ -221,6 +221,7 @@ class TestSerialization:
             "dag_result": False,
             "cancel_on_kill": False,
             "airflow_api_conn_id": None,
+            "timeout_at": None,
         }
         assert json.loads(json.dumps(kwargs)) == kwargs
 

@@ -8,9 +8,10 @@ from airflow.providers.standard.operators.trigger_dagrun import XCOM_RUN_ID
 from airflow.sdk.exceptions import AirflowException
 
 from standard_ext.launch import XCOM_DAG_ID
-from standard_ext.operators import cancel_mode
+from standard_ext.operators import cancel_mode, timeout_mode
 from standard_ext.progress import EarlyEnd
 from standard_ext.triggers.dag_run import DagRunTrigger
+from standard_ext.triggers.deadline import TIMED_OUT
 from standard_ext.wait import RESULTS_READY, is_done
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ def defer_on(*, operator: SingleRunOperator, dag_id: str, run_id: str, schedule:
     """
     watch = operator.early_end_rules()
     resume_reason = why_resume_on_worker(operator)
+    cancelling = cancel_mode.trigger_kwargs(operator.canceller, dag_id=dag_id, run_id=run_id)
+    timeout_at, timeout = timeout_mode.deferral_timing(operator, cancel_on_kill=bool(cancelling))
     operator.log.info(
         "Deferring until the Dag run ends",
         dag_id=dag_id,
@@ -53,15 +56,18 @@ def defer_on(*, operator: SingleRunOperator, dag_id: str, run_id: str, schedule:
             finish_on_success=resume_reason is None,
             push_result=operator.do_xcom_push,
             dag_result=operator.returns_dag_result,
-            # Only for a run this task triggered: the trigger's on_kill cancels it then.
-            **cancel_mode.trigger_kwargs(operator.canceller, dag_id=dag_id, run_id=run_id),
+            # Only for a run this task triggered: the trigger's on_kill cancels it then, and so does
+            # the resume after the trigger's own deadline (execution_timeout).
+            timeout_at=timeout_at,
+            **cancelling,
         ),
         # Not execute_complete: that stays the stock one, for tasks the stock operator deferred on its
         # DagStateTrigger before an upgrade to this one and that resume with the stock event.
         method_name="resume_after_child_run",
         # As in the synchronous mode, execution_timeout bounds the wait (Airflow 3 does not apply it
-        # to a deferral by itself); a durable retry then reconnects to the run.
-        timeout=operator.execution_timeout,
+        # to a deferral by itself); a durable retry then reconnects to the run. With cancel_on_kill the
+        # trigger's own deadline comes first, and this is a backstop.
+        timeout=timeout,
     )
 
 
@@ -147,6 +153,8 @@ def resume(*, operator: SingleRunOperator, context: Context, event: dict[str, An
     if isinstance(event, str):
         return _resume_after_task_end(operator=operator, context=context, event=event)
     dag_id, run_id, state = str(event["dag_id"]), str(event["run_id"]), event.get("state")
+    if event.get(TIMED_OUT):
+        timeout_mode.timed_out_single(operator, context, dag_id=dag_id, run_id=run_id)
     if state is None:
         raise AirflowException(event.get("error") or f"Dag {dag_id!r} run {run_id!r} has no state")
     if event.get("early") == "failure":

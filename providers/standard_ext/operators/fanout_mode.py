@@ -11,7 +11,7 @@ from standard_ext import history
 from standard_ext.fanout_poll import ended_runs
 from standard_ext.fanout_record import RECORD_KEY, confs_digest, parse_record
 from standard_ext.fanout_state import FanOut, ItemState, Verdict, failure_message, progress_fields
-from standard_ext.operators import fanout_cancel
+from standard_ext.operators import fanout_cancel, timeout_mode
 from standard_ext.operators.context import triggering_ti
 from standard_ext.operators.durable_mode import write_success_mark
 from standard_ext.operators.fanout_plan import start_items
@@ -148,6 +148,8 @@ def wait_for_ends(
 def _defer(*, operator: FanOutOperator, fan_out: FanOut, expected_seconds: float | None) -> None:
     rules = operator.rules()
     ends = rules.ends_to_resume_on(fan_out)
+    cancelling = fanout_cancel.trigger_kwargs(operator.canceller)
+    timeout_at, timeout = timeout_mode.deferral_timing(operator, cancel_on_kill=bool(cancelling))
     operator.log.info(
         "Deferring until enough of the fan-out's Dag runs end",
         dag_id=operator.trigger_dag_id,
@@ -165,13 +167,16 @@ def _defer(*, operator: FanOutOperator, fan_out: FanOut, expected_seconds: float
             fast_poll_window=operator.fast_poll_window,
             waiting_since=time.time(),
             expected_seconds=expected_seconds,
-            # The trigger's on_kill cancels the active runs then, as the task's would.
-            **fanout_cancel.trigger_kwargs(operator.canceller),
+            # The trigger's on_kill cancels the active runs then, as the task's would; and so does the
+            # resume after the trigger's own deadline (execution_timeout).
+            timeout_at=timeout_at,
+            **cancelling,
         ),
         method_name=RESUME_METHOD,
         # As the single operator: execution_timeout bounds each deferral (Airflow 3 does not apply it
-        # to a deferral by itself); a durable retry then carries on with the saved runs.
-        timeout=operator.execution_timeout,
+        # to a deferral by itself); a durable retry then carries on with the saved runs. With
+        # cancel_on_kill the trigger's own deadline comes first, and this is a backstop.
+        timeout=timeout,
     )
 
 

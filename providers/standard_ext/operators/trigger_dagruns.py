@@ -12,7 +12,7 @@ from standard_ext.fanout_record import RECORD_KEY
 from standard_ext.fanout_state import FanOut, Rules, progress_fields
 from standard_ext.launch import XCOM_DAG_ID
 from standard_ext.links import TriggeredDagRunsLink
-from standard_ext.operators import fanout_cancel
+from standard_ext.operators import fanout_cancel, timeout_mode
 from standard_ext.operators.context import require_context
 from standard_ext.operators.fanout_mode import drive
 from standard_ext.operators.fanout_plan import plan_fan_out
@@ -20,6 +20,7 @@ from standard_ext.parameter_checks import check_cancel_on_kill, check_schedule
 from standard_ext.results import check_task_ids
 from standard_ext.stop_guard import STOPPED_BY_ON_KILL
 from standard_ext.stopped import StopNote
+from standard_ext.triggers.deadline import TIMED_OUT
 from task_sdk_ext.validation import check_dag_id
 
 if TYPE_CHECKING:
@@ -223,10 +224,14 @@ class TriggerDagRunsOperator(BaseOperator):
         Resume after the trigger saw enough runs end: start the next items, defer again, or finish.
 
         :param context: the task context.
-        :param event: the trigger's payload: ``dag_id`` and the updated ``fan_out``.
+        :param event: the trigger's payload: ``dag_id`` and the updated ``fan_out``; ``timed_out`` when
+            ``execution_timeout`` passed first (with ``cancel_on_kill``): the active runs are cancelled
+            and the timeout raised.
         """
-        confs = self._checked_input()
         fan_out = FanOut.from_json(event["fan_out"])
+        if event.get(TIMED_OUT):
+            timeout_mode.timed_out_fan_out(self, context, fan_out=fan_out)
+        confs = self._checked_input()
         if len(fan_out.run_ids) != len(confs):
             raise ValueError(
                 f"Task {self.task_id!r} resumed with {len(fan_out.run_ids)} items, but confs renders "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -9,6 +10,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from standard_ext.poll_schedule import Schedule
 from standard_ext.progress import Watch
+from standard_ext.triggers.deadline import TIMED_OUT, seconds_left
 from standard_ext.triggers.finish import succeeded, success_event
 from standard_ext.triggers.on_kill import cancel_child
 from standard_ext.triggers.shared_poll import wait_in_triggerer
@@ -77,6 +79,9 @@ class DagRunTrigger(BaseTrigger):
         through the public REST API; the operator sets it only for a run its task triggered.
     :param airflow_api_conn_id: with ``cancel_on_kill``, the Airflow connection (conn_type ``http``) to the
         API server, read in the triggerer.
+    :param timeout_at: a deadline (UNIX timestamp): once it passes, fire ``{"dag_id", "run_id", "state":
+        None, "timed_out": True}`` so that the task resumes, cancels the run and raises the timeout
+        (:mod:`standard_ext.triggers.deadline`). ``None``: no deadline of its own.
 
     Example::
 
@@ -109,6 +114,7 @@ class DagRunTrigger(BaseTrigger):
         dag_result: bool = False,
         cancel_on_kill: bool = False,
         airflow_api_conn_id: str | None = None,
+        timeout_at: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.dag_id = dag_id
@@ -125,6 +131,7 @@ class DagRunTrigger(BaseTrigger):
         self.dag_result = bool(dag_result)
         self.cancel_on_kill = bool(cancel_on_kill)
         self.airflow_api_conn_id = airflow_api_conn_id
+        self.timeout_at = None if timeout_at is None else float(timeout_at)
         # Validated here, so a bad value fails this trigger as it is built, never the shared poller.
         self.schedule = Schedule(
             waiting_since=float(waiting_since),
@@ -150,6 +157,7 @@ class DagRunTrigger(BaseTrigger):
             "dag_result": self.dag_result,
             "cancel_on_kill": self.cancel_on_kill,
             "airflow_api_conn_id": self.airflow_api_conn_id,
+            "timeout_at": self.timeout_at,
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -160,13 +168,26 @@ class DagRunTrigger(BaseTrigger):
             run_id=self.run_id,
             expected_seconds=self.schedule.expected_seconds,
         )
-        outcome = await wait_in_triggerer(
-            dag_id=self.dag_id,
-            run_id=self.run_id,
-            schedule=self.schedule,
-            watch=self.watch,
-            on_progress=self._log_progress,
-        )
+        try:
+            outcome = await asyncio.wait_for(
+                wait_in_triggerer(
+                    dag_id=self.dag_id,
+                    run_id=self.run_id,
+                    schedule=self.schedule,
+                    watch=self.watch,
+                    on_progress=self._log_progress,
+                ),
+                timeout=seconds_left(self.timeout_at),
+            )
+        except TimeoutError:
+            # The task resumes to cancel the run (cancel_on_kill) and raise the timeout.
+            log.info(
+                "execution_timeout passed while waiting for the Dag run",
+                dag_id=self.dag_id,
+                run_id=self.run_id,
+            )
+            yield TriggerEvent({"dag_id": self.dag_id, "run_id": self.run_id, "state": None, TIMED_OUT: True})  # type: ignore[no-untyped-call]
+            return
         if outcome.early is None:
             log.info("Dag run ended", dag_id=self.dag_id, run_id=self.run_id, state=outcome.state)
         elif outcome.early.failure is not None:

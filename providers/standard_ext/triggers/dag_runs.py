@@ -11,6 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from standard_ext.fanout_state import FanOut, ItemState, progress_fields
 from standard_ext.poll_schedule import Schedule
 from standard_ext.progress import Watch
+from standard_ext.triggers.deadline import TIMED_OUT, seconds_left
 from standard_ext.triggers.on_kill import cancel_children
 from standard_ext.triggers.shared_poll import wait_in_triggerer
 
@@ -66,6 +67,9 @@ class DagRunsTrigger(BaseTrigger):
         existed rebuild without it.
     :param airflow_api_conn_id: with ``cancel_on_kill``, the Airflow connection (conn_type ``http``) to the
         API server, read in the triggerer.
+    :param timeout_at: a deadline (UNIX timestamp): once it passes, fire ``{"dag_id", "fan_out",
+        "timed_out": True}`` so that the task resumes, cancels the active runs and raises the timeout
+        (:mod:`standard_ext.triggers.deadline`). ``None``: no deadline of its own.
 
     Example::
 
@@ -95,6 +99,7 @@ class DagRunsTrigger(BaseTrigger):
         expected_seconds: float | None = None,
         cancel_on_kill: bool = False,
         airflow_api_conn_id: str | None = None,
+        timeout_at: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.dag_id = dag_id
@@ -104,6 +109,7 @@ class DagRunsTrigger(BaseTrigger):
         self.failures = None if failures is None else int(failures)
         self.cancel_on_kill = bool(cancel_on_kill)
         self.airflow_api_conn_id = airflow_api_conn_id
+        self.timeout_at = None if timeout_at is None else float(timeout_at)
         # The runs seen over while this trigger ran: on_kill leaves them alone without asking.
         self._ended: set[str] = set()
         self.schedule = Schedule(
@@ -126,6 +132,7 @@ class DagRunsTrigger(BaseTrigger):
             "expected_seconds": self.schedule.expected_seconds,
             "cancel_on_kill": self.cancel_on_kill,
             "airflow_api_conn_id": self.airflow_api_conn_id,
+            "timeout_at": self.timeout_at,
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -142,25 +149,35 @@ class DagRunsTrigger(BaseTrigger):
         }
         fan_out = self.fan_out
         try:
-            fan_out = await self._until_enough(waits)
+            fan_out, timed_out = await self._until_enough(waits)
         finally:
             # Leaving the poller: each cancelled wait deregisters its run.
             for wait in waits:
                 wait.cancel()
             await asyncio.gather(*waits, return_exceptions=True)
-        yield TriggerEvent({"dag_id": self.dag_id, "fan_out": fan_out.to_json()})  # type: ignore[no-untyped-call]
+        payload: dict[str, Any] = {"dag_id": self.dag_id, "fan_out": fan_out.to_json()}
+        if timed_out:
+            # The task resumes to cancel the active runs (cancel_on_kill) and raise the timeout.
+            log.info("execution_timeout passed while waiting for the fan-out's Dag runs", dag_id=self.dag_id)
+            payload[TIMED_OUT] = True
+        yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
 
-    async def _until_enough(self, waits: dict[asyncio.Future[RunOutcome], str]) -> FanOut:
+    async def _until_enough(self, waits: dict[asyncio.Future[RunOutcome], str]) -> tuple[FanOut, bool]:
+        """Wait until enough runs ended; return the fan-out, and whether the deadline came first."""
         fan_out, pending = self.fan_out, set(waits)
         ended: dict[str, str | None] = {}
         while pending and not self._enough(fan_out, ended):
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            done, pending = await asyncio.wait(
+                pending, timeout=seconds_left(self.timeout_at), return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                return fan_out, True
             # Every wait done in the same tick counts, not only the first: the resume acts on all of them.
             ended.update({waits[wait]: wait.result().state for wait in done})
             self._ended.update(ended)
             fan_out = self.fan_out.with_ended(ended)
             log.info("Fan-out progress", dag_id=self.dag_id, **progress_fields(fan_out))
-        return fan_out
+        return fan_out, False
 
     async def on_kill(self) -> None:
         """With ``cancel_on_kill``, cancel the runs not seen over, unless the task is still deferred."""
