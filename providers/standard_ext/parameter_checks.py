@@ -83,3 +83,29 @@ def check_cancel_on_kill(*, task_id: str, cancel_on_kill: object, airflow_api_co
             f"Task {task_id!r}: airflow_api_conn_id must name the Airflow connection to the API server "
             f"that cancel_on_kill cancels through, not {airflow_api_conn_id!r}"
         )
+
+
+#: What a templated ``trigger_run_id`` renders to when its value was missing: ``{{ x or None }}`` gives
+#: ``None`` with native rendering and the text ``"None"`` without; an empty param gives ``""``.
+UNMEANT_RUN_IDS = (None, "None", "")
+
+
+def check_rendered_run_id(value: object, *, task_id: str, given: bool) -> None:
+    """
+    Refuse a ``trigger_run_id`` that was given but rendered to what cannot be meant as a run id.
+
+    The stock operator takes a falsy one as "generate an id" and the text ``"None"`` as a run id, so a
+    request id left empty would make every request share run ``None`` (and with
+    ``attach_when_already_exists`` get the first request's answer back).
+
+    :param value: the rendered ``trigger_run_id``.
+    :param task_id: the task, named in the error.
+    :param given: whether the task was built with a ``trigger_run_id`` (``None`` asks for a generated id).
+    :raises ValueError: naming the task, the parameter and the value.
+    """
+    if given and (value in UNMEANT_RUN_IDS or (isinstance(value, str) and not value.strip())):
+        raise ValueError(
+            f"Task {task_id!r}, parameter trigger_run_id: it rendered to {value!r}, which cannot be meant "
+            "as a run id; give a template that always renders an id (for instance "
+            '"{{ params.request_id or run_id }}"), or leave trigger_run_id unset for a generated one'
+        )

@@ -17,7 +17,12 @@ from standard_ext.launch import XCOM_DAG_ID, WhenExists
 from standard_ext.operators import cancel_mode, child_run_job, deferrable_mode
 from standard_ext.operators.context import ids_of, require_context, triggering_ti
 from standard_ext.operators.durable_mode import execute_durable, mark_succeeded
-from standard_ext.parameter_checks import check_cancel_on_kill, check_schedule, refuse_contradictions
+from standard_ext.parameter_checks import (
+    check_cancel_on_kill,
+    check_rendered_run_id,
+    check_schedule,
+    refuse_contradictions,
+)
 from standard_ext.plan import Plan
 from standard_ext.progress import Watch
 from standard_ext.results import check_task_ids
@@ -144,6 +149,8 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(durable=durable, **kwargs)
+        #: Whether a ``trigger_run_id`` was given (checked once rendered: ``None`` asks for a generated id).
+        self.trigger_run_id_given = kwargs.get("trigger_run_id") is not None
         refuse_contradictions(
             task_id=self.task_id,
             wait_for_completion=self.wait_for_completion,
@@ -204,6 +211,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     def execute(self, context: Context) -> Any:
         """Trigger the child run (or find the one an earlier try saved) and wait for it if asked."""
         require_context(context, task_id=self.task_id, durable=self.durable)
+        check_rendered_run_id(self.trigger_run_id, task_id=self.task_id, given=self.trigger_run_id_given)
         # First: a missing connection or refused credentials must fail the task before a child exists.
         self.canceller = cancel_mode.prepare(operator=self, context=context)
         # Read before the stock execute(), which overwrites trigger_run_id with the id it generates.
