@@ -24,8 +24,8 @@ EMPTY = {"request_id": ""}
 
 class TestRendered:
     def test_or_none_renders_what_the_check_refuses_in_both_modes(self) -> None:
-        native = NativeEnvironment().from_string(OR_NONE).render(params=EMPTY)
-        text = jinja2.Environment().from_string(OR_NONE).render(params=EMPTY)
+        native: object = NativeEnvironment().from_string(OR_NONE).render(params=EMPTY)
+        text: object = jinja2.Environment().from_string(OR_NONE).render(params=EMPTY)
 
         assert (native, text) == (None, "None")
         for value in (native, text):
