@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(30)
 
 WAITING: dict[str, Any] = {"wait_for_completion": True, "cancel_on_kill": True}
-NOT_CANCELLING_ATTACHED = "Not cancelling the Dag run: it was attached to, not triggered by this task"
+NOT_CANCELLING_ATTACHED = "Not cancelling the Dag run: this task did not create it"
 
 
 def killed_mid_wait(parent: Parent, api: FakeApi) -> str:
@@ -160,6 +160,36 @@ class TestOnKillAfterSigterm:
         assert supervisor.sent_of(TriggerDagRun) == []
         (kept,) = [e for e in logs if e["event"] == NOT_CANCELLING_ATTACHED]
         assert (kept["dag_id"], kept["run_id"]) == ("child", "request-42")
+
+    def test_a_run_reset_with_reset_dag_run_is_someone_elses_and_never_cancelled(
+        self, supervisor: FakeSupervisor, api: FakeApi, make_parent: MakeParent
+    ) -> None:
+        # The run existed before this task: reset_dag_run clears it and runs it again, but it is not ours.
+        supervisor.add_run("child", "nightly", seconds=3600)
+        api.runs[("child", "nightly")] = "running"
+        parent = make_parent(trigger_run_id="nightly", reset_dag_run=True, **WAITING)
+        kill_run(parent, "GetTaskStates", nth=2)
+        parent_is(api, parent, "failed")
+
+        logs = on_kill(parent)
+
+        assert len(supervisor.sent_of(TriggerDagRun)) == 1
+        assert api.runs[("child", "nightly")] == "running"
+        (kept,) = [e for e in logs if e["event"] == NOT_CANCELLING_ATTACHED]
+        assert kept["run_id"] == "nightly"
+
+    def test_a_run_created_with_reset_dag_run_is_this_tasks_and_cancelled(
+        self, supervisor: FakeSupervisor, api: FakeApi, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child", run_seconds=3600)
+        parent = make_parent(trigger_run_id="nightly", reset_dag_run=True, **WAITING)
+        kill_run(parent, "GetTaskStates", nth=2)
+        api.runs[("child", "nightly")] = "running"
+        parent_is(api, parent, "failed")
+
+        on_kill(parent)
+
+        assert api.runs[("child", "nightly")] == "failed"
 
     def test_a_run_a_durable_retry_reconnected_to_is_cancelled_like_its_own(
         self, api: FakeApi, make_parent: MakeParent

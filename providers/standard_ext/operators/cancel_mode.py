@@ -220,7 +220,7 @@ def note_triggered(canceller: Canceller | None, *, dag_id: str, run_id: str, tri
     :param canceller: the task's :class:`Canceller`; ``None`` without ``cancel_on_kill``.
     """
     if canceller is not None:
-        not_ours = None if triggered else "it was attached to, not triggered by this task"
+        not_ours = None if triggered else "it was attached to or reset, not created by this task"
         canceller.child = Child(dag_id=dag_id, run_id=run_id, not_ours=not_ours)
 
 
@@ -286,7 +286,7 @@ def on_kill(canceller: Canceller | None, *, log: Any) -> None:
     ids = {"dag_id": child.dag_id, "run_id": child.run_id}
     if child.not_ours is not None:
         log.info(
-            "Not cancelling the Dag run: it was attached to, not triggered by this task",
+            "Not cancelling the Dag run: this task did not create it",
             reason=child.not_ours,
             **ids,
         )

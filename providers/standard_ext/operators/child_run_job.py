@@ -45,6 +45,14 @@ def launch_child(
     :param reset: clear and re-run the run if it exists (it is this task's).
     """
     refuse_if_stopped(operator, action="trigger", dag_id=plan.dag_id, run_id=plan.run_id)
+    # reset_dag_run on a fixed id clears and re-runs a run that may be someone else's: cancel_on_kill must
+    # not count it as this task's. Asked only when it matters (it costs a request).
+    someone_elses = (
+        operator.canceller is not None
+        and operator.when_exists.reset
+        and not plan.ours
+        and child_state(triggering_ti(context), plan.dag_id, plan.run_id) is not None
+    )
     operator.triggered_at = time.time()
     fields = launch.decision_fields(plan=plan, decision=decision, try_number=context["ti"].try_number)
     triggered = launch.send(
@@ -56,7 +64,7 @@ def launch_child(
         log_fields=fields,
     )
     cancel_mode.note_triggered(
-        operator.canceller, dag_id=plan.dag_id, run_id=plan.run_id, triggered=triggered
+        operator.canceller, dag_id=plan.dag_id, run_id=plan.run_id, triggered=triggered and not someone_elses
     )
     operator.publish_run(context, dag_id=plan.dag_id, run_id=plan.run_id)
 
