@@ -9,11 +9,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    import ssl
 
 # The routes cancel_on_kill uses, by what a test may script a failure for.
 TOKEN, TASK_INSTANCE, DAG_RUN_GET, DAG_RUN_PATCH = "token", "task_instance", "dag_run_get", "dag_run_patch"
+# Scripted failure details that echo the request back, as some servers do in their errors: VALIDATION as
+# FastAPI answers a body it cannot validate (each error's "input" is the body: the password, when
+# signing in); ECHO as a debugging proxy or a careless server might, the request's headers (the token)
+# and body as they came, in plain text.
+VALIDATION, ECHO = "<validation>", "<echo>"
 
 
 @dataclass
@@ -24,6 +32,9 @@ class Request:
     path: list[str]
     headers: dict[str, str]
     body: Any
+    # The request line's target as sent: a whole URL when the request came through a proxy.
+    target: str = ""
+    raw: bytes = b""
 
     @property
     def route(self) -> str:
@@ -32,6 +43,14 @@ class Request:
         if "taskInstances" in self.path:
             return TASK_INSTANCE
         return DAG_RUN_GET if self.method == "GET" else DAG_RUN_PATCH
+
+
+@dataclass(frozen=True)
+class Raw:
+    """An answer that is not a JSON body: plain text, or a redirect's headers."""
+
+    text: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -55,6 +74,10 @@ class FakeApi:
     hang_routes: frozenset[str] | None = None
     # How long every answer takes, in seconds: lets requests overlap, to count them in flight.
     latency: float = 0.0
+    # When given, it speaks HTTPS with this context (its certificate; the clients' CA, to require one).
+    tls: ssl.SSLContext | None = None
+    # When given, every request is answered 307 to the same path on this base URL (another server).
+    redirect_to: str | None = None
     requests: list[Request] = field(default_factory=list)
     # The tokens it accepts; every token it ever gave (for the tests that no log shows one).
     tokens: list[str] = field(default_factory=list)
@@ -69,7 +92,7 @@ class FakeApi:
     def base_url(self) -> str:
         assert self._server is not None, "the server is not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
 
     def routes(self) -> list[str]:
         return [request.route for request in self.requests]
@@ -96,14 +119,17 @@ class FakeApi:
                 raw = self.rfile.read(length) if length else b""
                 path = [unquote(part) for part in urlsplit(self.path).path.strip("/").split("/")]
                 body = json.loads(raw) if raw else None
-                return Request(self.command, path, dict(self.headers.items()), body)
+                return Request(self.command, path, dict(self.headers.items()), body, self.path, raw)
 
             def _answer(self, answer: tuple[int, Any]) -> None:
                 status, body = answer
-                data = json.dumps(body).encode()
+                raw = body if isinstance(body, Raw) else None
+                data = raw.text.encode() if raw else json.dumps(body).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    for name, value in raw.headers.items() if raw else ():
+                        self.send_header(name, value)
+                    self.send_header("Content-Type", "text/plain" if raw else "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
@@ -115,6 +141,7 @@ class FakeApi:
 
         self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self._server.tls = self.tls
         # A short poll: shutdown() waits for it, at every test's end.
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -147,8 +174,10 @@ class FakeApi:
 
     def handle(self, request: Request) -> tuple[int, Any]:
         self.requests.append(request)
+        if self.redirect_to is not None:
+            return 307, Raw(headers={"Location": self.redirect_to + urlsplit(request.target).path})
         if (failure := self.failures.get(request.route)) is not None:
-            return failure[0], {"detail": failure[1]}
+            return failure[0], _detail(failure[1], request)
         if request.route == TOKEN:
             return self._sign_in(request.body or {})
         if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
@@ -174,9 +203,33 @@ class FakeApi:
         return 201, {"access_token": token}
 
 
+def _detail(detail: str, request: Request) -> Any:
+    if detail == VALIDATION:
+        body = request.body if isinstance(request.body, dict) else {}
+        return {"detail": [{"type": "missing", "loc": ["body", "x"], "msg": "Field required", "input": body}]}
+    if detail == ECHO:
+        headers = "".join(f"{name}: {value}\n" for name, value in request.headers.items())
+        return Raw(f"Bad request\n{request.method} {request.target}\n{headers}\n{request.raw.decode()}")
+    return {"detail": detail}
+
+
 class _Server(ThreadingHTTPServer):
     # Room for every connection of a concurrent client: the default backlog (5) would hold some back.
     request_queue_size = 64
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        # The handshake in the connection's own thread, so that a client that refuses the certificate (or
+        # has none to give) holds up no other.
+        try:
+            secured = self.tls.wrap_socket(request, server_side=True)
+        except OSError:
+            return
+        with secured:
+            super().finish_request(secured, client_address)
 
 
 def closed_port() -> int:

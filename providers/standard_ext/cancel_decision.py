@@ -1,53 +1,121 @@
-"""When a stopped parent should cancel its child run (``cancel_on_kill``), as pure functions."""
+"""When a stopped parent should cancel its child runs (``cancel_on_kill``), as one table of pure rules."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
 
 # The parent task instance's try is over and no automatic retry follows: a person marked it (or its Dag
 # run) failed or success, or the Dag run timed out (skipped). Nothing will come back to the child run.
 ENDED_STATES = frozenset({"failed", "success", "skipped", "upstream_failed", "removed"})
-# A person cleared the task while its try ran (the only time the supervisor's SIGTERM reaches on_kill):
-# Airflow sets a running task instance ``restarting``. The next try is a re-run, which triggers a new
-# child run, durable or not.
-CLEARED_STATES = frozenset({"restarting"})
-# The scheduler reset the task instance for a new try without a person (a restarted scheduler resets the
-# tries of its dead predecessor; ``adopt_or_reset_orphaned_tasks``): no state, then scheduled and queued.
-# That new try is a retry, which a durable task reconnects with, as after a crash.
-RESET_STATES = frozenset({"none", "scheduled", "queued"})
 
 
-def should_cancel(
-    *, parent_state: str | None, parent_try: int | None, this_try: int, durable: bool, retries_left: bool
-) -> tuple[bool, str]:
+class Killed(Enum):
+    """Where ``on_kill`` runs: it decides what the parent's live state can mean."""
+
+    #: The task's process got SIGTERM (its supervisor's heartbeat was refused, or a signal from outside).
+    TASK = "task"
+    #: The triggerer killed the deferred task's trigger (it left the triggerer's list of triggers).
+    TRIGGER = "trigger"
+
+
+@dataclass(frozen=True)
+class Parent:
+    """The parent task instance as the public REST API shows it when ``on_kill`` asks."""
+
+    state: str | None
+    try_number: int | None = None
+    max_tries: int | None = None
+
+
+@dataclass(frozen=True)
+class Try:
+    """The try being stopped, as it knew itself when it started."""
+
+    try_number: int
+    max_tries: int | None
+    durable: bool
+    retries_left: bool
+    killed: Killed = Killed.TASK
+
+
+def should_cancel(*, parent: Parent, stopped: Try) -> tuple[bool, str]:
     """
-    Decide, after a SIGTERM, from the parent task instance's live state, whether to cancel its child run.
+    Decide whether to cancel the child runs: only when no try of this task will wait on them again.
 
-    The signal itself does not say why it came. The state does: the server stopped this try (marked,
-    cleared, Dag run timed out), or still runs it (the worker is shutting down, or lost the API server).
-    A child run that a retry would reconnect to (``durable``) is kept; any other would be orphaned.
+    The signal does not say why it came; the parent's live state and try do. Every row of the table in
+    ``docs/stopping.md`` is one branch here, in the same order, and one test.
 
-    :param parent_state: the task instance's state now (``None``: it has none, it was cleared).
-    :param parent_try: its try number now; ``None`` if not known.
-    :param this_try: the try that is being stopped.
-    :param durable: whether a retry reconnects to the child run instead of triggering another.
-    :param retries_left: whether an automatic retry follows this try.
+    :param parent: the parent task instance now.
+    :param stopped: the try that is being stopped.
     :return: whether to cancel, and why (for the log).
     """
-    state = "none" if parent_state is None else parent_state
-    if parent_try is not None and parent_try > this_try:
-        if durable:
-            return False, f"a later try ({parent_try}) has started, and a durable retry reconnects to the run"
-        return True, f"a later try ({parent_try}) has started; it triggers its own Dag run"
+    state = parent.state or "none"
+    if parent.try_number is not None and parent.try_number > stopped.try_number:
+        return _later_try(parent=parent, stopped=stopped)
     if state in ENDED_STATES:
-        return True, f"the task instance was set {state}; no retry follows"
-    if state in CLEARED_STATES:
-        return True, f"the task instance is {state}: it was cleared, and its next try triggers a new Dag run"
-    if state in ("running", "up_for_retry") or state in RESET_STATES:
-        if durable and retries_left:
-            return False, f"the task instance is {state}, and a durable retry reconnects to the run"
-        if retries_left:
-            return True, f"the task instance is {state}, and its retry triggers a new Dag run"
-        return True, f"the task instance is {state} on its last try; nothing comes back to the run"
-    return False, f"the task instance is {state}, a state this decision does not know"
+        return True, f"the task instance was set {state}; no try follows"
+    if state == "restarting":
+        return (
+            True,
+            "the task instance is restarting: it was cleared while it ran, and its next try triggers anew",
+        )
+    if state == "deferred":
+        # The triggerer kills a trigger that moved to another triggerer (a handover): the task is still
+        # deferred, waiting on the run. In the task's own process it means the try just deferred.
+        return False, "the task instance is still deferred: another triggerer waits on the run"
+    if stopped.killed is Killed.TRIGGER:
+        return _trigger_same_try(state=state, stopped=stopped)
+    return _task_same_try(state=state, stopped=stopped)
+
+
+def _later_try(*, parent: Parent, stopped: Try) -> tuple[bool, str]:
+    later = f"a later try ({parent.try_number}) has started"
+    if (
+        parent.max_tries is not None
+        and stopped.max_tries is not None
+        and parent.max_tries > stopped.max_tries
+    ):
+        # Only a clear raises max_tries: the later try is a re-run, which triggers anew.
+        return True, f"{later} after a clear; it triggers its own Dag run"
+    if not stopped.durable:
+        return True, f"{later}; without durable it triggers its own Dag run"
+    # An automatic retry, or a scheduler's reset: either reconnects to the saved run.
+    return False, f"{later}, and a durable retry reconnects to the run"
+
+
+def _trigger_same_try(*, state: str, stopped: Try) -> tuple[bool, str]:
+    if state == "none":
+        # A deferred task is never reset by a scheduler (adopt_or_reset_orphaned_tasks leaves DEFERRED
+        # alone): no state in the same try means a person cleared it.
+        return True, "the deferred task instance was cleared; its next try triggers anew"
+    if state in ("scheduled", "queued", "running"):
+        # The trigger fired (on another triggerer after a handover, or its deadline) and the task
+        # resumes in this try: the resume carries on with the run.
+        return False, f"the task instance is {state} in the same try: it resumes and carries on with the run"
+    return _retry_rule(state=state, stopped=stopped)
+
+
+def _task_same_try(*, state: str, stopped: Try) -> tuple[bool, str]:
+    if state in ("none", "scheduled", "queued"):
+        # A person's clear of a running task gives ``restarting``; no state means a scheduler reset this
+        # try (adopt_or_reset_orphaned_tasks), which always gives the task another try.
+        if stopped.durable:
+            return False, "the task instance was reset by a scheduler; its next try reconnects to the run"
+        return True, "the task instance was reset by a scheduler; without durable its next try triggers anew"
+    return _retry_rule(state=state, stopped=stopped)
+
+
+def _retry_rule(*, state: str, stopped: Try) -> tuple[bool, str]:
+    if state not in ("running", "up_for_retry"):
+        return False, f"the task instance is {state}, a state this decision does not know"
+    # The server still counts this try (a SIGTERM from elsewhere: the worker shutting down, heartbeats
+    # failing), or it ended in a failure that an automatic retry follows.
+    if stopped.durable and stopped.retries_left:
+        return False, f"the task instance is {state}, and a durable retry reconnects to the run"
+    if stopped.retries_left:
+        return True, f"the task instance is {state}, and its retry triggers a new Dag run"
+    return True, f"the task instance is {state} on its last try; nothing comes back to the run"
 
 
 def should_cancel_after_timeout(*, durable: bool, retries_left: bool) -> tuple[bool, str]:
@@ -63,25 +131,3 @@ def should_cancel_after_timeout(*, durable: bool, retries_left: bool) -> tuple[b
     if retries_left:
         return True, "execution_timeout: the retry triggers a new Dag run"
     return True, "execution_timeout on the last try"
-
-
-def should_cancel_deferred(
-    *, parent_state: str | None, parent_try: int | None, this_try: int
-) -> tuple[bool, str]:
-    """
-    Decide, when the triggerer kills a deferred parent's trigger, whether to cancel its child run.
-
-    The triggerer does so when the task instance leaves ``deferred`` (a person marked or cleared it, its
-    Dag run was marked or timed out), and also when another triggerer took the trigger over, which
-    leaves it ``deferred``. A deferral timeout kills no trigger: the task resumes on a worker.
-
-    :param parent_state: the task instance's state now (``None``: it has none, it was cleared).
-    :param parent_try: its try number now; ``None`` if not known.
-    :param this_try: the try that deferred.
-    :return: whether to cancel, and why (for the log).
-    """
-    if parent_state == "deferred" and (parent_try is None or parent_try == this_try):
-        return False, "the task instance is still deferred: its trigger moved to another triggerer"
-    if parent_try is not None and parent_try > this_try:
-        return True, f"a later try ({parent_try}) has started; the deferred try was stopped"
-    return True, f"the task instance left the deferral: it is {parent_state or 'none'}"

@@ -15,7 +15,9 @@ from standard_ext import cancel_api
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
 
-    Decide = Callable[[str | None, int | None], tuple[bool, str]]
+    from standard_ext.cancel_decision import Parent
+
+    Decide = Callable[[Parent], tuple[bool, str]]
 
 #: What the worker thread of :func:`run_bounded` leaves of the budget for the caller: the requests
 #: stop this long before the caller stops waiting, so a late answer is not left unreported.
@@ -100,7 +102,7 @@ async def decide_then_cancel_all(
     A request that fails while deciding is noted in ``tally.error``, never raised.
 
     :param task: the parent task instance.
-    :param decide: judges ``(state, try_number)``; ``None`` when ``tally.go`` is already decided
+    :param decide: judges the parent as the API shows it; ``None`` when ``tally.go`` is already decided
         (``execution_timeout``), and the parent is not read.
     :param seconds: the whole budget, the decision included.
     :param per_request: the most any one request may take.
@@ -109,10 +111,10 @@ async def decide_then_cancel_all(
     try:
         if decide is not None:
             # Signs in on the way when the access has no token yet (the trigger's), once for all runs.
-            state, try_number = await cancel_api.run_async(
+            parent = await cancel_api.run_async(
                 cancel_api.read_task_instance(access, task), seconds=seconds, per_request=per_request
             )
-            tally.go, tally.reason = decide(state, try_number)
+            tally.go, tally.reason = decide(parent)
         if tally.go and access.token is None:
             left = deadline - time.monotonic()
             await cancel_api.run_async(cancel_api.sign_in(access), seconds=left, per_request=per_request)

@@ -38,7 +38,7 @@ class TestCheckedBeforeAnythingIsSent:
         assert api.routes() == [TOKEN]
         assert len(supervisor.sent_of(TriggerDagRun)) == 1
         # The token is redacted from the task's log, as the connection's password is.
-        assert [m.value for m in supervisor.sent_of(MaskSecret)] == [API_PASSWORD, *api.issued]
+        assert {m.value for m in supervisor.sent_of(MaskSecret)} == {API_PASSWORD, *api.issued}
 
     def test_a_missing_connection_fails_the_task_naming_it(
         self, supervisor: FakeSupervisor, make_parent: MakeParent

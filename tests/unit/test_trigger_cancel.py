@@ -47,7 +47,7 @@ def connected(supervisor: FakeSupervisor, api: FakeApi) -> None:
 
 @pytest.mark.usefixtures("connected")
 class TestOnKill:
-    @pytest.mark.parametrize("state", ["failed", "success", "skipped", None, "scheduled"])
+    @pytest.mark.parametrize("state", ["failed", "success", "skipped", None])
     def test_a_task_that_left_the_deferral_cancels_the_run(self, api: FakeApi, state: str | None) -> None:
         api.task_instances[PARENT] = {"state": state, "try_number": 1}
 
@@ -57,6 +57,16 @@ class TestOnKill:
         assert api.routes() == [TOKEN, TASK_INSTANCE, DAG_RUN_GET, DAG_RUN_PATCH]
         (cancelled,) = [e for e in logs if e["event"] == "Cancelled the child Dag run"]
         assert (cancelled["dag_id"], cancelled["run_id"]) == CHILD
+
+    @pytest.mark.parametrize("state", ["scheduled", "queued", "running"])
+    def test_a_task_resuming_in_the_same_try_keeps_its_run(self, api: FakeApi, state: str) -> None:
+        # A handover whose new copy already fired: the task resumes and carries on with the run.
+        api.task_instances[PARENT] = {"state": state, "try_number": 1}
+
+        killed(make_trigger())
+
+        assert api.runs[CHILD] == "running"
+        assert DAG_RUN_PATCH not in api.routes()
 
     def test_a_task_still_deferred_moved_to_another_triggerer_and_keeps_its_run(self, api: FakeApi) -> None:
         api.task_instances[PARENT] = {"state": "deferred", "try_number": 1}

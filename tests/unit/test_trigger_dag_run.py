@@ -222,6 +222,7 @@ class TestSerialization:
             "cancel_on_kill": False,
             "airflow_api_conn_id": None,
             "timeout_at": None,
+            "durable": True,
         }
         assert json.loads(json.dumps(kwargs)) == kwargs
 

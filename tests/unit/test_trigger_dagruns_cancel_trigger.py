@@ -59,7 +59,7 @@ def parent_is(api: FakeApi, state: str | None, *, try_number: int = 1) -> None:
 
 @pytest.mark.usefixtures("connected")
 class TestOnKill:
-    @pytest.mark.parametrize("state", ["failed", "success", "skipped", None, "scheduled"])
+    @pytest.mark.parametrize("state", ["failed", "success", "skipped", None])
     def test_a_task_that_left_the_deferral_cancels_every_active_run(
         self, api: FakeApi, state: str | None
     ) -> None:

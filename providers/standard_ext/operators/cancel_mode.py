@@ -14,11 +14,11 @@ from airflow.sdk.exceptions import (
     AirflowFailException,
     AirflowNotFoundException,
     AirflowTaskTimeout,
+    TaskDeferred,
 )
-from airflow.sdk.log import mask_secret
 
 from standard_ext import cancel_api, poll_schedule
-from standard_ext.cancel_decision import should_cancel, should_cancel_after_timeout
+from standard_ext.cancel_decision import Killed, Parent, Try, should_cancel, should_cancel_after_timeout
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -108,6 +108,8 @@ class Canceller:
     child: Child | None = None
     timed_out: bool = False
     attempted: bool = False
+    #: ``execute()`` (or the resume) ended on its own: a later ``on_kill`` cancels nothing.
+    finished: bool = False
 
 
 def prepare(*, operator: CancelOptions, context: Context, resuming: bool = False) -> Canceller | None:
@@ -202,9 +204,6 @@ def sign_in(*, task_id: str, conn_id: str, final: bool = True) -> cancel_api.Api
             )
             poll_schedule.wait(wait)
             wait = min(wait * 2, SIGN_IN_LONGEST_WAIT)
-    if access.token:
-        # Redacted from the task's log from now on, should anything ever print it.
-        mask_secret(access.token)
     return access
 
 
@@ -247,14 +246,30 @@ def note_waiting(canceller: Canceller | None, *, dag_id: str, run_id: str, may_h
 
 
 @contextmanager
-def noting_timeout(canceller: Canceller | None) -> Iterator[None]:
-    """Note an ``execution_timeout``: the task runner calls ``on_kill`` once it has left ``execute()``."""
+def watching_the_try(canceller: Canceller | None) -> Iterator[None]:
+    """
+    Note how ``execute()`` (or a resume) ends, for an ``on_kill`` that comes after it.
+
+    An ``execution_timeout``: the task runner calls ``on_kill`` once it has left ``execute()``, which
+    then cancels without asking why. Any other end (a return, a failure, a deferral): the try is over on
+    its own terms, and a later ``on_kill`` cancels nothing. Airflow sends one to a process that lingers
+    after its task finished (the supervisor's ``task_success_overtime``), when the API shows the task
+    ``success`` or ``failed``: that must not fail a child the task left running on purpose
+    (``wait_for_completion=False``, or a failure the task did not cancel for).
+    """
     try:
         yield
     except AirflowTaskTimeout:
         if canceller is not None:
             canceller.timed_out = True
         raise
+    except (Exception, TaskDeferred):
+        # The task's own failure, or its deferral: the trigger takes the wait (and the cancel) over.
+        if canceller is not None:
+            canceller.finished = True
+        raise
+    if canceller is not None:
+        canceller.finished = True
 
 
 def trigger_kwargs(canceller: Canceller | None, *, dag_id: str, run_id: str) -> dict[str, Any]:
@@ -267,7 +282,11 @@ def trigger_kwargs(canceller: Canceller | None, *, dag_id: str, run_id: str) -> 
         or (child.dag_id, child.run_id) != (dag_id, run_id)
     ):
         return {}
-    return {"cancel_on_kill": True, "airflow_api_conn_id": canceller.access.conn_id}
+    return {
+        "cancel_on_kill": True,
+        "airflow_api_conn_id": canceller.access.conn_id,
+        "durable": canceller.durable,
+    }
 
 
 def on_kill(canceller: Canceller | None, *, log: Any) -> None:
@@ -278,7 +297,7 @@ def on_kill(canceller: Canceller | None, *, log: Any) -> None:
         ``execute()`` prepared it.
     :param log: the task's logger.
     """
-    if canceller is None or canceller.child is None or canceller.attempted:
+    if canceller is None or canceller.child is None or canceller.attempted or canceller.finished:
         return
     # Once: a second SIGTERM while the first is handled would run this again inside it.
     canceller.attempted = True
@@ -318,22 +337,23 @@ def on_kill(canceller: Canceller | None, *, log: Any) -> None:
     cancel_api.report(outcome, log=log, dag_id=child.dag_id, run_id=child.run_id)
 
 
-def decider(canceller: Canceller) -> Callable[[str | None, int | None], tuple[bool, str]]:
+def decider(canceller: Canceller) -> Callable[[Parent], tuple[bool, str]]:
     """
-    Judge a SIGTERM for this try from the parent's live ``(state, try_number)``.
+    Judge a SIGTERM for this try from the parent as the API shows it now.
 
     The judgement is :func:`~standard_ext.cancel_decision.should_cancel`'s.
 
     :param canceller: the task's :class:`Canceller`: the try, ``durable`` and whether retries are left.
     """
+    stopped = Try(
+        try_number=canceller.task.try_number,
+        max_tries=canceller.task.max_tries,
+        durable=canceller.durable,
+        retries_left=canceller.retries_left,
+        killed=Killed.TASK,
+    )
 
-    def decide(state: str | None, try_number: int | None) -> tuple[bool, str]:
-        return should_cancel(
-            parent_state=state,
-            parent_try=try_number,
-            this_try=canceller.task.try_number,
-            durable=canceller.durable,
-            retries_left=canceller.retries_left,
-        )
+    def decide(parent: Parent) -> tuple[bool, str]:
+        return should_cancel(parent=parent, stopped=stopped)
 
     return decide

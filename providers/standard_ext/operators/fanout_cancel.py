@@ -82,9 +82,9 @@ def prepare(
     return FanOutCanceller(canceller=canceller, dag_id=dag_id)
 
 
-def noting_timeout(fan_canceller: FanOutCanceller | None) -> AbstractContextManager[None]:
-    """Note an ``execution_timeout``, as the single operator does: ``on_kill`` then reads no state."""
-    return cancel_mode.noting_timeout(None if fan_canceller is None else fan_canceller.canceller)
+def watching_the_try(fan_canceller: FanOutCanceller | None) -> AbstractContextManager[None]:
+    """Note how the try ends, as the single operator does (:func:`~standard_ext.operators.cancel_mode.watching_the_try`)."""
+    return cancel_mode.watching_the_try(None if fan_canceller is None else fan_canceller.canceller)
 
 
 def note_fan_out(fan_canceller: FanOutCanceller | None, fan_out: FanOut) -> None:
@@ -134,7 +134,11 @@ def trigger_kwargs(fan_canceller: FanOutCanceller | None) -> dict[str, Any]:
     """The deferral's ``DagRunsTrigger`` arguments that let its ``on_kill`` cancel the fan-out's runs."""
     if fan_canceller is None:
         return {}
-    return {"cancel_on_kill": True, "airflow_api_conn_id": fan_canceller.canceller.access.conn_id}
+    return {
+        "cancel_on_kill": True,
+        "airflow_api_conn_id": fan_canceller.canceller.access.conn_id,
+        "durable": fan_canceller.canceller.durable,
+    }
 
 
 def on_kill(fan_canceller: FanOutCanceller | None, *, log: Any) -> None:
@@ -147,7 +151,7 @@ def on_kill(fan_canceller: FanOutCanceller | None, *, log: Any) -> None:
         before ``execute()`` prepared it.
     :param log: the task's logger.
     """
-    if fan_canceller is None or fan_canceller.canceller.attempted:
+    if fan_canceller is None or fan_canceller.canceller.attempted or fan_canceller.canceller.finished:
         return
     canceller = fan_canceller.canceller
     # Once: a second SIGTERM while the first is handled would run this again inside it.

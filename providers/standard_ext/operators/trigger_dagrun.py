@@ -225,7 +225,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         self._plan.check(task_id=self.task_id)
         # Rendered by now (they are templated); checked before anything is sent.
         self.early_end_rules()
-        with cancel_mode.noting_timeout(self.canceller):
+        with cancel_mode.watching_the_try(self.canceller):
             if self.durable:
                 return execute_durable(operator=self, context=context, plan=self._plan)
             return self.execute_resumable(context)

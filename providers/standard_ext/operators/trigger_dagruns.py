@@ -216,7 +216,7 @@ class TriggerDagRunsOperator(BaseOperator):
         ti = context["ti"]
         ti.xcom_push(key=XCOM_DAG_ID, value=self.trigger_dag_id)
         ti.xcom_push(key=XCOM_RUN_IDS, value=list(fan_out.run_ids))
-        with fanout_cancel.noting_timeout(self.canceller):
+        with fanout_cancel.watching_the_try(self.canceller):
             return drive(operator=self, context=context, fan_out=fan_out, confs=confs)
 
     def resume_fan_out(self, context: Context, event: dict[str, Any]) -> list[Any]:
@@ -242,7 +242,7 @@ class TriggerDagRunsOperator(BaseOperator):
         self.canceller = fanout_cancel.prepare(
             operator=self, context=context, dag_id=self.trigger_dag_id, resuming=True
         )
-        with fanout_cancel.noting_timeout(self.canceller):
+        with fanout_cancel.watching_the_try(self.canceller):
             return drive(operator=self, context=context, fan_out=fan_out, confs=confs)
 
     def on_kill(self) -> None:

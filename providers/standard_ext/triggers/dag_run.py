@@ -12,7 +12,7 @@ from standard_ext.poll_schedule import Schedule
 from standard_ext.progress import Watch
 from standard_ext.triggers.deadline import TIMED_OUT, seconds_left
 from standard_ext.triggers.finish import succeeded, success_event
-from standard_ext.triggers.on_kill import cancel_child
+from standard_ext.triggers.on_kill import cancel_child, shielded
 from standard_ext.triggers.shared_poll import wait_in_triggerer
 
 if TYPE_CHECKING:
@@ -82,6 +82,8 @@ class DagRunTrigger(BaseTrigger):
     :param timeout_at: a deadline (UNIX timestamp): once it passes, fire ``{"dag_id", "run_id", "state":
         None, "timed_out": True}`` so that the task resumes, cancels the run and raises the timeout
         (:mod:`standard_ext.triggers.deadline`). ``None``: no deadline of its own.
+    :param durable: with ``cancel_on_kill``, whether a retry of the task reconnects to what this trigger
+        waits on (:func:`standard_ext.cancel_decision.should_cancel`). Default ``True``.
 
     Example::
 
@@ -115,6 +117,7 @@ class DagRunTrigger(BaseTrigger):
         cancel_on_kill: bool = False,
         airflow_api_conn_id: str | None = None,
         timeout_at: float | None = None,
+        durable: bool = True,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.dag_id = dag_id
@@ -132,6 +135,8 @@ class DagRunTrigger(BaseTrigger):
         self.cancel_on_kill = bool(cancel_on_kill)
         self.airflow_api_conn_id = airflow_api_conn_id
         self.timeout_at = None if timeout_at is None else float(timeout_at)
+        # True for a trigger serialized before it existed: keeping a run is the safe side.
+        self.durable = bool(durable)
         # Validated here, so a bad value fails this trigger as it is built, never the shared poller.
         self.schedule = Schedule(
             waiting_since=float(waiting_since),
@@ -158,6 +163,7 @@ class DagRunTrigger(BaseTrigger):
             "cancel_on_kill": self.cancel_on_kill,
             "airflow_api_conn_id": self.airflow_api_conn_id,
             "timeout_at": self.timeout_at,
+            "durable": self.durable,
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -212,11 +218,14 @@ class DagRunTrigger(BaseTrigger):
     async def on_kill(self) -> None:
         """With ``cancel_on_kill``, cancel the child run unless the task is still deferred."""
         if self.cancel_on_kill and self.airflow_api_conn_id:
-            await cancel_child(
-                conn_id=self.airflow_api_conn_id,
-                parent=self.task_instance,
-                dag_id=self.dag_id,
-                run_id=self.run_id,
+            await shielded(
+                cancel_child(
+                    conn_id=self.airflow_api_conn_id,
+                    parent=self.task_instance,
+                    dag_id=self.dag_id,
+                    run_id=self.run_id,
+                    durable=self.durable,
+                )
             )
 
     def _log_progress(self, progress: TaskProgress) -> None:

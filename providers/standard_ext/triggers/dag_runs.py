@@ -12,7 +12,7 @@ from standard_ext.fanout_state import FanOut, ItemState, progress_fields
 from standard_ext.poll_schedule import Schedule
 from standard_ext.progress import Watch
 from standard_ext.triggers.deadline import TIMED_OUT, seconds_left
-from standard_ext.triggers.on_kill import cancel_children
+from standard_ext.triggers.on_kill import cancel_children, shielded
 from standard_ext.triggers.shared_poll import wait_in_triggerer
 
 if TYPE_CHECKING:
@@ -70,6 +70,8 @@ class DagRunsTrigger(BaseTrigger):
     :param timeout_at: a deadline (UNIX timestamp): once it passes, fire ``{"dag_id", "fan_out",
         "timed_out": True}`` so that the task resumes, cancels the active runs and raises the timeout
         (:mod:`standard_ext.triggers.deadline`). ``None``: no deadline of its own.
+    :param durable: with ``cancel_on_kill``, whether a retry of the task reconnects to what this trigger
+        waits on (:func:`standard_ext.cancel_decision.should_cancel`). Default ``True``.
 
     Example::
 
@@ -100,6 +102,7 @@ class DagRunsTrigger(BaseTrigger):
         cancel_on_kill: bool = False,
         airflow_api_conn_id: str | None = None,
         timeout_at: float | None = None,
+        durable: bool = True,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.dag_id = dag_id
@@ -110,6 +113,8 @@ class DagRunsTrigger(BaseTrigger):
         self.cancel_on_kill = bool(cancel_on_kill)
         self.airflow_api_conn_id = airflow_api_conn_id
         self.timeout_at = None if timeout_at is None else float(timeout_at)
+        # True for a trigger serialized before it existed: keeping a run is the safe side.
+        self.durable = bool(durable)
         # The runs seen over while this trigger ran: on_kill leaves them alone without asking.
         self._ended: set[str] = set()
         self.schedule = Schedule(
@@ -133,6 +138,7 @@ class DagRunsTrigger(BaseTrigger):
             "cancel_on_kill": self.cancel_on_kill,
             "airflow_api_conn_id": self.airflow_api_conn_id,
             "timeout_at": self.timeout_at,
+            "durable": self.durable,
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -182,11 +188,14 @@ class DagRunsTrigger(BaseTrigger):
     async def on_kill(self) -> None:
         """With ``cancel_on_kill``, cancel the runs not seen over, unless the task is still deferred."""
         if self.cancel_on_kill and self.airflow_api_conn_id:
-            await cancel_children(
-                conn_id=self.airflow_api_conn_id,
-                parent=self.task_instance,
-                dag_id=self.dag_id,
-                run_ids=[run_id for run_id in self.fan_out.active_run_ids() if run_id not in self._ended],
+            await shielded(
+                cancel_children(
+                    conn_id=self.airflow_api_conn_id,
+                    parent=self.task_instance,
+                    dag_id=self.dag_id,
+                    run_ids=[run_id for run_id in self.fan_out.active_run_ids() if run_id not in self._ended],
+                    durable=self.durable,
+                )
             )
 
     def _enough(self, fan_out: FanOut, ended: dict[str, str | None]) -> bool:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from airflow.sdk import BaseHook
 
 from standard_ext import cancel_api, cancel_runs
-from standard_ext.cancel_decision import should_cancel_deferred
+from standard_ext.cancel_decision import Killed, Parent, Try, should_cancel
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
 
 log = structlog.get_logger(__name__)
 
@@ -17,8 +21,27 @@ log = structlog.get_logger(__name__)
 KILL_SECONDS = 20.0
 KILL_REQUEST_SECONDS = 5.0
 
+# The cancels under way, held so that the event loop keeps them (it holds tasks only weakly).
+_UNDER_WAY: set[asyncio.Task[None]] = set()
 
-async def cancel_child(*, conn_id: str, parent: Any, dag_id: str, run_id: str) -> None:
+
+async def shielded(work: Coroutine[Any, Any, None]) -> None:
+    """
+    Run ``work`` to its end even if the triggerer cancels the ``on_kill`` awaiting it.
+
+    **Why:** the triggerer keeps a cancelled trigger in its list to cancel until the trigger reports
+    it finished, and sends the cancel again at each sync, about every second; the second cancel lands in
+    the ``on_kill`` it is awaiting, whatever ``[triggerer] on_kill_timeout`` says. A sign-in and two
+    requests per run can take longer than a second on a busy API server, so the work runs in a task of
+    its own, bounded by :data:`KILL_SECONDS`, and a cancel only stops the waiting for it.
+    """
+    task = asyncio.ensure_future(work)
+    _UNDER_WAY.add(task)
+    task.add_done_callback(_UNDER_WAY.discard)
+    await asyncio.shield(task)
+
+
+async def cancel_child(*, conn_id: str, parent: Any, dag_id: str, run_id: str, durable: bool = True) -> None:
     """
     Cancel the child run, unless the parent is still deferred (its trigger moved to another triggerer).
 
@@ -28,13 +51,14 @@ async def cancel_child(*, conn_id: str, parent: Any, dag_id: str, run_id: str) -
     :param parent: the trigger's ``task_instance``; ``None`` where no triggerer set it (``dag.test()``).
     :param dag_id: the child Dag.
     :param run_id: the child run.
+    :param durable: whether a retry of the task reconnects to the run.
     """
     ids = {"dag_id": dag_id, "run_id": run_id}
     ready = await _ready(conn_id, parent, wording=_ONE, fields=ids)
     if ready is None:
         return
     access, task = ready
-    decide = _deferred_decision(task.try_number)
+    decide = _deferred_decision(task, durable=durable)
     exchange = cancel_api.decide_then_cancel(access, task=task, dag_id=dag_id, run_id=run_id, decide=decide)
     try:
         outcome = await cancel_api.run_async(exchange, seconds=KILL_SECONDS, per_request=KILL_REQUEST_SECONDS)
@@ -44,7 +68,9 @@ async def cancel_child(*, conn_id: str, parent: Any, dag_id: str, run_id: str) -
     cancel_api.report(outcome, log=log, **ids)
 
 
-async def cancel_children(*, conn_id: str, parent: Any, dag_id: str, run_ids: list[str]) -> None:
+async def cancel_children(
+    *, conn_id: str, parent: Any, dag_id: str, run_ids: list[str], durable: bool = True
+) -> None:
     """
     Cancel a fan-out's active runs, unless the parent is still deferred; one by one, in the budget.
 
@@ -56,6 +82,7 @@ async def cancel_children(*, conn_id: str, parent: Any, dag_id: str, run_ids: li
     :param parent: the trigger's ``task_instance``; ``None`` where no triggerer set it (``dag.test()``).
     :param dag_id: the child Dag.
     :param run_ids: the runs to cancel: those of the fan-out not seen over.
+    :param durable: whether a retry of the task reconnects to the runs.
     """
     ids: dict[str, Any] = {"dag_id": dag_id, "runs": len(run_ids)}
     if not run_ids:
@@ -70,7 +97,7 @@ async def cancel_children(*, conn_id: str, parent: Any, dag_id: str, run_ids: li
         access,
         tally,
         task=task,
-        decide=_deferred_decision(task.try_number),
+        decide=_deferred_decision(task, durable=durable),
         seconds=KILL_SECONDS,
         per_request=KILL_REQUEST_SECONDS,
     )
@@ -111,8 +138,18 @@ async def _ready(
     return access, cancel_api.TaskRef.of(parent)
 
 
-def _deferred_decision(this_try: int) -> cancel_runs.Decide:
-    def decide(state: str | None, try_number: int | None) -> tuple[bool, str]:
-        return should_cancel_deferred(parent_state=state, parent_try=try_number, this_try=this_try)
+def _deferred_decision(task: cancel_api.TaskRef, *, durable: bool) -> cancel_runs.Decide:
+    """Judge the trigger's kill from the parent as the API shows it now (:func:`should_cancel`)."""
+    stopped = Try(
+        try_number=task.try_number,
+        max_tries=task.max_tries,
+        durable=durable,
+        # As the server decided when the try started.
+        retries_left=task.max_tries is None or task.try_number <= task.max_tries,
+        killed=Killed.TRIGGER,
+    )
+
+    def decide(parent: Parent) -> tuple[bool, str]:
+        return should_cancel(parent=parent, stopped=stopped)
 
     return decide
