@@ -60,15 +60,24 @@ class ApiAccess:
     """
     Where the API server is, how to reach it and whom to sign in as; the token once signed in.
 
+    **Purpose:** what every exchange of this module talks with, read once from the ``http`` connection.
+
     **How it works:** the password goes to :func:`~airflow.sdk.log.mask_secret` when the access is built,
     and each token when :func:`sign_in` obtains it, so that no log shows them. A ``user:password@`` in
     ``base_url`` is removed then (and its password masked): httpx would send it as Basic credentials in
     place of the bearer token, and every error message would print it. ``verify``, ``cert`` and
     ``proxies`` are the connection's extras as ``HttpHook`` reads them; :meth:`client_options` turns them
-    into an httpx client's settings.
+    into an httpx client's settings, which :func:`run_sync` and :func:`run_async` use.
 
     **What it does not do:** show a secret in its repr (not the password, the token, nor the TLS and
-    proxy settings: a proxy's URL may hold a password).
+    proxy settings: a proxy's URL may hold a password); follow a redirect.
+
+    Example::
+
+        access = ApiAccess.from_connection(BaseHook.get_connection(conn_id), conn_id=conn_id)
+        run_sync(sign_in(access), seconds=5, per_request=2)
+        async with httpx.AsyncClient(**access.client_options(asynchronous=True)) as client:
+            await run_async(cancel_run(access, ...), seconds=5, per_request=2, client=client)
     """
 
     conn_id: str
@@ -82,6 +91,11 @@ class ApiAccess:
     cert: str | tuple[str, str] | None = field(default=None, repr=False)
     #: requests' form: ``{"https": "http://proxy:3128"}``; a key may name a host (``"all://api"``).
     proxies: dict[str, str | None] = field(default_factory=dict, repr=False)
+    #: Whether a token obtained from now on goes to ``mask_secret``. Off in the SIGTERM handler:
+    #: ``mask_secret`` also tells the supervisor, over the channel whose lock the interrupted main thread
+    #: may hold, which would hang the cancel until the SIGKILL. Nothing there prints the token, and the
+    #: process ends seconds later.
+    mask_tokens: bool = field(default=True, repr=False)
 
     def __post_init__(self) -> None:
         self.base_url, in_url = _split_userinfo(self.base_url)
@@ -278,7 +292,8 @@ def sign_in(access: ApiAccess) -> Exchange[str]:
             f"signing in at {access.base_url} returned no access_token", status=response.status_code
         )
     # Before anything else can print it: the first sign-in, and each after a 401, task or triggerer.
-    mask_secret(token)
+    if access.mask_tokens:
+        mask_secret(token)
     access.token = token
     return token
 

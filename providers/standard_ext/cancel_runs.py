@@ -69,7 +69,7 @@ async def cancel_all(
     :param access: signed in already, so that the runs do not each sign in.
     :param tally: the runs, and the ``reason`` for the log; its answers are filled in.
     """
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(**access.client_options(asynchronous=True)) as client:
         for run_id in tally.run_ids:
             if deadline - time.monotonic() <= 0:
                 return

@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import (
     TaskDeferred,
 )
 
-from standard_ext import cancel_api, poll_schedule
+from standard_ext import cancel_api, cancel_runs, poll_schedule
 from standard_ext.cancel_decision import Killed, Parent, Try, should_cancel, should_cancel_after_timeout
 
 if TYPE_CHECKING:
@@ -301,6 +301,7 @@ def on_kill(canceller: Canceller | None, *, log: Any) -> None:
         return
     # Once: a second SIGTERM while the first is handled would run this again inside it.
     canceller.attempted = True
+    canceller.access.mask_tokens = False
     child = canceller.child
     ids = {"dag_id": child.dag_id, "run_id": child.run_id}
     if child.not_ours is not None:
@@ -329,12 +330,23 @@ def on_kill(canceller: Canceller | None, *, log: Any) -> None:
             run_id=child.run_id,
             decide=decider(canceller),
         )
+    outcomes: list[cancel_api.Outcome] = []
+
+    async def work() -> None:
+        seconds = KILL_SECONDS - cancel_runs.THREAD_GRACE
+        outcomes.append(await cancel_api.run_async(exchange, seconds=seconds, per_request=seconds))
+
     try:
-        outcome = cancel_api.run_sync(exchange, seconds=KILL_SECONDS, per_request=KILL_REQUEST_SECONDS)
+        # In a thread of its own, waited for KILL_SECONDS at most: no request timeout bounds a name
+        # lookup or a server that drips its answer, and the SIGKILL follows 5 s after the SIGTERM.
+        in_time = cancel_runs.run_bounded(work, seconds=KILL_SECONDS)
     except cancel_api.ApiError as e:
         log.warning("Not cancelling the Dag run: a request to the Airflow API failed", error=str(e), **ids)
         return
-    cancel_api.report(outcome, log=log, dag_id=child.dag_id, run_id=child.run_id)
+    if not in_time or not outcomes:
+        log.warning("Not cancelling the Dag run: the Airflow API did not answer in time", **ids)
+        return
+    cancel_api.report(outcomes[0], log=log, dag_id=child.dag_id, run_id=child.run_id)
 
 
 def decider(canceller: Canceller) -> Callable[[Parent], tuple[bool, str]]:

@@ -156,6 +156,8 @@ def on_kill(fan_canceller: FanOutCanceller | None, *, log: Any) -> None:
     canceller = fan_canceller.canceller
     # Once: a second SIGTERM while the first is handled would run this again inside it.
     canceller.attempted = True
+    # See ApiAccess.mask_tokens: the handler may have interrupted a message to it.
+    canceller.access.mask_tokens = False
     # Decided even with no run active yet (the SIGTERM came during the first trigger): no item may
     # start after a stop for good, and the run whose trigger was in flight is cancelled when it returns.
     tally = cancel_runs.Tally(dag_id=fan_canceller.dag_id, run_ids=tuple(fan_canceller.active()))
