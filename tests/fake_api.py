@@ -10,13 +10,17 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 if TYPE_CHECKING:
     import ssl
 
 # The routes cancel_on_kill uses, by what a test may script a failure for.
 TOKEN, TASK_INSTANCE, DAG_RUN_GET, DAG_RUN_PATCH = "token", "task_instance", "dag_run_get", "dag_run_patch"
+# GET /api/v2/dags/{dag_id}/dagRuns: what the start-up check reads to learn it may read the child's runs.
+DAG_RUN_LIST = "dag_run_list"
+# What cancel_on_kill sends as a try (or a resume) starts: the sign-in, then the reads a cancel needs.
+SIGN_IN = [TOKEN, DAG_RUN_LIST, TASK_INSTANCE]
 # Scripted failure details that echo the request back, as some servers do in their errors: VALIDATION as
 # FastAPI answers a body it cannot validate (each error's "input" is the body: the password, when
 # signing in); ECHO as a debugging proxy or a careless server might, the request's headers (the token)
@@ -42,6 +46,8 @@ class Request:
             return TOKEN
         if "taskInstances" in self.path:
             return TASK_INSTANCE
+        if self.method == "GET" and len(self.path) == 5 and self.path[-1] == "dagRuns":
+            return DAG_RUN_LIST
         return DAG_RUN_GET if self.method == "GET" else DAG_RUN_PATCH
 
 
@@ -183,6 +189,14 @@ class FakeApi:
         if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
             return 401, {"detail": "Token Expired"}
         path = request.path
+        if request.route == DAG_RUN_LIST:
+            # As the route answers (get_dag_runs): the Dag's runs, paged ("limit"), and their total.
+            runs = [run_id for dag_id, run_id in self.runs if dag_id == path[3]]
+            limit = int(parse_qs(urlsplit(request.target).query).get("limit", ["50"])[0])
+            listed = [
+                {"dag_id": path[3], "dag_run_id": r, "state": self.runs[(path[3], r)]} for r in runs[:limit]
+            ]
+            return 200, {"dag_runs": listed, "total_entries": len(runs)}
         if request.route == TASK_INSTANCE:
             map_index = int(path[8]) if len(path) > 8 else -1
             ti = self.task_instances.get((path[3], path[5], path[7], map_index))

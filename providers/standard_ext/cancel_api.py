@@ -299,6 +299,44 @@ def sign_in(access: ApiAccess) -> Exchange[str]:
 
 
 @_conversation
+def sign_in_and_check(access: ApiAccess, *, task: TaskRef, dag_id: str) -> Exchange[list[str]]:
+    """
+    Sign in, then ask for what a cancel reads; return the permissions the user lacks (none: ``[]``).
+
+    A cancel reads the parent task instance (why the SIGTERM came) and the child run (not to fail one
+    that already ended) before it sets the run failed. Both reads are asked here, with the requests the
+    cancel makes: a 403 names what is missing. The edit itself cannot be asked without writing (even a
+    refused PATCH leaves an audit log row), so a missing edit permission shows only when a cancel is
+    refused, in its warning.
+
+    :param task: the parent task instance.
+    :param dag_id: the child Dag.
+    """
+    yield from sign_in(access)
+    missing = []
+    response = yield from _authorized(
+        access, "GET", access.url("api", "v2", "dags", dag_id, "dagRuns") + "?limit=1"
+    )
+    # 404: no such Dag (the trigger says so, naming it); any other answer is for the request's own sake.
+    if response.status_code == 403:
+        missing.append(f"read the Dag runs of Dag {dag_id!r} (FAB: can read on DAG Runs and on the Dag)")
+    elif response.status_code not in (200, 404):
+        _expect(access, response, 200, what=f"list the Dag runs of Dag {dag_id!r}")
+    segments = ["api", "v2", "dags", task.dag_id, "dagRuns", task.run_id, "taskInstances", task.task_id]
+    if task.map_index >= 0:
+        segments.append(str(task.map_index))
+    response = yield from _authorized(access, "GET", access.url(*segments))
+    if response.status_code == 403:
+        missing.append(
+            f"read the task instances of Dag {task.dag_id!r} (FAB: can read on DAG Runs, on Task Instances "
+            "and on the Dag)"
+        )
+    elif response.status_code not in (200, 404):
+        _expect(access, response, 200, what="read the parent task instance")
+    return missing
+
+
+@_conversation
 def read_task_instance(access: ApiAccess, task: TaskRef) -> Exchange[Parent]:
     """Return the task instance's live state, try number and ``max_tries``."""
     segments = ["api", "v2", "dags", task.dag_id, "dagRuns", task.run_id, "taskInstances", task.task_id]

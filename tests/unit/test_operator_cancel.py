@@ -12,7 +12,7 @@ from airflow.sdk.execution_time.comms import GetConnection, MaskSecret, TriggerD
 from standard_ext.operators.cancel_mode import SIGN_IN_LONGEST_WAIT, SIGN_IN_RETRY_SECONDS
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from standard_ext.triggers.dag_run import DagRunTrigger
-from tests.fake_api import TOKEN, closed_port
+from tests.fake_api import SIGN_IN, TOKEN, closed_port
 from tests.unit.conftest import API_CONN_ID, API_LOGIN, API_PASSWORD, connect
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class TestCheckedBeforeAnythingIsSent:
         make_parent(cancel_on_kill=True).run()
 
         assert supervisor.kinds_sent()[0] == "GetConnection"
-        assert api.routes() == [TOKEN]
+        assert api.routes() == SIGN_IN
         assert len(supervisor.sent_of(TriggerDagRun)) == 1
         # The token is redacted from the task's log, as the connection's password is.
         assert {m.value for m in supervisor.sent_of(MaskSecret)} == {API_PASSWORD, *api.issued}
@@ -134,7 +134,7 @@ class TestCheckedBeforeAnythingIsSent:
         make_parent(cancel_on_kill=True).run()
 
         assert supervisor.sent_of(GetConnection) == []
-        assert api.routes() == [TOKEN]
+        assert api.routes() == SIGN_IN
 
     def test_without_cancel_on_kill_nothing_is_read(
         self, supervisor: FakeSupervisor, api: FakeApi, make_parent: MakeParent

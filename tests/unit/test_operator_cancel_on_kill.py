@@ -8,7 +8,7 @@ import pytest
 import structlog
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
-from tests.fake_api import DAG_RUN_GET, DAG_RUN_PATCH, TASK_INSTANCE, TOKEN
+from tests.fake_api import DAG_RUN_GET, DAG_RUN_PATCH, SIGN_IN, TASK_INSTANCE
 from tests.unit import cancel_helpers
 from tests.unit.cancel_helpers import api_shows, secrets_in
 from tests.unit.conftest import KEY, connect, kill_mid_wait, kill_run
@@ -156,7 +156,7 @@ class TestOnKillAfterSigterm:
 
         logs = on_kill(parent)
 
-        assert api.routes() == [TOKEN]
+        assert api.routes() == SIGN_IN
         assert supervisor.sent_of(TriggerDagRun) == []
         (kept,) = [e for e in logs if e["event"] == NOT_CANCELLING_ATTACHED]
         assert (kept["dag_id"], kept["run_id"]) == ("child", "request-42")
@@ -275,7 +275,7 @@ class TestOnKillAfterTimeout:
         logs = on_kill(parent)
 
         assert api.runs[("child", run_id)] == "failed"
-        assert TASK_INSTANCE not in api.routes()
+        assert TASK_INSTANCE not in api.routes()[len(SIGN_IN) :]
         (cancelled,) = [e for e in logs if e["event"] == "Cancelled the child Dag run"]
         assert cancelled["reason"] == "execution_timeout on the last try"
 
@@ -288,7 +288,7 @@ class TestOnKillAfterTimeout:
 
         logs = on_kill(parent)
 
-        assert api.routes() == [TOKEN]
+        assert api.routes() == SIGN_IN
         (kept,) = [e for e in logs if e["event"] == "Not cancelling the Dag run"]
         assert "durable retry reconnects" in kept["reason"]
 

@@ -12,7 +12,7 @@ from airflow.sdk.execution_time.comms import GetConnection, TriggerDagRun
 from standard_ext.fanout_record import RECORD_KEY
 from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
 from standard_ext.triggers.dag_runs import DagRunsTrigger
-from tests.fake_api import TOKEN
+from tests.fake_api import SIGN_IN
 from tests.unit.conftest import API_CONN_ID, connect
 from tests.unit.fanout_parent import CHILD, FanOutParent, confs, run_deferred
 
@@ -45,7 +45,7 @@ class TestSignedInBeforeAnyTrigger:
         make(supervisor, clock.traveller.shift).run()
 
         assert supervisor.kinds_sent()[0] == "GetConnection"
-        assert api.routes() == [TOKEN]
+        assert api.routes() == SIGN_IN
         assert len(supervisor.sent_of(TriggerDagRun)) == 3
 
     def test_a_missing_connection_fails_the_task_naming_it_before_anything_is_saved_or_sent(
@@ -149,7 +149,7 @@ class TestDeferral:
         done = run_deferred(parent)
 
         assert len(done.result) == 6
-        assert api.routes() == [TOKEN] * (1 + done.resumes)
+        assert api.routes() == SIGN_IN * (1 + done.resumes)
         kinds = [kind for kind in supervisor.kinds_sent() if kind in ("GetConnection", "TriggerDagRun")]
         # Every batch of triggers follows a sign-in (the first try's, then each resume's).
         assert kinds[0] == "GetConnection"

@@ -9,7 +9,7 @@ import structlog
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
 from standard_ext.fanout_record import RECORD_KEY
-from tests.fake_api import TASK_INSTANCE, TOKEN
+from tests.fake_api import SIGN_IN, TASK_INSTANCE
 from tests.unit.cancel_helpers import asked_about, one, patched, secrets_in
 from tests.unit.fanout_kill_helpers import (
     CANCELLED,
@@ -116,7 +116,7 @@ class TestOnKillAfterSigterm:
 
         logs = on_kill(parent)
 
-        assert api.routes() == [TOKEN, TASK_INSTANCE]
+        assert api.routes() == [*SIGN_IN, TASK_INSTANCE]
         assert all(api.runs[(CHILD, run_id)] == "running" for run_id in run_ids)
         kept = one(logs, "Not cancelling the fan-out's Dag runs")
         assert "durable retry reconnects" in kept["reason"]

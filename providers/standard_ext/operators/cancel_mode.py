@@ -65,6 +65,10 @@ class CancelOptions(Protocol):
         """Whether a retry reconnects to the child runs instead of triggering others."""
 
     @property
+    def trigger_dag_id(self) -> str:
+        """The child Dag, rendered: the start-up check asks to read its runs."""
+
+    @property
     def retries(self) -> int | None:
         """The task's ``retries``: with ``max_tries`` it tells the first try since a clear."""
 
@@ -129,13 +133,15 @@ def prepare(*, operator: CancelOptions, context: Context, resuming: bool = False
     if not operator.cancel_on_kill:
         return None
     ti = context["ti"]
+    task = cancel_api.TaskRef.of(ti)
     return Canceller(
         access=sign_in(
             task_id=operator.task_id,
             conn_id=operator.airflow_api_conn_id,
             final=not resuming and is_first_try_since_clear(ti=ti, retries=operator.retries),
+            check=(task, operator.trigger_dag_id),
         ),
-        task=cancel_api.TaskRef.of(ti),
+        task=task,
         durable=operator.durable,
         # As the server decides at the start of the try; a retry_policy may still say otherwise.
         retries_left=ti.try_number <= ti.max_tries,
@@ -153,7 +159,9 @@ def is_first_try_since_clear(*, ti: Any, retries: int | None) -> bool:
     return bool(ti.try_number <= ti.max_tries - (retries or 0) + 1)
 
 
-def sign_in(*, task_id: str, conn_id: str, final: bool = True) -> cancel_api.ApiAccess:
+def sign_in(
+    *, task_id: str, conn_id: str, final: bool = True, check: tuple[cancel_api.TaskRef, str] | None = None
+) -> cancel_api.ApiAccess:
     """
     Read the connection and get a token, or raise naming the connection (see :func:`prepare`).
 
@@ -163,6 +171,9 @@ def sign_in(*, task_id: str, conn_id: str, final: bool = True) -> cancel_api.Api
 
     :param final: missing or refused credentials fail for good (:class:`AirflowFailException`); else
         every error is an :class:`AirflowException`, which the task's retries apply to.
+    :param check: the parent task instance and the child Dag: once signed in, ask for what the cancel
+        reads (:func:`standard_ext.cancel_api.sign_in_and_check`) and fail as for refused credentials,
+        naming each missing permission.
     """
     prefix = f"Task {task_id!r}: cancel_on_kill"
     give_up = AirflowFailException if final else AirflowException
@@ -180,8 +191,13 @@ def sign_in(*, task_id: str, conn_id: str, final: bool = True) -> cancel_api.Api
     started, wait = time.time(), SIGN_IN_FIRST_WAIT
     while True:
         try:
-            cancel_api.run_sync(
-                cancel_api.sign_in(access), seconds=SIGN_IN_SECONDS, per_request=SIGN_IN_REQUEST_SECONDS
+            exchange = (
+                cancel_api.sign_in(access)
+                if check is None
+                else cancel_api.sign_in_and_check(access, task=check[0], dag_id=check[1])
+            )
+            missing = cancel_api.run_sync(
+                exchange, seconds=SIGN_IN_SECONDS, per_request=SIGN_IN_REQUEST_SECONDS
             )
             break
         except cancel_api.ApiError as e:
@@ -204,6 +220,12 @@ def sign_in(*, task_id: str, conn_id: str, final: bool = True) -> cancel_api.Api
             )
             poll_schedule.wait(wait)
             wait = min(wait * 2, SIGN_IN_LONGEST_WAIT)
+    if isinstance(missing, list) and missing:
+        raise give_up(
+            f"{prefix}: the user {access.username!r} of connection {conn_id!r} may not "
+            + " nor ".join(missing)
+            + "; a cancel needs both (and edit on the child Dag's runs)"
+        )
     return access
 
 
