@@ -210,6 +210,10 @@ class AirflowClient:
             params["conf_contains"] = conf_contains
         return self._list(f"/api/v2/dags/{dag_id}/dagRuns", "dag_runs", **params)
 
+    def event_logs(self, **filters: Any) -> list[Json]:
+        """The audit log (``/api/v2/eventLogs``): who did what, narrowed by ``dag_id``, ``run_id``, ``owner``..."""
+        return self._list("/api/v2/eventLogs", "event_logs", **filters)
+
     # -- task instances ------------------------------------------------------------------------------
 
     def task_instance(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Json:

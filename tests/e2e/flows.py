@@ -116,6 +116,11 @@ def lines_with(log: str, text: str) -> list[str]:
     return [line for line in log.splitlines() if text in line]
 
 
+def logged_at(line: str) -> datetime:
+    """When a task log line was written: each begins with its ISO timestamp (``Scenario.log``)."""
+    return datetime.fromisoformat(line.split()[0].replace("Z", "+00:00"))
+
+
 def seconds_between(start: str | None, end: str | None) -> float:
     """Seconds between two of the API's ISO timestamps (0 when either is missing)."""
     if not start or not end:

@@ -238,9 +238,25 @@ class EmbeddedAirflow:
 
     @property
     def admin_password(self) -> str:
-        """The password ``airflow standalone``'s simple auth manager generated for ``admin``."""
+        """The password the simple auth manager generated for ``admin``."""
+        return self.password_of("admin")
+
+    def password_of(self, username: str) -> str:
+        """
+        The password the simple auth manager generated for ``username`` (a user of ``[core]
+        simple_auth_manager_users``), read from ``<home>/simple_auth_manager_passwords.json.generated``.
+
+        ``SimpleAuthManager.init()`` writes it, in the api-server as it starts (and in ``airflow
+        standalone`` itself when admin is the only user).
+
+        :raises FileNotFoundError: not written yet.
+        :raises ValueError: being written (the file exists, empty or partial), or the user has none yet.
+        """
         password_file = self.home / "simple_auth_manager_passwords.json.generated"
-        password: str = json.loads(password_file.read_text())["admin"]
+        passwords = json.loads(password_file.read_text())
+        if username not in passwords:
+            raise ValueError(f"no password generated for {username!r} yet")
+        password: str = passwords[username]
         return password
 
     @property
@@ -280,8 +296,9 @@ class EmbeddedAirflow:
         self.sessions.check_running()
         try:
             health = self.client.health()
-        except (httpx.TransportError, FileNotFoundError):
-            # Not listening yet, or the admin password not generated yet.
+        except (httpx.TransportError, FileNotFoundError, ValueError):
+            # Not listening yet, or the admin password not generated yet (or being written: the auth
+            # manager creates the file, then fills it).
             return False
         names = ("metadatabase", "scheduler", "triggerer", "dag_processor")
         healthy = all((health.get(name) or {}).get("status") == "healthy" for name in names)

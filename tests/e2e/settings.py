@@ -78,6 +78,13 @@ FAULTS = Setup(
 PARENTS_QUEUE = "parents"
 
 
+# A second user of the simple auth manager, beside ``admin``: what a ``cancel_on_kill`` connection signs in
+# as when a test wants least privilege (tests/e2e/test_stops.py says why the role is ``USER``). The api-server
+# generates its password into the same file as admin's (``EmbeddedAirflow.password_of``).
+BOT_USER = "trigger-bot"
+BOT_ROLE = "user"
+
+
 # What the tests shorten so that Airflow reacts sooner than it would at its defaults: a lost worker
 # noticed within seconds, a scheduler loop that idles half as long, and the (unchanging) Dag files
 # parsed once at start rather than every 30 s. ``Setup.airflow_defaults`` leaves them all at Airflow's.
@@ -135,6 +142,8 @@ def airflow_env(
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "0",
         "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "5",
+        # admin keeps its role and password; the extra user is only used by the tests that ask for it.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{BOT_USER}:{BOT_ROLE}",
         # Plain text in standalone.log; colours would only make the printed tail harder to read.
         "NO_COLOR": "1",
         "PYTHONUNBUFFERED": "1",

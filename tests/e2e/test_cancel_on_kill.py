@@ -5,19 +5,20 @@ The parents (``tests/e2e/dags/e2e_cancel.py``) cancel through the connection ``a
 which each test makes sure exists: the Airflow's own API server, as its admin. A person marks the waiting
 parent task failed through the REST API, as from the UI; the child run must be failed within 30 s on the
 synchronous path and 45 s on the deferred one (the supervisor's next heartbeat, or the triggerer's next
-look at its triggers, then on_kill). Each test prints the time it measured.
+look at its triggers, then on_kill). Each test prints the time it measured. No log of a parent that
+cancelled may show the connection's password, nor any token the api-server issues (``tests.e2e.leaks``).
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.flows import TRIGGERED_EVENT, lines_with
+from tests.e2e.flows import TRIGGERED_EVENT, lines_with, logged_at
 from tests.e2e.kill import kill_task_process
+from tests.e2e.leaks import known_secrets, leaked
 from tests.e2e.polling import wait_for
 
 if TYPE_CHECKING:
@@ -33,14 +34,13 @@ CANCELLED_EVENT = "Cancelled the child Dag run"
 SIGTERM_EVENT = "Server indicated the task shouldn't be running anymore"
 
 
-def logged_at(line: str) -> datetime:
-    """When a task log line was written: each begins with its ISO timestamp."""
-    return datetime.fromisoformat(line.split()[0].replace("Z", "+00:00"))
-
-
 @pytest.fixture
-def api_connection(airflow: EmbeddedAirflow) -> None:
-    """The connection the parents cancel through: this Airflow's API server, as its admin."""
+def api_connection(airflow: EmbeddedAirflow) -> dict[str, str]:
+    """
+    The connection the parents cancel through: this Airflow's API server, as its admin.
+
+    Returns what no log may show of it (``tests.e2e.leaks.known_secrets``): its password and tokens.
+    """
     airflow.client.create_connection(
         "airflow_api_default",
         conn_type="http",
@@ -48,6 +48,7 @@ def api_connection(airflow: EmbeddedAirflow) -> None:
         login="admin",
         password=airflow.admin_password,
     )
+    return known_secrets(airflow.base_url, "admin", airflow.admin_password)
 
 
 def start_waiting(scenario: Scenario, dag_id: str, *, deferred: bool) -> tuple[str, Json]:
@@ -68,9 +69,9 @@ def child_state(scenario: Scenario, child: Json) -> str:
 @pytest.mark.parametrize(
     ("dag_id", "deferred", "within"), [("cancel_sync", False, 30.0), ("cancel_deferred", True, 45.0)]
 )
-@pytest.mark.usefixtures("api_connection")
 def test_a_parent_marked_failed_cancels_its_child(
     scenario: Scenario,
+    api_connection: dict[str, str],
     dag_id: str,
     deferred: bool,
     within: float,
@@ -89,7 +90,7 @@ def test_a_parent_marked_failed_cancels_its_child(
     assert len(scenario.runs_of(CHILD)) == 1
     log = scenario.log(dag_id, run_id, PARENT_TASK, 1)
     (cancelled,) = lines_with(log, CANCELLED_EVENT)
-    assert "password" not in log.lower()
+    assert leaked(log, api_connection) == []
     if not deferred:
         # The supervisor's SIGTERM (it logs why) runs on_kill; its SIGKILL follows 5 s later.
         (stopped,) = lines_with(log, SIGTERM_EVENT)

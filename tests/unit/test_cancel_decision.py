@@ -10,6 +10,7 @@ without ``durable``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -152,3 +153,30 @@ class TestAfterTimeout:
         self, durable: bool, retries_left: bool, cancel: bool
     ) -> None:
         assert should_cancel_after_timeout(durable=durable, retries_left=retries_left)[0] is cancel
+
+
+def test_the_docs_table_says_what_the_code_does() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "stopping.md").read_text()
+    table = text.split("<!-- decision-table -->")[1].split("<!-- /decision-table -->")[0]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in table.strip().splitlines()[2:]
+    ]
+    documented = [
+        (how, where, durable, last, not_durable) for how, where, _, durable, last, not_durable in rows
+    ]
+
+    def word(cancel: bool) -> str:
+        return "cancel" if cancel else "keep"
+
+    expected = [
+        (
+            row.how,
+            row.killed.value,
+            word(decide(row, durable=True, retries_left=True)),
+            word(decide(row, durable=True, retries_left=False)),
+            word(decide(row, durable=False, retries_left=True)),
+        )
+        for row in TABLE
+    ]
+    assert documented == expected
