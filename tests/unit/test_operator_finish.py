@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import structlog
 from airflow.sdk import DAG, Asset, task
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.sdk.listener import get_listener_manager
 
 from standard_ext.operators.deferrable_mode import why_resume_on_worker
@@ -176,5 +177,8 @@ class TestResumedWithTheEndEventsState:
         parent = make_parent(**DEFERRING)
         deferred = deferral(parent)
 
-        with pytest.raises(Exception, match=r"Task 'trigger' resumed with an unexpected event 'failed'"):
+        with pytest.raises(
+            AirflowException, match=r"Task 'trigger' resumed with an unexpected event 'failed'"
+        ) as info:
             resume(parent, deferred, "failed")
+        assert not isinstance(info.value, AirflowFailException)

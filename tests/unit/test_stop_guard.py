@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
 from standard_ext.fanout_record import RECORD_KEY
@@ -150,8 +151,9 @@ class TestFanOut:
     ) -> None:
         child_dag(supervisor, {0: (1.0, "failed"), 1: (1.0, "success")})
         parent = make(supervisor, clock, confs=confs(2), cancel_on_kill=False)
-        with pytest.raises(Exception, match="failed"):
+        with pytest.raises(AirflowException, match="failed") as info:
             parent.run()
+        assert not isinstance(info.value, (AirflowFailException, TaskStopped))
         saved = dict(parent.store.values[RECORD_KEY])
         parent.retry()
         handler = supervisor._on_GetDRCount

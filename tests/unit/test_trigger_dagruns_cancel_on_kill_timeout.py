@@ -87,7 +87,7 @@ class TestBudget:
         logs = on_kill(parent)
         took = time.monotonic() - started
 
-        assert took < short_budget + 0.2
+        assert took < short_budget + 1.5
         warning = one(logs, NOT_CANCELLED)
         assert warning["log_level"] == "warning"
         run_ids = [msg.run_id for msg in supervisor.sent_of(TriggerDagRun)]
@@ -106,7 +106,7 @@ class TestBudget:
         started = time.monotonic()
         logs = on_kill(parent)
 
-        assert time.monotonic() - started < short_budget + 0.2
+        assert time.monotonic() - started < short_budget + 1.5
         one(logs, "Not cancelling the fan-out's Dag runs: a request to the Airflow API failed")
 
     def test_work_that_outlasts_the_budget_is_left_behind(
@@ -128,7 +128,7 @@ class TestBudget:
         started = time.monotonic()
         logs = on_kill(parent)
 
-        assert time.monotonic() - started < short_budget + 0.2
+        assert time.monotonic() - started < short_budget + 1.5
         one(logs, "Not cancelling the fan-out's Dag runs: out of time before deciding")
 
 

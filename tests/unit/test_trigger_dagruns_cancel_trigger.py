@@ -186,7 +186,7 @@ class TestBudget:
         started = time.monotonic()
         logs = killed(make_trigger([A] * 40))
 
-        assert time.monotonic() - started < short_budget + 0.2
+        assert time.monotonic() - started < short_budget + 1.5
         warning = one(logs, "Could not cancel some of the fan-out's Dag runs (or confirm it) in time")
         assert set(warning["not_cancelled"]) == set(run_ids)
         assert any("out of time" in reason for reason in warning["not_cancelled"].values())
