@@ -102,16 +102,18 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         an ``on_success_callback``, ``clear_on_success``, listeners (OpenLineage), outlets, a
         ``post_execute`` hook, ``multiple_outputs``, a downstream task mapping over the result, or a
         subclass overriding the resume. Any other outcome always resumes on a worker. Default ``False``.
-    :param cancel_on_kill: when the task is stopped for good (marked failed or success, cleared, its Dag
-        run timed out, or ``execution_timeout`` on the last try), set the child run it triggered
-        ``failed`` through the public REST API (Airflow's name, as ``BigQueryInsertJobOperator``'s; see
-        :mod:`standard_ext.operators.cancel_mode`). A run a durable retry reconnects to goes on, and so
-        does one the task attached to. The connection is read, and signed in with, before anything is
-        triggered. Default ``False``.
+    :param cancel_on_kill: when no try of the task will wait on the child run again (marked failed or
+        success, cleared, its Dag run timed out, ``execution_timeout`` on the last try, deferred too),
+        set the child run it triggered ``failed`` through the public REST API (Airflow's name, as
+        ``BigQueryInsertJobOperator``'s; the rules: :func:`standard_ext.cancel_decision.should_cancel`). A
+        run a durable retry reconnects to goes on (a scheduler's reset, a trigger handed over), and so
+        does one the task attached to or reset. The connection is read, signed in with and checked for
+        the reads a cancel makes before anything is triggered. Default ``False``.
     :param airflow_api_conn_id: with ``cancel_on_kill``, the Airflow connection (conn_type ``http``) to the
-        API server: its host is the base URL (``http://airflow-api:8080``), its login and password a user
-        allowed to edit Dag runs. With ``deferrable=True`` the triggerer reads it too. Default
-        ``"airflow_api_default"``.
+        API server: its host is the base URL (``https://airflow-api:8080``), its login and password a user
+        who may read the parent's task instances and the child's Dag runs and edit the latter; its
+        extras ``verify``, ``cert`` and ``proxies`` as ``HttpHook`` reads them. With ``deferrable=True``
+        the triggerer reads it too. Default ``"airflow_api_default"``.
 
     Example::
 

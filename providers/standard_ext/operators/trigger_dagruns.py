@@ -98,17 +98,20 @@ class TriggerDagRunsOperator(BaseOperator):
         wait doubles up to ``poke_interval`` (default 5).
     :param openlineage_inject_parent_info: add the parent task's OpenLineage run to each child's conf,
         with the stock operator's helper (default ``True``, as on the stock operator).
-    :param cancel_on_kill: when the task is stopped for good (marked failed or success, cleared, its Dag
-        run timed out, or ``execution_timeout`` on the last try), set every active child run it triggered
-        ``failed`` through the public REST API, as the single operator sets its one (see
-        :class:`~standard_ext.operators.fanout_cancel.FanOutCanceller`); the items not started yet are
-        never started. Runs that already ended are left as they ended, and runs a durable retry
-        reconnects to go on. Deferred, the trigger cancels them. The connection is read, and signed in
-        with, before anything is triggered (and again on each resume). Default ``False``.
+    :param cancel_on_kill: when no try of the task will wait on its child runs again (marked failed or
+        success, cleared, its Dag run timed out, ``execution_timeout`` on the last try, deferred too),
+        set every active child run it triggered ``failed`` through the public REST API, by the single
+        operator's rules (see :class:`~standard_ext.operators.fanout_cancel.FanOutCanceller`). Runs
+        that already ended are left as they ended, and runs a durable retry reconnects to go on (a
+        scheduler's reset, a trigger handed over). Deferred, the trigger cancels them. The connection
+        is read, signed in with and checked for the reads a cancel makes before anything is triggered
+        (and signed in with again on each resume). Whatever this says, no item starts once the task was
+        stopped. Default ``False``.
     :param airflow_api_conn_id: with ``cancel_on_kill``, the Airflow connection (conn_type ``http``) to the
-        API server: its host is the base URL (``http://airflow-api:8080``), its login and password a user
-        allowed to edit Dag runs. With ``deferrable=True`` the triggerer reads it too. Default
-        ``"airflow_api_default"``.
+        API server: its host is the base URL (``https://airflow-api:8080``), its login and password a user
+        who may read the parent's task instances and the child's Dag runs and edit the latter; its
+        extras ``verify``, ``cert`` and ``proxies`` as ``HttpHook`` reads them. With ``deferrable=True``
+        the triggerer reads it too. Default ``"airflow_api_default"``.
 
     Example::
 
