@@ -12,7 +12,9 @@ from tests.integration import db
 from tests.integration.dags.cancelling import (
     MISSING_CONNECTION,
     TASK_ID,
+    TIMEOUT_RUN_ID,
     deferrable,
+    deferred_timeout,
     fan_out,
     missing_connection,
     synchronous,
@@ -60,3 +62,17 @@ def test_a_missing_connection_fails_the_task_before_the_trigger(run_dag: RunDag,
     assert db.task_outcome(missing_connection.dag_id, TASK_ID).state == "failed"
     assert db.runs_of(CHILD) == []
     assert MISSING_CONNECTION in result.log
+
+
+def test_a_deferred_execution_timeout_cancels_the_child_and_fails_the_task(
+    run_dag: RunDag, api: FakeApi
+) -> None:
+    # The API shows the child running, as a real one would be; dag.test() never runs it.
+    api.runs[(CHILD, TIMEOUT_RUN_ID)] = "running"
+
+    result = run_dag(deferred_timeout)
+
+    assert db.task_outcome(deferred_timeout.dag_id, TASK_ID).state == "failed"
+    assert "TaskDeferralTimeout" in result.log
+    assert api.runs[(CHILD, TIMEOUT_RUN_ID)] == "failed"
+    assert "execution_timeout on the last try" in result.log

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
 
@@ -31,6 +31,14 @@ def _single(dag_id: str, **kwargs: object) -> DAG:
 synchronous = _single("cancelling_sync")
 deferrable = _single("cancelling_deferrable", deferrable=True)
 missing_connection = _single("cancelling_missing_connection", airflow_api_conn_id=MISSING_CONNECTION)
+TIMEOUT_RUN_ID = "timed-out-child"
+# Deferred, on its last try (retries=0): the child outlasts execution_timeout (nothing ends it).
+deferred_timeout = _single(
+    "cancelling_deferred_timeout",
+    deferrable=True,
+    trigger_run_id=TIMEOUT_RUN_ID,
+    execution_timeout=timedelta(seconds=2),
+)
 
 with DAG(dag_id="cancelling_fan_out", **_DAG_ARGS) as fan_out:  # type: ignore[arg-type]
     TriggerDagRunsOperator(
