@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from task_sdk_ext.validation import check_conf
@@ -66,10 +68,11 @@ def check_confs(confs: object, *, task_id: str) -> list[dict[str, Any] | None]:
 
     :param confs: the rendered parameter.
     :param task_id: the task, named in the error.
-    :raises ValueError: not a list, an item that is not a JSON-serializable dict, or more than
-        :data:`MAX_ITEMS` items.
+    :raises ValueError: not a sequence (a list, a tuple, a mapped task's output), an item that is not a
+        JSON-serializable dict whose keys can be sorted, or more than :data:`MAX_ITEMS` items.
     """
-    if isinstance(confs, (str, bytes, dict)) or not isinstance(confs, (list, tuple)):
+    # Any sequence: a mapped upstream task's output renders to a LazyXComSequence, neither list nor tuple.
+    if isinstance(confs, (str, bytes, bytearray, Mapping)) or not isinstance(confs, Sequence):
         hint = (
             " (a Jinja expression renders to text unless the Dag sets render_template_as_native_obj=True)"
             if isinstance(confs, str)
@@ -92,6 +95,13 @@ def check_confs(confs: object, *, task_id: str) -> list[dict[str, Any] | None]:
             )
         try:
             checked.append(check_conf(conf))
+            # The record's digest sorts the keys (confs_digest): keys of mixed types cannot be compared.
+            json.dumps(conf, sort_keys=True)
         except ValueError as e:
             raise ValueError(f"Task {task_id!r}: confs[{index}]: {e}") from None
+        except TypeError as e:
+            raise ValueError(
+                f"Task {task_id!r}: confs[{index}]: its keys cannot be compared to be saved ({e}); use "
+                "string keys"
+            ) from None
     return checked

@@ -16,6 +16,7 @@ from tests.integration.dags.fan_outs import (
     ITEMS,
     TASK_ID,
     fan_out_deferrable,
+    fan_out_from_mapped_task,
     fan_out_mapped,
     fan_out_sync,
 )
@@ -81,3 +82,14 @@ def test_mapped_over_chunks_each_map_index_fans_out_its_chunk(run_dag: RunDag) -
         returned = values[map_index]
         assert isinstance(returned, list)
         assert [children[run_id] for run_id in returned] == chunk
+
+
+def test_confs_from_a_mapped_task_fan_out_one_run_per_map_index(run_dag: RunDag) -> None:
+    with ChildFinisher(CHILD, after=0.5):
+        run_dag(fan_out_from_mapped_task)
+
+    assert db.task_outcome(fan_out_from_mapped_task.dag_id, TASK_ID).state == "success"
+    children = {child.run_id: child.conf for child in db.runs_of(CHILD)}
+    returned = return_values(fan_out_from_mapped_task.dag_id)[-1]
+    assert isinstance(returned, list)
+    assert [children[run_id] for run_id in returned] == ITEMS

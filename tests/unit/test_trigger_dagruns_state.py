@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 from typing import Any
@@ -264,6 +265,9 @@ class TestInputChecks:
             ([{}, 3], r"confs\[1\]: conf must be a dict"),
             ([{"when": object()}], r"confs\[0\]: conf must be JSON-serializable"),
             ([None], r"confs\[0\] is None"),
+            ([{}, {1: "a", "b": 2}], r"confs\[1\]: its keys cannot be compared"),
+            ({"a", "b"}, "got set"),
+            (b"[{}]", "got bytes"),
             ([{}] * (MAX_ITEMS + 1), "more than the 1000"),
         ],
     )
@@ -274,6 +278,8 @@ class TestInputChecks:
 
     def test_good_confs_come_back_as_a_list(self) -> None:
         assert check_confs(({"a": 1}, {}), task_id="t") == [{"a": 1}, {}]
+        # Any sequence, as a mapped upstream task's output (LazyXComSequence) is.
+        assert check_confs(collections.UserList([{"a": 1}]), task_id="t") == [{"a": 1}]
         assert check_confs([{}] * MAX_ITEMS, task_id="t") == [{}] * MAX_ITEMS
 
     @pytest.mark.parametrize(

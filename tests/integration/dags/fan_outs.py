@@ -57,3 +57,18 @@ with DAG("fan_out__mapped", schedule=None, catchup=False) as fan_out_mapped:
         deferrable=True,
         poke_interval=1,
     ).expand(confs=chunks())
+
+with DAG("fan_out__from_mapped_task", schedule=None, catchup=False) as fan_out_from_mapped_task:
+
+    @task
+    def conf_of(item: int) -> dict[str, Any]:
+        return {"item": item}
+
+    # A mapped task's output: confs renders to a LazyXComSequence, neither a list nor a tuple.
+    TriggerDagRunsOperator(
+        task_id=TASK_ID,
+        trigger_dag_id=CHILD,
+        confs=conf_of.expand(item=[item["item"] for item in ITEMS]),
+        wait_for_completion=True,
+        poke_interval=1,
+    )
