@@ -54,7 +54,7 @@ nitpick_ignore_regex = [
     # Airflow's and structlog's names, as the docstrings and annotations write them unqualified.
     (
         r"py:.*",
-        r"(AirflowException|AirflowRuntimeError|AirflowFailException|AirflowTaskTimeout|TaskDeferred"
+        r"(AirflowException|AirflowRuntimeError|AirflowFailException|AirflowTaskTimeout|TaskDeferred|TaskDeferralTimeout"
         r"|DagRunTriggerException|TriggerEvent|BaseTrigger|BaseOperator|TaskSuccessEvent|TaskInstanceKey"
         r"|Connection|JsonValue|FilteringBoundLogger|Span|AbstractContextManager)",
     ),

@@ -10,7 +10,7 @@ import pytest
 import structlog
 from airflow.sdk import Connection
 
-from standard_ext import cancel_api, cancel_runs
+from standard_ext import api_access, cancel_api, cancel_runs
 from tests.fake_api import DAG_RUN_GET, DAG_RUN_PATCH, ECHO, TOKEN, VALIDATION, FakeApi, closed_port
 from tests.unit.conftest import API_LOGIN, API_PASSWORD
 
@@ -61,6 +61,7 @@ def masked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """What ``cancel_api`` handed ``mask_secret``, in order."""
     secrets: list[str] = []
     monkeypatch.setattr(cancel_api, "mask_secret", secrets.append)
+    monkeypatch.setattr(api_access, "mask_secret", secrets.append)
     return secrets
 
 

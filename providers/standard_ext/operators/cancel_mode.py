@@ -42,6 +42,7 @@ SIGN_IN_REQUEST_SECONDS = 10.0
 SIGN_IN_RETRY_SECONDS = 120.0
 #: The wait after the first failed sign-in; each next wait doubles, up to :data:`SIGN_IN_LONGEST_WAIT`.
 SIGN_IN_FIRST_WAIT = 1.0
+#: The longest wait between two sign-ins.
 SIGN_IN_LONGEST_WAIT = 15.0
 
 
