@@ -52,6 +52,8 @@ class FakeRun:
     outcome: str
     conf: dict[str, Any] | None = None
     resets: int = 0
+    # As triggered (None: without one); Airflow keeps one run per Dag and logical date.
+    logical_date: datetime | None = None
 
     def state(self) -> str:
         return self.outcome if now() >= self.created_at + timedelta(seconds=self.seconds) else "running"

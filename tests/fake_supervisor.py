@@ -145,9 +145,15 @@ class FakeSupervisor:
                 existing.seconds, existing.outcome = dag.run_seconds, dag.outcome
                 return OKResponse(ok=True)
             return ErrorResponse(error=ErrorType.DAGRUN_ALREADY_EXISTS)
+        if msg.logical_date is not None and any(
+            run.logical_date == msg.logical_date for run in self.runs_of(msg.dag_id)
+        ):
+            # The route finds no duplicate run id, and the insert breaks dag_run_dag_id_logical_date_key:
+            # an IntegrityError that nothing catches, a 500.
+            raise api_error(500, "internal_error", "Internal Server Error")
         seconds, outcome = dag.run_for(msg.conf) if dag.run_for else (dag.run_seconds, dag.outcome)
         run = self.add_run(msg.dag_id, msg.run_id, seconds=seconds, outcome=outcome)
-        run.conf = msg.conf
+        run.conf, run.logical_date = msg.conf, msg.logical_date
         if self.lose_trigger_responses:
             self.lose_trigger_responses -= 1
             return ErrorResponse(error=ErrorType.DAGRUN_ALREADY_EXISTS)

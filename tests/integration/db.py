@@ -91,6 +91,7 @@ class Run:
     # How many times the run was cleared; a reset (reset_dag_run) raises it by one.
     clear_number: int
     end_date: datetime | None
+    logical_date: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ def runs_of(dag_id: str) -> list[Run]:
                 conf=r.conf,
                 clear_number=r.clear_number,
                 end_date=r.end_date,
+                logical_date=r.logical_date,
             )
             for r in runs
         ]

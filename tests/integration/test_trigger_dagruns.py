@@ -50,6 +50,10 @@ def test_triggers_one_run_per_item_and_returns_their_ids_in_item_order(run_dag: 
     assert len(children) == len(ITEMS)
     assert sorted(state for _, state in finisher.finished) == [DagRunState.SUCCESS] * len(ITEMS)
     by_id = {child.run_id: child.conf for child in children}
+    # Each child has a logical date of its own, as under mapped stock: its {{ ds }} renders.
+    dates = [child.logical_date for child in children]
+    assert None not in dates
+    assert len(set(dates)) == len(ITEMS)
     returned = return_values(dag.dag_id)[-1]
     assert isinstance(returned, list)
     assert [by_id[run_id] for run_id in returned] == ITEMS

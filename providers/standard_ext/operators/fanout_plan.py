@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.utils import openlineage
 
 from standard_ext import durable_decision, launch
+from standard_ext.fanout_dates import item_dates
 from standard_ext.fanout_poll import server_states
 from standard_ext.fanout_record import (
     RECORD_KEY,
@@ -149,6 +150,7 @@ def start_items(
     Once ``on_kill`` ran in this process, no further item starts (:func:`~standard_ext.stop_guard.refuse_if_stopped`).
     """
     started: list[int] = []
+    dates = item_dates(operator.checked_logical_date(), indexes=list(indexes))
     for index in indexes:
         refuse_if_stopped(
             operator,
@@ -166,7 +168,7 @@ def start_items(
             dag_id=operator.trigger_dag_id,
             run_id=fan_out.run_ids[index],
             conf=conf,
-            logical_date=None,
+            logical_date=dates[index],
             run_after=None,
             note=None,
             ours=True,

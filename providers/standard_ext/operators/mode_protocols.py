@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator
-    from datetime import timedelta
+    from datetime import datetime, timedelta
 
+    from airflow.sdk.definitions._internal.types import ArgNotSet
     from airflow.sdk.definitions.context import Context
     from airflow.triggers.base import BaseTrigger
     from pydantic import JsonValue
@@ -146,6 +147,10 @@ class FanOutOperator(ChildRunOperator, Protocol):
     """What the fan-out's planning and driving use of ``TriggerDagRunsOperator``."""
 
     openlineage_inject_parent_info: bool
+
+    def checked_logical_date(self) -> datetime | None | ArgNotSet:
+        """``logical_date`` as rendered and parsed: ``NOTSET`` (now), ``None`` or a date."""
+
     canceller: FanOutCanceller | None
     #: The durable record in force this try (set by the planning).
     record: FanOutRecord | None

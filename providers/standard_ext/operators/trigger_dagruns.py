@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
+from airflow.sdk.definitions._internal.types import NOTSET, ArgNotSet
 
 from standard_ext.fanout_checks import MAX_ITEMS, check_confs, check_constructor_values
+from standard_ext.fanout_dates import check_logical_date
 from standard_ext.fanout_record import RECORD_KEY
 from standard_ext.fanout_state import FanOut, Rules, progress_fields
 from standard_ext.launch import XCOM_DAG_ID
@@ -25,6 +27,7 @@ from task_sdk_ext.validation import check_dag_id
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import datetime
 
     from airflow.sdk.definitions.context import Context
 
@@ -70,8 +73,7 @@ class TriggerDagRunsOperator(BaseOperator):
     progress done=... succeeded=... failed=... active=... not_started=...``).
 
     **What it does not do:** stop the child runs when it fails, or when it is stopped unless
-    ``cancel_on_kill`` asks it to (they go on; a durable retry reconnects to them); give runs logical dates;
-    take more than :data:`~standard_ext.fanout_checks.MAX_ITEMS` items in one task: the one record and each
+    ``cancel_on_kill`` asks it to (they go on; a durable retry reconnects to them); take more than :data:`~standard_ext.fanout_checks.MAX_ITEMS` items in one task: the one record and each
     deferral's trigger hold every run id, so map the operator over chunks instead
     (``.partial(...).expand(confs=chunks)``, a record per map index). An empty ``confs`` triggers nothing and
     returns ``[]``.
@@ -96,6 +98,11 @@ class TriggerDagRunsOperator(BaseOperator):
     :param poke_interval: the longest wait between two checks of the runs, in seconds (default 60).
     :param fast_poll_window: for this many seconds after items start, check every second; then the
         wait doubles up to ``poke_interval`` (default 5).
+    :param logical_date: the children's logical date (templated): by default now, as the stock
+        operator gives its child, so that their templates render ``{{ ds }}`` as under mapped stock;
+        ``None`` for children without one. Each item gets that date plus its index in microseconds:
+        Airflow keeps one run per Dag and logical date. A fixed date therefore names the same dates
+        on every run of the fan-out, which Airflow refuses for a second one.
     :param openlineage_inject_parent_info: add the parent task's OpenLineage run to each child's conf,
         with the stock operator's helper (default ``True``, as on the stock operator).
     :param cancel_on_kill: when no try of the task will wait on its child runs again (marked failed or
@@ -130,7 +137,7 @@ class TriggerDagRunsOperator(BaseOperator):
         )
     """
 
-    template_fields: Sequence[str] = ("trigger_dag_id", "confs", "result_task_ids")
+    template_fields: Sequence[str] = ("trigger_dag_id", "confs", "logical_date", "result_task_ids")
     template_fields_renderers: ClassVar[dict[str, str]] = {"confs": "py"}
     operator_extra_links = (TriggeredDagRunsLink(),)
     ui_color = "#ffefeb"
@@ -150,6 +157,7 @@ class TriggerDagRunsOperator(BaseOperator):
         poke_interval: float = 60,
         fast_poll_window: float = 5.0,
         openlineage_inject_parent_info: bool = True,
+        logical_date: str | datetime | None | ArgNotSet = NOTSET,
         cancel_on_kill: bool = False,
         airflow_api_conn_id: str = "airflow_api_default",
         **kwargs: Any,
@@ -179,6 +187,7 @@ class TriggerDagRunsOperator(BaseOperator):
         self.poke_interval = poke_interval
         self.fast_poll_window = fast_poll_window
         self.openlineage_inject_parent_info = openlineage_inject_parent_info
+        self.logical_date = logical_date
         self.cancel_on_kill = cancel_on_kill
         self.airflow_api_conn_id = airflow_api_conn_id
         #: With ``cancel_on_kill``, what ``on_kill`` cancels, and with what: gathered by each process.
@@ -279,4 +288,9 @@ class TriggerDagRunsOperator(BaseOperator):
         except ValueError as e:
             raise ValueError(f"Task {self.task_id!r}, parameter trigger_dag_id: {e}") from None
         self.checked_result_task_ids()
+        self.checked_logical_date()
         return check_confs(self.confs, task_id=self.task_id)
+
+    def checked_logical_date(self) -> datetime | None | ArgNotSet:
+        """``logical_date`` as rendered, parsed and checked: ``NOTSET`` (now), ``None`` or a date."""
+        return check_logical_date(self.logical_date, task_id=self.task_id)
