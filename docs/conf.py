@@ -56,7 +56,7 @@ nitpick_ignore_regex = [
         r"py:.*",
         r"(AirflowException|AirflowRuntimeError|AirflowFailException|AirflowTaskTimeout|TaskDeferred|TaskDeferralTimeout"
         r"|DagRunTriggerException|TriggerEvent|BaseTrigger|BaseOperator|TaskSuccessEvent|TaskInstanceKey"
-        r"|Connection|JsonValue|FilteringBoundLogger|Span|AbstractContextManager)",
+        r"|Connection|JsonValue|FilteringBoundLogger|Span|AbstractContextManager|ArgNotSet)",
     ),
     # Aliases of callables, defined for the type checker only.
     (
