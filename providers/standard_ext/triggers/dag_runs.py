@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from standard_ext.fanout_packing import pack, unpack
 from standard_ext.fanout_state import FanOut, ItemState, progress_fields
 from standard_ext.poll_schedule import Schedule
 from standard_ext.progress import Watch
@@ -52,7 +53,8 @@ class DagRunsTrigger(BaseTrigger):
     operator's rules do), or stop runs without ``cancel_on_kill``.
 
     :param dag_id: the child Dag.
-    :param fan_out: the fan-out at the deferral (:meth:`standard_ext.fanout_state.FanOut.to_json`).
+    :param fan_out: the fan-out at the deferral (:meth:`standard_ext.fanout_state.FanOut.to_json`), or
+        as the trigger serializes it, packed (:func:`standard_ext.fanout_packing.pack`).
     :param ends: fire once this many of its active runs ended (all of them at most).
     :param failures: fire as soon as this many of them failed (``fail_fast``); ``None``: not early.
     :param poke_interval: the longest wait between two checks of a run, in seconds.
@@ -92,7 +94,7 @@ class DagRunsTrigger(BaseTrigger):
         self,
         *,
         dag_id: str,
-        fan_out: dict[str, Any],
+        fan_out: dict[str, Any] | str,
         ends: int,
         poke_interval: float,
         fast_poll_window: float,
@@ -107,7 +109,7 @@ class DagRunsTrigger(BaseTrigger):
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.dag_id = dag_id
         # Read here, so a malformed fan-out fails this trigger as it is built, never the shared poller.
-        self.fan_out = FanOut.from_json(fan_out)
+        self.fan_out = unpack(fan_out)
         self.ends = int(ends)
         self.failures = None if failures is None else int(failures)
         self.cancel_on_kill = bool(cancel_on_kill)
@@ -128,7 +130,8 @@ class DagRunsTrigger(BaseTrigger):
         """Return the class path and the keyword arguments that rebuild this trigger."""
         return CLASSPATH, {
             "dag_id": self.dag_id,
-            "fan_out": self.fan_out.to_json(),
+            # Packed: the kwargs must fit a Text column on MySQL at the widest fan-out (MAX_ITEMS).
+            "fan_out": pack(self.fan_out),
             "ends": self.ends,
             "failures": self.failures,
             "poke_interval": self.schedule.poke_interval,
