@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.api.datamodels._generated import DagRun, DagRunState, DagRunType
+from airflow.sdk.definitions._internal.types import NOTSET, ArgNotSet
 from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
 from airflow.sdk.execution_time.comms import (
     ConnectionResult,
@@ -69,10 +70,31 @@ class FakeSupervisor:
         self.dags[dag_id] = FakeDag(dag_id=dag_id, **kwargs)
         return self.dags[dag_id]
 
-    def add_run(self, dag_id: str, run_id: str, *, seconds: float = 0.0, outcome: str = "success") -> FakeRun:
+    def add_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        seconds: float = 0.0,
+        outcome: str = "success",
+        logical_date: datetime | None | ArgNotSet = NOTSET,
+    ) -> FakeRun:
+        """
+        A run of ``dag_id`` created now; its logical date is its creation time unless given (``None``: none).
+
+        Triggers made through the fake set the one the message carries instead.
+        """
         # A run implies its Dag: the server answers questions about the Dag's task states too.
         self.dags.setdefault(dag_id, FakeDag(dag_id=dag_id))
-        run = FakeRun(dag_id=dag_id, run_id=run_id, created_at=now(), seconds=seconds, outcome=outcome)
+        created = now()
+        run = FakeRun(
+            dag_id=dag_id,
+            run_id=run_id,
+            created_at=created,
+            seconds=seconds,
+            outcome=outcome,
+            logical_date=created if isinstance(logical_date, ArgNotSet) else logical_date,
+        )
         self.runs[(dag_id, run_id)] = run
         return run
 
@@ -201,23 +223,23 @@ class FakeSupervisor:
         return TICount(count=total)
 
     def _on_GetPreviousDagRun(self, msg: GetPreviousDagRun) -> BaseModel:
-        # The latest run that has ended in the state asked for (every fake run has a logical date: its
-        # creation time).
-        ended = [
+        # As the route's query (get_previous_dagrun): the run with the latest logical date before the one
+        # asked for, in the state asked for if any. A run without a logical date never counts.
+        earlier = [
             run
             for run in self.runs_of(msg.dag_id)
-            if run.created_at < msg.logical_date
-            and run.state() != "running"
+            if run.logical_date is not None
+            and run.logical_date < msg.logical_date
             and (msg.state is None or run.state() == msg.state)
         ]
-        if not ended:
+        if not earlier:
             return PreviousDagRunResult(dag_run=None)
-        run = max(ended, key=lambda r: r.created_at)
+        run = max(earlier, key=lambda r: r.logical_date or r.created_at)
         return PreviousDagRunResult(
             dag_run=DagRun(
                 dag_id=run.dag_id,
                 run_id=run.run_id,
-                logical_date=run.created_at,
+                logical_date=run.logical_date,
                 data_interval_start=None,
                 data_interval_end=None,
                 run_after=run.created_at,
