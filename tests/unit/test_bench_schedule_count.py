@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,10 +45,34 @@ def test_our_computed_requests_are_what_the_synchronous_wait_sends(
     assert len(kinds[kinds.index("TriggerDagRun") + 1 :]) == our_requests(child_seconds=seconds)
 
 
-def test_stock_checks_an_hour_long_child_sixty_times_at_its_default() -> None:
-    assert stock_checks(child_seconds=LONG_CHILD_SECONDS) == 60
-    assert stock_checks(child_seconds=2) == 1
-    assert figure(LONG_CHILD_SECONDS).stock == 60
+@pytest.mark.parametrize("seconds", [2.0, 90.0, LONG_CHILD_SECONDS])
+def test_the_computed_stock_checks_are_what_the_stock_wait_sends(
+    supervisor: FakeSupervisor, clock: Clock, monkeypatch: pytest.MonkeyPatch, seconds: float
+) -> None:
+    # The stock loop itself (the task runner's _handle_trigger_dag_run), at its defaults, on the fake.
+    from airflow.providers.common.compat.sdk import DagRunTriggerException
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator as Stock
+    from airflow.sdk.execution_time import task_runner
+    from structlog import get_logger
+
+    from tests.fake_task import FakeTaskInstance
+
+    supervisor.add_dag("child", run_seconds=seconds)
+    # The loop sleeps with time.sleep: the test's clock moves instead.
+    monkeypatch.setattr(time, "sleep", clock.traveller.shift)
+    ti = FakeTaskInstance()
+    context: Any = {"ti": ti, "task_instance": ti}
+    stock = Stock(task_id="stock", trigger_dag_id="child", wait_for_completion=True)
+    with pytest.raises(DagRunTriggerException) as prepared:
+        stock.execute(context)
+    # What follows the wait (the task's success handling) is not what is counted here.
+    monkeypatch.setattr(task_runner, "_handle_current_task_success", lambda *args: ("done", "success"))
+
+    task_runner._handle_trigger_dag_run(prepared.value, context, ti, get_logger())  # type: ignore[arg-type]
+
+    sent = supervisor.kinds_sent()
+    assert sent.count("GetDagRunState") == stock_checks(child_seconds=seconds)
+    assert figure(seconds).stock == stock_checks(child_seconds=seconds)
 
 
 def test_our_figure_walks_the_operators_schedule_anchored_at_the_first_check(
