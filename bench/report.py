@@ -74,7 +74,8 @@ def _header(results: Results) -> str:
         f"- Airflow {m.airflow} (standard provider {m.standard_provider}), SQLite and the LocalExecutor, "
         "every setting that governs how soon it reacts at Airflow's default\n"
         f"- repetitions: {results.repetitions} per child length and parent variant\n\n"
-        "Every figure below was measured by this run; none is copied in."
+        "Every figure below comes from this run; none is copied in. A figure computed rather than counted (from "
+        "the operators' schedules, or stock's `waiters / poke_interval`) says so in its row or column."
     )
 
 
