@@ -17,7 +17,7 @@ reads the answer through the parent's own ``/wait``::
 
 ``example_ask_question`` waits in the triggerer (``deferrable=True``); ``example_ask_question_sync`` is
 the same call waiting in its worker slot. Run conf / params: ``question``, ``request_id`` (the child's
-run id; empty: the parent's run id, a fresh child run per request), ``work`` (seconds until the answer), ``teardown`` (seconds the
+run id; empty: a fresh child run per request and try), ``work`` (seconds until the answer), ``teardown`` (seconds the
 teardown takes), ``fail`` (the answer task raises) and ``tag`` are passed on to the child.
 """
 
@@ -91,10 +91,11 @@ def ask_question(dag_id: str, *, deferrable: bool) -> DAG:
         TriggerDagRunOperator(
             task_id="ask",
             trigger_dag_id="example_answer_question",
-            # A request id names the child run, so a repeated request attaches to the same one; without
-            # one, the parent's own run id does, a fresh child run per request. ("or None" would render
-            # to the text "None" without native rendering: the operator refuses that run id.)
-            trigger_run_id="{{ params.request_id or run_id }}",
+            # A request id names the child run, so a repeated request attaches to the same one. Without
+            # one, the parent's run id and try do: a fresh child per request, and a retry after a failed
+            # answer asks afresh (a durable retry after a crash still reconnects to the saved run).
+            # ("or None" renders the text "None" without native rendering: the operator refuses it.)
+            trigger_run_id="{{ params.request_id or run_id ~ '__try' ~ ti.try_number }}",
             conf={key: f"{{{{ params.{key} }}}}" for key in ("question", "work", "teardown", "fail", "tag")},
             wait_for_completion=True,
             result_task_ids=["answer", "parts"],

@@ -107,5 +107,6 @@ def check_rendered_run_id(value: object, *, task_id: str, given: bool) -> None:
         raise ValueError(
             f"Task {task_id!r}, parameter trigger_run_id: it rendered to {value!r}, which cannot be meant "
             "as a run id; give a template that always renders an id (for instance "
-            '"{{ params.request_id or run_id }}"), or leave trigger_run_id unset for a generated one'
+            "\"{{ params.request_id or run_id ~ '__try' ~ ti.try_number }}\"), or leave trigger_run_id unset "
+            "for a generated one"
         )

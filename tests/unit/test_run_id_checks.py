@@ -33,11 +33,16 @@ class TestRendered:
                 check_rendered_run_id(value, task_id="ask", given=True)
 
     def test_the_examples_template_renders_a_fresh_id_without_a_request_id(self) -> None:
-        template = "{{ params.request_id or run_id }}"
+        template = "{{ params.request_id or run_id ~ '__try' ~ ti.try_number }}"
+        ti = {"try_number": 2}
         for env in (NativeEnvironment(), jinja2.Environment()):
-            value = env.from_string(template).render(params=EMPTY, run_id="manual__1")
+            value = env.from_string(template).render(params=EMPTY, run_id="manual__1", ti=ti)
             check_rendered_run_id(value, task_id="ask", given=True)
-            assert value == "manual__1"
+            assert value == "manual__1__try2"
+            given = env.from_string(template).render(
+                params={"request_id": "req-42"}, run_id="manual__1", ti=ti
+            )
+            assert given == "req-42"
 
     @pytest.mark.parametrize("value", [None, "None", "", "   "])
     def test_not_given_means_generated(self, value: object) -> None:
