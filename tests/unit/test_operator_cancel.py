@@ -79,7 +79,7 @@ class TestCheckedBeforeAnythingIsSent:
         parent = make_parent(**WAITING)
 
         with pytest.raises(
-            AirflowException, match=f"the Airflow API at {url} .*{API_CONN_ID}.* did not answer"
+            AirflowException, match=f"the Airflow API at {url} .*{API_CONN_ID}.* kept failing"
         ) as info:
             parent.run()
 

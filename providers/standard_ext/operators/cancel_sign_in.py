@@ -87,7 +87,7 @@ def sign_in(
             failing_for = time.time() - started
             if failing_for + wait > SIGN_IN_RETRY_SECONDS:
                 raise AirflowException(
-                    f"{prefix}: {where} did not answer for {failing_for:.0f} s: {e}; the task's retries apply"
+                    f"{prefix}: {where} kept failing for {failing_for:.0f} s: {e}; the task's retries apply"
                 ) from None
             log.warning(
                 "Could not sign in to the Airflow API; trying again",
