@@ -12,11 +12,13 @@ from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
 from airflow.sdk.execution_time.comms import (
     ConnectionResult,
     DagResult,
+    DagRunResult,
     DagRunStateResult,
     DRCount,
     ErrorResponse,
     GetConnection,
     GetDag,
+    GetDagRun,
     GetDagRunState,
     GetDRCount,
     GetPreviousDagRun,
@@ -235,22 +237,11 @@ class FakeSupervisor:
         if not earlier:
             return PreviousDagRunResult(dag_run=None)
         run = max(earlier, key=lambda r: r.logical_date or r.created_at)
-        return PreviousDagRunResult(
-            dag_run=DagRun(
-                dag_id=run.dag_id,
-                run_id=run.run_id,
-                logical_date=run.logical_date,
-                data_interval_start=None,
-                data_interval_end=None,
-                run_after=run.created_at,
-                start_date=run.created_at,
-                end_date=run.created_at + timedelta(seconds=run.seconds),
-                run_type=DagRunType.MANUAL,
-                state=DagRunState(run.state()),
-                consumed_asset_events=[],
-                partition_key=None,
-            )
-        )
+        return PreviousDagRunResult(dag_run=_dag_run_model(run))
+
+    def _on_GetDagRun(self, msg: GetDagRun) -> BaseModel:
+        # As the route (get_dag_run): the run by Dag and run id, or a 404 naming both.
+        return DagRunResult.from_api_response(_dag_run_model(self._run(msg.dag_id, msg.run_id)))
 
     def _run(self, dag_id: str, run_id: str) -> FakeRun:
         if (run := self.runs.get((dag_id, run_id))) is None:
@@ -315,3 +306,23 @@ class FakeSupervisor:
             tags=[],
             next_dagrun=None,
         )
+
+
+def _dag_run_model(run: FakeRun) -> DagRun:
+    """The execution API's ``DagRun`` of ``run``: started when created, an end date only once it ended."""
+    state = run.state()
+    return DagRun(
+        dag_id=run.dag_id,
+        run_id=run.run_id,
+        logical_date=run.logical_date,
+        data_interval_start=None,
+        data_interval_end=None,
+        run_after=run.created_at,
+        start_date=run.created_at,
+        end_date=None if state == "running" else run.created_at + timedelta(seconds=run.seconds),
+        run_type=DagRunType.MANUAL,
+        state=DagRunState(state),
+        conf=run.conf,
+        consumed_asset_events=[],
+        partition_key=None,
+    )
