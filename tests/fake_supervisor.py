@@ -210,7 +210,9 @@ class FakeSupervisor:
         # ("null" for an instance without one).
         if msg.logical_dates or msg.task_group_id or msg.map_index is not None:
             raise AssertionError(f"The fake supervisor counts by run id, task id and state: {msg!r}")
-        dag = self._dag(msg.dag_id)
+        # An unknown Dag is no error to the route: its query counts nothing.
+        if (dag := self.dags.get(msg.dag_id)) is None:
+            return TICount(count=0)
         wanted_states = {None if state == "null" else state for state in msg.states or []}
         total = 0
         for run in self.runs_of(msg.dag_id):
@@ -251,21 +253,33 @@ class FakeSupervisor:
         return run
 
     def _on_GetTaskStates(self, msg: GetTaskStates) -> BaseModel:
-        dag = self._dag(msg.dag_id)
-        wanted = set(msg.task_ids or [])
+        # As the route's query (get_task_instance_states): the task instances of the Dag's runs asked
+        # for, grouped by run. An unknown Dag or run is no error, only absent: a run appears only with a
+        # task instance that matched.
+        if msg.task_group_id or msg.logical_dates or msg.map_index is not None:
+            raise AssertionError(f"The fake supervisor reads task states by run id and task id: {msg!r}")
         answer: dict[str, dict[str, str | None]] = {}
+        if (dag := self.dags.get(msg.dag_id)) is None:
+            return TaskStatesResult(task_states=answer)
+        wanted = set(msg.task_ids or [])
         for run in self.runs_of(msg.dag_id):
             if msg.run_ids and run.run_id not in msg.run_ids:
                 continue
-            answer[run.run_id] = {
+            states = {
                 key: run.task_state(dag, key)
                 for key in dag.task_keys()
                 if not wanted or key in wanted or key.rpartition("_")[0] in wanted
             }
+            if states:
+                answer[run.run_id] = states
         return TaskStatesResult(task_states=answer)
 
     def _on_GetXCom(self, msg: GetXCom) -> BaseModel:
-        dag, run = self._dag(msg.dag_id), self._run(msg.dag_id, msg.run_id)
+        # The route answers 404 for an XCom it does not have (whatever the Dag and run), which the
+        # supervisor's client turns into a value of None: never an error to the task.
+        dag, run = self.dags.get(msg.dag_id), self.runs.get((msg.dag_id, msg.run_id))
+        if dag is None or run is None:
+            return XComResult(key=msg.key, value=None)
         mapped = msg.task_id in dag.mapped_returns and msg.map_index is not None and msg.map_index >= 0
         key = f"{msg.task_id}_{msg.map_index}" if mapped else msg.task_id
         value = None

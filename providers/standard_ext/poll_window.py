@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 #: The shortest wait between two checks; a child that ends within the fast window is seen this late at most.
 FAST_STEP_SECONDS = 1.0
+#: While a run's task instances are all finished but the run is not ended yet, it is checked again every
+#: FAST_STEP_SECONDS, this many times, then by its schedule again: the scheduler ends such a run within a
+#: loop or two, unless it does not examine the run at all (its Dag was paused), which may last for days.
+FINISHING_CHECKS = 10
 #: Near the predicted end, check every this fraction of the predicted length (but never more often than
 #: FAST_STEP_SECONDS): the end is then seen within 5 % of the child's length.
 WINDOW_STEP_FRACTION = 1 / 20

@@ -9,7 +9,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowRuntimeError, Airflo
 from standard_ext.counts import COUNT_ABOVE, counted_progress
 from standard_ext.durable_decision import FINAL_STATES
 from standard_ext.outage import OUTAGE_STEP_SECONDS, Outage
-from standard_ext.poll_window import FAST_STEP_SECONDS
+from standard_ext.poll_window import FAST_STEP_SECONDS, FINISHING_CHECKS
 from standard_ext.progress import TaskProgress
 from standard_ext.runs import get_state, task_progress
 from standard_ext.stopped import wait_between_checks
@@ -80,7 +80,9 @@ def wait_in_task(
     Each check is one request, for the run's task states: they give the progress (logged when it
     changes), let ``watch`` judge an early end, and say when the run may have ended, which only then is
     read (a second request). While the task instances are all finished but the run is not yet, the
-    next check comes after a second, whatever the schedule: the scheduler is about to end the run.
+    next check comes after a second, whatever the schedule: the scheduler is about to end the run. After
+    ``poll_window.FINISHING_CHECKS`` such checks the schedule applies again (a paused child Dag's run is
+    not examined by the scheduler at all).
 
     :param ti: the task instance whose accessors ask the execution API.
     :param dag_id: the child Dag.
@@ -107,6 +109,8 @@ def wait_in_task(
     last_line = None
     waiting_seen = False
     counting = False
+    # Checks in a row that found every task instance finished and the run not ended yet.
+    finishing = 0
     # Seconds since the wait began, counted by the waits themselves: the schedule is walked the same
     # under a real clock and a test's.
     elapsed = 0.0
@@ -156,7 +160,9 @@ def wait_in_task(
                     raise AirflowException(end.message(dag_id=dag_id, run_id=run_id))
                 log.info("The result tasks succeeded; not waiting for the rest of the Dag run", **judged)
                 return RESULTS_READY
-            if state is not None and progress.has_tasks:
+            finishing = finishing + 1 if state is not None and progress.has_tasks else 0
+            if 0 < finishing <= FINISHING_CHECKS:
+                # Its tasks are done: the scheduler is about to end the run (a few times, poll_window).
                 delay = FAST_STEP_SECONDS
             else:
                 delay = schedule.next_offset_after(elapsed) - elapsed

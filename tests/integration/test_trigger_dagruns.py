@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from airflow.models.dagrun import DagRun
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tests.integration import db
 from tests.integration.dags.fan_outs import (
@@ -24,6 +28,8 @@ from tests.integration.names import CHILD
 from tests.integration.scheduler import ChildFinisher
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from airflow.sdk import DAG
 
     from tests.integration.conftest import RunDag
@@ -97,3 +103,34 @@ def test_confs_from_a_mapped_task_fan_out_one_run_per_map_index(run_dag: RunDag)
     returned = return_values(fan_out_from_mapped_task.dag_id)[-1]
     assert isinstance(returned, list)
     assert [children[run_id] for run_id in returned] == ITEMS
+
+
+@contextmanager
+def children_start_as_created() -> Iterator[None]:
+    """Give each child run a start date as it is created: dag.test() runs no scheduler to start it."""
+
+    def start(mapper: Any, connection: Any, run: DagRun) -> None:
+        if run.dag_id == CHILD and run.start_date is None:
+            run.start_date = datetime.now(UTC)
+
+    event.listen(DagRun, "before_insert", start)
+    try:
+        yield
+    finally:
+        event.remove(DagRun, "before_insert", start)
+
+
+def test_without_history_the_fan_out_learns_the_childs_length_through_the_real_execution_api(
+    run_dag: RunDag,
+) -> None:
+    with children_start_as_created(), ChildFinisher(CHILD, after=0.5):
+        result = run_dag(fan_out_sync)
+
+    assert db.task_outcome(fan_out_sync.dag_id, TASK_ID).state == "success"
+    # No earlier run of the child: the first wait knows nothing; its ends (read with GetDagRun, which the
+    # real supervisor answers) set the next.
+    waits = re.findall(r"Checking the fan-out's Dag runs.*?expected_seconds=(\S+)", result.log)
+    assert waits[0] == "None"
+    assert float(waits[1]) >= 0.5
+    assert "Learned how long the child Dag runs from the fan-out's ended runs" in result.log
+    assert "Could not read how long a Dag run took" not in result.log

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import structlog
-from airflow.sdk.execution_time.comms import GetPreviousDagRun
+from airflow.sdk.execution_time.comms import GetDagRunState, GetPreviousDagRun
 
+from standard_ext.poll_window import FINISHING_CHECKS
 from tests.fake_errors import api_error
 from tests.unit.conftest import kill_mid_wait
 
@@ -82,11 +83,14 @@ class TestHistory:
 
 
 class TestOneRequestPerCheck:
+    # Where the wait begins against the beat (poll_schedule.BEAT_FRACTION) moves its checks, never adds one.
+    @pytest.mark.parametrize("phase", [0.0, 17.3, 29.9, 44.5])
     def test_an_hour_long_child_costs_at_most_seventy_two_requests(
-        self, supervisor: FakeSupervisor, make_parent: MakeParent
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock, phase: float
     ) -> None:
         # Stock at its default 60 s interval asks 60 times an hour; 1.2 times that is the budget.
         supervisor.add_dag("child", run_seconds=3600)
+        clock.traveller.shift(phase)
 
         make_parent(**WAITING).run()
 
@@ -94,7 +98,7 @@ class TestOneRequestPerCheck:
         wait = kinds[kinds.index("TriggerDagRun") + 1 :]
         assert wait.count("GetPreviousDagRun") == 1
         assert wait.count("GetDagRunState") == 1  # once, when the task states say the run may have ended
-        assert len(wait) == 72
+        assert len(wait) <= 72
 
     def test_tasks_all_finished_but_the_run_not_yet_is_checked_every_second(
         self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
@@ -109,6 +113,23 @@ class TestOneRequestPerCheck:
         assert clock.waits[-2:] == [16, 1]
         assert clock.elapsed() == 36
 
+    def test_a_run_that_stays_running_with_its_tasks_done_goes_back_to_its_schedule(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
+    ) -> None:
+        # The task ends at 30 s, but nothing ends the run for ten minutes (its Dag was paused, say).
+        supervisor.add_dag(
+            "child", run_seconds=600, task_timeline={"work": [(0, "running"), (30, "success")]}
+        )
+
+        make_parent(**WAITING).run()
+
+        waits = clock.waits
+        # Seen done at 35 s: ten one-second checks, then the schedule's again (the beat: a minute apart).
+        first = waits.index(1, waits.index(16))
+        assert waits[first : first + FINISHING_CHECKS] == [1] * FINISHING_CHECKS
+        assert all(wait > 1 for wait in waits[first + FINISHING_CHECKS :])
+        assert len(supervisor.sent_of(GetDagRunState)) < FINISHING_CHECKS + 12
+
 
 class TestTheReadmeTable:
     """The requests and delays the table of docs/polling.md gives, on the fake supervisor."""
@@ -120,9 +141,11 @@ class TestTheReadmeTable:
             (22, None, 12, 13.0),
             (22, 22, 14, 0.0),
             (20, 2, 22, 0.9),
-            (3600, None, 72, 7.0),
-            (3600, 3600, 72, 7.0),
-            (3600, 2, 113, 7.0),
+            # The test's clock starts on the minute: the back-off's checks fall on the half-minute beat
+            # (poll_schedule.BEAT_FRACTION), and the hour's end between two of them.
+            (3600, None, 72, 30.0),
+            (3600, 3600, 72, 30.0),
+            (3600, 2, 114, 28.0),
         ],
     )
     def test_requests_and_delay(

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 import statistics
 from typing import TYPE_CHECKING
 
 import pytest
 
-from standard_ext.poll_schedule import Schedule, check_offsets, next_check_time, poll_delays, queued_step
+from bench.schedule_count import stock_checks
+from standard_ext.poll_schedule import (
+    BEAT_FRACTION,
+    Schedule,
+    check_offsets,
+    next_check_time,
+    poll_delays,
+    queued_step,
+)
 from tests.unit.virtual_time import T0
 
 if TYPE_CHECKING:
@@ -81,23 +90,87 @@ class TestFiveSecondChild:
 
 
 class TestHourLongChild:
-    def test_costs_at_most_about_twenty_percent_more_requests(self) -> None:
-        hour = 3600.0
-        our_requests, our_delay = ours(hour)
-        stock_requests, stock_delay = requests_and_delay(stock_check_times(60), hour)
+    # Where the wait begins against the wall clock moves the back-off's checks onto the beat: each phase.
+    PHASES = [T0 + i * 0.7 for i in range(90)]
 
-        # Ours: 6 one-second checks (0..5 s), 5 backing off (7, 11, 19, 35, 67 s), then every 60 s:
-        # 67 + 59 * 60 = 3607 s is the first check at or after the hour.
-        assert (our_requests, our_delay) == (70, 7.0)
-        assert (stock_requests, stock_delay) == (60, 0.0)
-        assert our_requests / stock_requests == pytest.approx(1.1667, abs=1e-3)
-        assert our_requests <= 1.2 * stock_requests
+    def test_costs_at_most_twenty_percent_more_requests_than_stock_at_any_phase(self) -> None:
+        hour = 3600.0
+        stock = stock_checks(child_seconds=hour)  # the real stock loop's count: test_bench_schedule_count.py
+
+        for since in self.PHASES:
+            schedule = Schedule(since, 60, 5).seen(started=True, after=0.0, waiting_seen=False)
+            checks, delay = requests_and_delay(check_offsets(schedule), hour)
+            # 10 checks to 35 s (0..5, 7, 11, 19, 35 s), then one each minute on the half-minute beat.
+            assert checks == 70
+            assert 0.0 <= delay < 60.0
+        assert stock == 60
+        assert 70 / stock <= 1.2
 
     @pytest.mark.parametrize("ends_at", [600.0, 1800.0, 3599.0, 7200.0])
     def test_steady_state_delay_never_exceeds_poke_interval(self, ends_at: float) -> None:
-        _, delay = ours(ends_at)
+        for since in self.PHASES:
+            _, delay = requests_and_delay(check_offsets(Schedule(since, 60, 5)), ends_at)
 
-        assert delay < 60.0
+            assert delay < 60.0
+
+
+class TestSharedBeat:
+    """The back-off's checks fall on a wall-clock beat shared by every wait of one poke_interval."""
+
+    @pytest.mark.parametrize(("poke_interval", "fast_poll_window"), [(60, 5), (10, 5), (3, 0), (3600, 30)])
+    def test_past_the_ramp_every_check_is_on_the_beat_and_a_poke_interval_apart(
+        self, poke_interval: float, fast_poll_window: float
+    ) -> None:
+        since = T0 + 13.37
+        schedule = Schedule(since, poke_interval, fast_poll_window)
+        offsets = list(itertools.islice(check_offsets(schedule), 60))
+        unaligned = list(
+            itertools.islice(
+                sync_check_offsets(poke_interval=poke_interval, fast_poll_window=fast_poll_window), 60
+            )
+        )
+        # The ramp's checks stay where they were, but for its last, which moves to the beat.
+        ramp = itertools.takewhile(
+            lambda d: d < poke_interval,
+            poll_delays(poke_interval=poke_interval, fast_poll_window=fast_poll_window),
+        )
+        kept = len(list(ramp))
+        assert offsets[:kept] == unaligned[:kept]
+        steady = offsets[kept:]
+        assert steady[0] >= unaligned[kept]
+
+        for offset in steady:
+            beats = (since + offset) / (poke_interval * BEAT_FRACTION)
+            assert beats == pytest.approx(round(beats), abs=1e-6)
+        for this, following in itertools.pairwise(steady):
+            assert following - this == pytest.approx(poke_interval, abs=1e-6)
+
+    def test_waits_begun_at_different_seconds_check_at_two_moments_a_minute(self) -> None:
+        # 200 waits begun at random moments over five minutes: without the beat their checks fill most
+        # seconds of the minute; on it, the shared poller has two moments a minute to ask about them all.
+        rng = random.Random(7)
+        starts = [T0 + rng.uniform(0, 300) for _ in range(200)]
+        moments: set[float] = set()
+        for since in starts:
+            schedule = Schedule(since, 60, 5)
+            moments.update(
+                round(since + offset, 6)
+                for offset in itertools.takewhile(lambda o: o < 2000, check_offsets(schedule))
+                if T0 + 1000 <= since + offset < T0 + 1600
+            )
+
+        assert len(moments) == 2 * 10
+
+    @pytest.mark.parametrize("ends_at", [20.0, 40.0, 66.0, 70.0, 100.0, 130.0, 600.0, 3600.0])
+    def test_the_beat_adds_no_check_and_less_than_half_a_poke_interval_of_delay(self, ends_at: float) -> None:
+        unaligned = requests_and_delay(sync_check_offsets(poke_interval=60, fast_poll_window=5), ends_at)
+        for i in range(120):
+            since = T0 + i * 0.5
+            checks, delay = requests_and_delay(check_offsets(Schedule(since, 60, 5)), ends_at)
+
+            assert checks <= unaligned[0]
+            assert delay < unaligned[1] + 60 * BEAT_FRACTION
+            assert delay < 60.0
 
 
 def sync_check_offsets(*, poke_interval: float, fast_poll_window: float) -> Iterator[float]:
@@ -117,16 +190,20 @@ class TestNextCheckTime:
     def test_follows_the_synchronous_waits_checks(
         self, poke_interval: float, fast_poll_window: float
     ) -> None:
+        # The synchronous wait walks the schedule by the seconds it waited; a trigger asks by the clock.
         checks = list(
             itertools.islice(
-                sync_check_offsets(poke_interval=poke_interval, fast_poll_window=fast_poll_window), 40
+                check_offsets(Schedule(T0, poke_interval=poke_interval, fast_poll_window=fast_poll_window)),
+                40,
             )
         )
         kwargs = {"waiting_since": T0, "poke_interval": poke_interval, "fast_poll_window": fast_poll_window}
 
         for this, following in itertools.pairwise(checks):
-            assert next_check_time(now=T0 + this, **kwargs) == pytest.approx(T0 + following)
-            assert next_check_time(now=T0 + (this + following) / 2, **kwargs) == pytest.approx(T0 + following)
+            assert next_check_time(now=T0 + this, **kwargs) - T0 == pytest.approx(following, abs=1e-6)
+            assert next_check_time(now=T0 + (this + following) / 2, **kwargs) - T0 == pytest.approx(
+                following, abs=1e-6
+            )
 
     def test_the_first_check_is_at_the_start_when_the_clock_is_behind_it(self) -> None:
         # A triggerer whose clock lags the worker's that set waiting_since.
@@ -134,13 +211,14 @@ class TestNextCheckTime:
 
     def test_days_into_a_wait_it_is_computed_not_walked(self) -> None:
         now = 10 * 86400 + 0.5
-        walked = next(t for t in sync_check_offsets(poke_interval=60, fast_poll_window=5) if t > now)
+        walked = next(t for t in check_offsets(Schedule(T0, 60, 5)) if t > now)
 
         assert (
             next_check_time(waiting_since=T0, now=T0 + now, poke_interval=60, fast_poll_window=5)
             == T0 + walked
         )
-        assert walked == 67 + 60 * 14399  # the ramp ends at 67 s, then every 60 s
+        # T0 is on the minute: the ramp's 67 s check moves to the beat at 90 s, then every 60 s.
+        assert walked == 90 + 60 * 14399
 
     @pytest.mark.parametrize("poke_interval", [0.1, 0.3, 0.7, 60])
     def test_each_next_check_is_later_than_the_last(self, poke_interval: float) -> None:
@@ -238,7 +316,8 @@ class TestWindowAroundTheLastSuccess:
     def test_an_hour_long_child_costs_no_more_than_without_history(self) -> None:
         # A twentieth of an hour is longer than poke_interval: the back-off is as dense as a window would be.
         assert Schedule(0.0, 60, 5, expected_seconds=3600).window is None
-        assert with_history(3600.0, expected=3600) == with_history(3600.0, expected=None) == (70, 7.0)
+        # waiting_since=0 is on the beat: the back-off's checks at 90 s, 150 s, ... 3630 s.
+        assert with_history(3600.0, expected=3600) == with_history(3600.0, expected=None) == (70, 30.0)
 
     @pytest.mark.parametrize("expected", [None, 0.0, -5.0, math.inf, math.nan])
     def test_no_usable_length_means_no_window(self, expected: float | None) -> None:
@@ -249,8 +328,15 @@ class TestWindowAroundTheLastSuccess:
         offsets = list(itertools.takewhile(lambda o: o < 200, check_offsets(schedule)))
 
         for this, following in itertools.pairwise(offsets):
-            assert schedule.next_check_after(T0 + this) == pytest.approx(T0 + following)
-            assert schedule.next_check_after(T0 + (this + following) / 2) == pytest.approx(T0 + following)
+            assert schedule.next_check_after(T0 + this) - T0 == pytest.approx(following, abs=1e-6)
+            # Rebuilt between two checks: the back-off's and the window's checks are the walk's; while the
+            # run is not seen started, the queued step counts from the rebuild (the last check is not known).
+            middle = (this + following) / 2
+            step = queued_step(expected_seconds=120, poke_interval=60)
+            assert step is not None
+            assert (
+                middle < schedule.next_check_after(T0 + middle) - T0 <= max(following, middle + step) + 1e-6
+            )
 
 
 class TestAnchoredAtTheStart:

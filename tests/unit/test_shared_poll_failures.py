@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.timeout(30)
 
-# Waiting for 1000 s already: in the back-off, checked every 60 s, at 27 s (-1000 + 67 + 60 * 16) and 87 s.
+# Waiting for 1000 s already: on the beat, checked every 60 s, at 30 s (the ramp's 67 s check, -933 s, moves to
+# the beat at -930 s; + 60 * 16) and 90 s.
 SINCE = -1000.0
-FIRST_CHECK, NEXT_CHECK = 27.0, 87.0
+FIRST_CHECK, NEXT_CHECK = 30.0, 90.0
 UNAVAILABLE = api_error(503, "unavailable", "The server is restarting")
 
 
@@ -46,7 +47,7 @@ class TestAFailedRequestCostsAtMostTheNextTick:
 
         outcome = asyncio.run(timed(virtual, waiting("a", since=SINCE)))
 
-        # The question at 27 s failed; a second later the run is seen ended, not 60 s later.
+        # The question at 30 s failed; a second later the run is seen ended, not 60 s later.
         assert outcome == (RunOutcome(state="success"), FIRST_CHECK + MIN_TICK_SECONDS)
 
     def test_a_failed_count_in_the_bisection_keeps_the_runs_already_singled_out(
@@ -54,10 +55,10 @@ class TestAFailedRequestCostsAtMostTheNextTick:
     ) -> None:
         for run_id, seconds in (("a", 20), ("b", 3600), ("c", 3600), ("d", 20)):
             supervisor.add_run(CHILD, run_id, seconds=seconds)
-        # At 27 s: the chunk's count (2 active), [a, b] (1), [a] (0, so a ended), then [c] fails: which of
+        # At 30 s: the chunk's count (2 active), [a, b] (1), [a] (0, so a ended), then [c] fails: which of
         # c and d ended is unknown.
         supervisor.fail_on(GetDRCount, nth=4, error=UNAVAILABLE)
-        virtual.horizon = 30
+        virtual.horizon = FIRST_CHECK + 3
 
         async def scenario() -> list[asyncio.Task[tuple[RunOutcome, float]]]:
             tasks = [asyncio.create_task(timed(virtual, waiting(run_id, since=SINCE))) for run_id in "abcd"]
@@ -67,7 +68,7 @@ class TestAFailedRequestCostsAtMostTheNextTick:
 
         a, b, c, d = asyncio.run(scenario())
 
-        # a was singled out before the failure: settled at 27 s. d, in the half the failure left
+        # a was singled out before the failure: settled at 30 s. d, in the half the failure left
         # unsorted, a tick later; b and c go on.
         assert a.result() == (RunOutcome(state="success"), FIRST_CHECK)
         assert d.result() == (RunOutcome(state="success"), FIRST_CHECK + MIN_TICK_SECONDS)

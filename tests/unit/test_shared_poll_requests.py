@@ -8,7 +8,7 @@ import math
 from typing import TYPE_CHECKING
 
 import pytest
-from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount
+from airflow.sdk.execution_time.comms import GetDagRunState, GetTaskStates
 
 from standard_ext.progress import Watch
 from standard_ext.triggers.shared_poll import CHUNK, RunOutcome, pollers_of, wait_in_triggerer
@@ -227,18 +227,20 @@ class TestOneChunkPerTick:
         def kinds_per_tick(messages: list[tuple[float, BaseModel]]) -> set[tuple[str, ...]]:
             return {tuple(type(msg).__name__ for t, msg in messages if t == at) for at in per_check(messages)}
 
-        # The same two questions at every tick, one run waiting or a thousand.
-        assert kinds_per_tick(alone) == kinds_per_tick(crowded) == {("GetDRCount", "GetTaskStates")}
+        # The same one question at every tick, one run waiting or a thousand: their task states.
+        assert kinds_per_tick(alone) == kinds_per_tick(crowded) == {("GetTaskStates",)}
         assert list(per_check(alone)) == [1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 11.0, 19.0]
         assert list(per_check(crowded)) == [float(t) for t in range(1, horizon + 1)]
         # A fair rotation: the first ten ticks take the chunks in registration order, and from then on
         # every run is asked about once in every ten ticks (ceil(1000 / 100)), never starved.
         ids = run_ids(1000)
         for tick in range(10):
-            assert counted_ids(crowded, float(tick + 1)) == [ids[tick * CHUNK : (tick + 1) * CHUNK]]
+            assert counted_ids(crowded, float(tick + 1), GetTaskStates) == [
+                ids[tick * CHUNK : (tick + 1) * CHUNK]
+            ]
         checked_at: dict[str, list[float]] = {}
         for t, msg in crowded:
-            if isinstance(msg, GetDRCount):
+            if isinstance(msg, GetTaskStates):
                 for run_id in msg.run_ids or []:
                     checked_at.setdefault(run_id, []).append(t)
         assert sorted(checked_at) == ids

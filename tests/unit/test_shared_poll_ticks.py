@@ -80,34 +80,34 @@ class TestTickSpacing:
             await virtual.pause(seconds)
 
         monkeypatch.setattr(shared_poll, "pause", recorded)
-        virtual.horizon = 27
+        virtual.horizon = 30
 
         async def scenario() -> None:
-            # Waiting for 1000 s: checked every 60 s, at 27 s (-1000 + 67 + 60 * 16) and 87 s.
+            # Waiting for 1000 s: checked every 60 s on the beat, at 30 s (-1000 + 67 moves to -930) and 90 s.
             old = asyncio.create_task(waiting("old", since=-1000))
             await until_stalled_or_done(virtual, [old])
-            # Registered at 27 s, due at 27.5 s: half a second after a tick.
+            # Registered at 30 s, due at 30.5 s: half a second after a tick.
             virtual.stalled().clear()
-            virtual.horizon = 28
-            new = asyncio.create_task(waiting("new", since=26.5))
+            virtual.horizon = 31
+            new = asyncio.create_task(waiting("new", since=29.5))
             await until_stalled_or_done(virtual, [old, new])
-            # Registered at 28 s, just after a tick, due at 28.25 s: no tick can come before 29 s,
+            # Registered at 31 s, just after a tick, due at 31.25 s: no tick can come before 32 s,
             # which the poller sleeps for already; nothing to wake it for.
             virtual.stalled().clear()
-            late = asyncio.create_task(waiting("late", since=27.25))
+            late = asyncio.create_task(waiting("late", since=30.25))
             await let_the_loop_run()
-            virtual.extend(30)
+            virtual.extend(33)
             await until_stalled_or_done(virtual, [old, new, late])
             await cancel([old, new, late])
 
         asyncio.run(scenario())
 
-        assert per_check(stamped, GetDRCount) == {27.0: 1, 28.0: 1, 29.0: 1, 30.0: 1}
-        assert counted_ids(stamped, 27.0) == [["old"]]
-        # Due at 27.5, 28.5, 29.5 s: checked at 28, 29, 30 s. The most overdue first: late (28.25) at 29 s.
-        assert counted_ids(stamped, 28.0) == [["new"]]
-        assert counted_ids(stamped, 29.0) == [["late", "new"]]
-        assert counted_ids(stamped, 30.0) == [["late", "new"]]
-        # Every sleep is a real one; "new" woke the 60 s sleep once, to sleep until 28 s; "late" did not
-        # wake the sleep until 29 s.
-        assert sleeps == [(0.0, 27.0), (27.0, 60.0), (27.0, 1.0), (28.0, 1.0), (29.0, 1.0), (30.0, 1.0)]
+        assert per_check(stamped, GetDRCount) == {30.0: 1, 31.0: 1, 32.0: 1, 33.0: 1}
+        assert counted_ids(stamped, 30.0) == [["old"]]
+        # Due at 30.5, 31.5, 32.5 s: checked at 31, 32, 33 s. The most overdue first: late (31.25) at 32 s.
+        assert counted_ids(stamped, 31.0) == [["new"]]
+        assert counted_ids(stamped, 32.0) == [["late", "new"]]
+        assert counted_ids(stamped, 33.0) == [["late", "new"]]
+        # Every sleep is a real one; "new" woke the 60 s sleep once, to sleep until 31 s; "late" did not
+        # wake the sleep until 32 s.
+        assert sleeps == [(0.0, 30.0), (30.0, 60.0), (30.0, 1.0), (31.0, 1.0), (32.0, 1.0), (33.0, 1.0)]

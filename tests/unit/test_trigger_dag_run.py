@@ -260,25 +260,55 @@ class TestResume:
     def test_a_rebuilt_trigger_keeps_the_schedule_of_the_wait_it_resumes(
         self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
     ) -> None:
-        supervisor.add_run(CHILD, "manual__1", seconds=130)
+        supervisor.add_run(CHILD, "manual__1", seconds=160)
         trigger = make_trigger()
         # The triggerer restarts 100 s into the wait: past the fast window and the doubling, the checks
-        # are 60 s apart from 67 s on (67, 127, 187, ...), not one second after the rebuild.
+        # are 60 s apart on the beat (the ramp's 67 s check moves to 90 s: 90, 150, 210, ...), not one
+        # second after the rebuild.
         virtual.traveller.shift(100)
         resumed = rebuilt(trigger)
 
-        assert resumed.schedule.next_check_after(time.time()) == T0 + 127
+        assert resumed.schedule.next_check_after(time.time()) == T0 + 150
         events = asyncio.run(all_events(resumed))
 
         assert [event.payload["state"] for event in events] == ["success"]
-        # 127 s: still running; 187 s: the count falls short, and the state is read.
-        assert per_check(stamped, GetDRCount) == {127.0: 1, 187.0: 1}
-        assert per_check(stamped, GetDagRunState) == {187.0: 1}
+        # 150 s: still running; 210 s: its task instances are all finished, and the state is read.
+        assert per_check(stamped, GetTaskStates) == {150.0: 1, 210.0: 1}
+        assert per_check(stamped, GetDagRunState) == {210.0: 1}
+        assert per_check(stamped, GetDRCount) == {}
+
+
+@pytest.mark.usefixtures("virtual")
+class TestRequests:
+    # Where the wait begins against the beat moves the checks; the count stays.
+    @pytest.mark.parametrize("phase", [0.0, 12.5, 29.0, 47.3])
+    def test_an_hour_long_child_costs_the_trigger_one_question_a_check_and_the_state_once(
+        self,
+        supervisor: FakeSupervisor,
+        virtual: VirtualTime,
+        stamped: list[tuple[float, BaseModel]],
+        phase: float,
+    ) -> None:
+        virtual.traveller.shift(phase)
+        supervisor.add_run(CHILD, "manual__1", seconds=3600)
+
+        events = asyncio.run(all_events(make_trigger(since=phase)))
+
+        assert [event.payload["state"] for event in events] == ["success"]
+        # The task states are the check (they give the progress the trigger logs): at most the 70 checks
+        # of the synchronous wait's hour (the trigger's first comes a second in: the task checked at 0),
+        # the run's state once, when they are all finished, and no count. With the task's one question
+        # for the child's history, at most 72 = 1.2 x stock's 60.
+        checks = len(supervisor.sent_of(GetTaskStates))
+        assert 60 < checks <= 70
+        assert len(supervisor.sent_of(GetDagRunState)) == 1
+        assert supervisor.sent_of(GetDRCount) == []
+        assert len(stamped) == checks + 1 <= 71
 
 
 @pytest.mark.usefixtures("virtual")
 class TestSharing:
-    def test_a_thousand_triggers_on_one_child_cost_one_count_and_one_task_state_question_per_tick(
+    def test_a_thousand_triggers_on_one_child_cost_one_task_state_question_per_tick(
         self, supervisor: FakeSupervisor, virtual: VirtualTime, stamped: list[tuple[float, BaseModel]]
     ) -> None:
         triggers = [make_trigger(f"manual__{i}") for i in range(1000)]
@@ -289,12 +319,12 @@ class TestSharing:
         run_to_the_horizon(virtual, [all_events(trigger) for trigger in triggers])
 
         # One chunk of 100 runs a second, as with one trigger: the load does not grow with the fan-out.
+        # Each trigger logs its run's progress, so the task states are the check: no count besides.
         every_second = {1.0: 1, 2.0: 1, 3.0: 1, 4.0: 1, 5.0: 1}
-        assert per_check(stamped, GetDRCount) == every_second
         assert per_check(stamped, GetTaskStates) == every_second
-        assert per_check(stamped) == {t: 2 for t in every_second}
+        assert per_check(stamped) == every_second
         # Each chunk is a different hundred runs, oldest due first: 500 distinct runs in 5 ticks.
-        asked = [run_id for msg in supervisor.sent_of(GetDRCount) for run_id in msg.run_ids or []]
+        asked = [run_id for msg in supervisor.sent_of(GetTaskStates) for run_id in msg.run_ids or []]
         assert len(asked) == len(set(asked)) == 500
 
     def test_cancelling_a_trigger_deregisters_it_and_the_others_go_on(
@@ -322,8 +352,8 @@ class TestSharing:
         events = asyncio.run(scenario())
 
         assert [event.payload["run_id"] for event in events] == ["manual__2"]
-        assert counted_ids(stamped, 2.0) == [["manual__1", "manual__2"]]
-        assert counted_ids(stamped, 3.0) == [["manual__2"]]
+        assert counted_ids(stamped, 2.0, GetTaskStates) == [["manual__1", "manual__2"]]
+        assert counted_ids(stamped, 3.0, GetTaskStates) == [["manual__2"]]
 
 
 @pytest.mark.usefixtures("virtual")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import structlog
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
-from airflow.sdk.execution_time.comms import GetDRCount, TriggerDagRun
+from airflow.sdk.execution_time.comms import GetDRCount, GetTaskStates, TriggerDagRun
 
 from standard_ext.fanout_state import FanOut, ItemState
 from standard_ext.triggers.dag_runs import CLASSPATH, DagRunsTrigger
@@ -64,17 +64,20 @@ class TestCycles:
         assert done.resumes == 1
         assert done.triggers[0].ends == 30
 
-    def test_the_shared_poll_asks_about_every_waiting_run_in_one_count(
+    def test_the_shared_poll_asks_about_every_waiting_run_in_one_question(
         self, supervisor: FakeSupervisor, virtual: VirtualTime
     ) -> None:
         supervisor.add_dag(CHILD, run_seconds=20)
 
         run_deferred(make(supervisor, virtual, confs=confs(50)))
 
-        counts = supervisor.sent_of(GetDRCount)
-        assert max(len(msg.run_ids) for msg in counts) == 50
-        # About one count a check for the 50 runs, not 50 requests a check.
-        assert len(counts) <= 15
+        # The trigger watches each run (its start anchors the run's schedule): its task states are the
+        # check, for all 50 runs in one question, and no count besides.
+        questions = supervisor.sent_of(GetTaskStates)
+        assert max(len(msg.run_ids or []) for msg in questions) == 50
+        assert supervisor.sent_of(GetDRCount) == []
+        # About one question a check for the 50 runs, not 50 requests a check.
+        assert len(questions) <= 15
 
     def test_results_and_tolerated_failures_come_back_through_the_resumes(
         self, supervisor: FakeSupervisor, virtual: VirtualTime

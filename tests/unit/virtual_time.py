@@ -87,8 +87,13 @@ def per_check(
     return dict(Counter(t for t, msg in messages if kind is None or isinstance(msg, kind)))
 
 
-def counted_ids(messages: list[tuple[float, BaseModel]], at: float) -> list[list[str]]:
-    return [list(msg.run_ids or []) for t, msg in messages if t == at and isinstance(msg, GetDRCount)]
+def counted_ids(
+    messages: list[tuple[float, BaseModel]], at: float, kind: type[BaseModel] = GetDRCount
+) -> list[list[str]]:
+    """The run ids each question of ``kind`` (a count, by default) asked about at second ``at``."""
+    return [
+        list(getattr(msg, "run_ids", None) or []) for t, msg in messages if t == at and isinstance(msg, kind)
+    ]
 
 
 def schedule(*, since: float = 0.0, poke_interval: float = 60, fast_poll_window: float = 5) -> Schedule:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
@@ -11,6 +12,7 @@ from standard_ext import history
 from standard_ext.fanout_poll import ended_runs
 from standard_ext.fanout_record import RECORD_KEY, confs_digest, parse_record
 from standard_ext.fanout_state import FanOut, ItemState, Verdict, failure_message, progress_fields
+from standard_ext.fanout_timing import fan_out_poke_interval, runs_to_learn_from
 from standard_ext.operators import fanout_cancel, timeout_mode
 from standard_ext.operators.context import triggering_ti
 from standard_ext.operators.durable_mode import write_success_mark
@@ -29,6 +31,44 @@ if TYPE_CHECKING:
 
 # The method a deferred fan-out resumes in.
 RESUME_METHOD = "resume_fan_out"
+
+
+@dataclass
+class ChildLength:
+    """
+    How long the child Dag runs, as this process knows it: its last success, else learned from the fan-out.
+
+    :param dag_id: the child Dag.
+    :param seconds: the length known so far; ``None`` while unknown.
+    :param asked: the runs already read for their length (each read is a request, never repeated).
+    """
+
+    dag_id: str
+    seconds: float | None
+    asked: set[str] = field(default_factory=set)
+
+    def learn(self, operator: FanOutOperator, fan_out: FanOut, *, before: FanOut | None = None) -> None:
+        """
+        While the length is unknown, read it from a few of the fan-out's succeeded runs not read before.
+
+        :param operator: the task's operator (its log).
+        :param fan_out: the fan-out now.
+        :param before: the fan-out as the last wait began: the runs that ended since are read first.
+        """
+        if self.seconds is not None:
+            return
+        run_ids = runs_to_learn_from(fan_out, asked=self.asked, before=before)
+        if not run_ids:
+            return
+        self.asked.update(run_ids)
+        self.seconds = history.ended_runs_seconds(dag_id=self.dag_id, run_ids=run_ids)
+        if self.seconds is not None:
+            operator.log.info(
+                "Learned how long the child Dag runs from the fan-out's ended runs",
+                dag_id=self.dag_id,
+                expected_seconds=self.seconds,
+                runs=len(run_ids),
+            )
 
 
 def drive(
@@ -59,7 +99,12 @@ def drive(
     waiting_since = time.time()
     # How long the child Dag's last success took (one request per try or resume): while runs wait for
     # slots, the checks come every quarter of it at most (standard_ext.poll_schedule.queued_step).
-    expected_seconds = history.last_success_seconds(dag_id=operator.trigger_dag_id)
+    length = ChildLength(
+        dag_id=operator.trigger_dag_id, seconds=history.last_success_seconds(dag_id=operator.trigger_dag_id)
+    )
+    # Without history, a resume (or a retry) learns it from the items that ended before it: a resume
+    # comes with the fan-out alone, not with what the process before it learned.
+    length.learn(operator, fan_out)
     while True:
         # What on_kill would cancel: the runs now active, not those seen to end.
         fanout_cancel.note_fan_out(operator.canceller, fan_out)
@@ -77,14 +122,16 @@ def drive(
         if verdict is Verdict.SUCCEED:
             return finish(operator=operator, context=context, fan_out=fan_out, confs=confs)
         if operator.deferrable:
-            _defer(operator=operator, fan_out=fan_out, expected_seconds=expected_seconds)
+            _defer(operator=operator, fan_out=fan_out, expected_seconds=length.seconds)
+        before = fan_out
         fan_out = wait_for_ends(
             operator=operator,
             context=context,
             fan_out=fan_out,
             waiting_since=waiting_since,
-            expected_seconds=expected_seconds,
+            expected_seconds=length.seconds,
         )
+        length.learn(operator, fan_out, before=before)
         # A run just ended: the next often follows (runs that queued for the same slots), so the
         # schedule starts over from here rather than backing off from the last start.
         waiting_since = time.time()
@@ -112,19 +159,32 @@ def wait_for_ends(
     Check every active run on the schedule until at least one ended; return the fan-out with them ended.
 
     Each check is one ``GetDRCount`` per 100 active runs, plus, for the runs it says ended, a halving to
-    single them out and one ``GetDagRunState`` each (:func:`standard_ext.fanout_poll.ended_runs`).
+    single them out and one ``GetDagRunState`` each (:func:`standard_ext.fanout_poll.ended_runs`). So past
+    the fast window the back-off stops at ``poke_interval`` shared among the active runs, but not below 3 s
+    unless ``poke_interval`` is (``standard_ext.fanout_timing.fan_out_poke_interval``): checks as frequent,
+    in all, as stock mapped's one request per child per ``poke_interval``.
 
     :param operator: the task's operator (its schedule, and ``on_kill``'s stop note).
     :param context: the task context.
     :param fan_out: the fan-out; its active items are checked.
     :param waiting_since: when the schedule began: the last time items started or a run ended.
-    :param expected_seconds: how long the child Dag's last success took, if known. The runs are checked
-        together, by counts, so no one run's start anchors the schedule: it stays "not started", checked
-        at least every quarter of that length (at most 5 s apart), whichever run ends next.
+    :param expected_seconds: how long the child Dag's last success took (without one, its length as
+        learned from the fan-out's own succeeded runs: :class:`ChildLength`), if known. The runs are
+        checked together, by counts, so no one run's start anchors the schedule: it stays "not started",
+        checked at least every quarter of that length (at most 5 s apart), whichever run ends next.
     """
+    active = fan_out.active_run_ids()
+    poke_interval = fan_out_poke_interval(poke_interval=operator.poke_interval, active_runs=len(active))
+    operator.log.info(
+        "Checking the fan-out's Dag runs",
+        dag_id=operator.trigger_dag_id,
+        active=len(active),
+        poke_interval=poke_interval,
+        expected_seconds=expected_seconds,
+    )
     schedule = Schedule(
         waiting_since=waiting_since,
-        poke_interval=operator.poke_interval,
+        poke_interval=poke_interval,
         fast_poll_window=operator.fast_poll_window,
         expected_seconds=expected_seconds,
     )
@@ -150,12 +210,16 @@ def _defer(*, operator: FanOutOperator, fan_out: FanOut, expected_seconds: float
     ends = rules.ends_to_resume_on(fan_out)
     cancelling = fanout_cancel.trigger_kwargs(operator.canceller)
     timeout_at, timeout = timeout_mode.deferral_timing(operator, cancel_on_kill=bool(cancelling))
+    active = fan_out.count(ItemState.ACTIVE)
+    poke_interval = fan_out_poke_interval(poke_interval=operator.poke_interval, active_runs=active)
     operator.log.info(
         "Deferring until enough of the fan-out's Dag runs end",
         dag_id=operator.trigger_dag_id,
         ends=ends,
-        active=fan_out.count(ItemState.ACTIVE),
+        active=active,
         not_started=fan_out.count(ItemState.PENDING),
+        poke_interval=poke_interval,
+        expected_seconds=expected_seconds,
     )
     operator.defer(
         trigger=DagRunsTrigger(
@@ -163,7 +227,7 @@ def _defer(*, operator: FanOutOperator, fan_out: FanOut, expected_seconds: float
             fan_out=fan_out.to_json(),
             ends=ends,
             failures=rules.failures_to_resume_on(fan_out),
-            poke_interval=operator.poke_interval,
+            poke_interval=poke_interval,
             fast_poll_window=operator.fast_poll_window,
             waiting_since=time.time(),
             expected_seconds=expected_seconds,

@@ -36,10 +36,10 @@ class DagRunTrigger(BaseTrigger):
     and let one triggerer hold thousands of such waits cheaply.
 
     **How it works:** ``run()`` registers with the event loop's shared poller for ``dag_id``
-    (:mod:`standard_ext.triggers.shared_poll`), which checks all waiting runs of that Dag with batched
-    counts, and yields ``TriggerEvent({"dag_id", "run_id", "state"})`` when this run ends. A run that
-    does not exist yields ``"state": None`` and an ``"error"`` naming the Dag and run. While the run is
-    active, the poller also hands over its task states (batched too): the trigger logs the run's
+    (:mod:`standard_ext.triggers.shared_poll`), which checks all waiting runs of that Dag with one
+    batched task-state question, and yields ``TriggerEvent({"dag_id", "run_id", "state"})`` when this
+    run ends. A run that does not exist yields ``"state": None`` and an ``"error"`` naming the Dag and
+    run. While the run is active, the poller hands over its task states: the trigger logs the run's
     progress when it changes, and ends early under the operator's rules: ``fail_fast`` (of
     ``critical_task_ids`` when given) yields ``"early": "failure"`` with the ``"task"`` and its
     ``"task_state"``; every instance of ``result_task_ids`` succeeded yields ``"early": "success"``.

@@ -1,4 +1,4 @@
-"""One tick's questions about a chunk of a child Dag's runs: count, bisect, read states and task states."""
+"""One tick's questions about a chunk of a child Dag's runs: task states or a count, then the states of those that ended."""
 
 from __future__ import annotations
 
@@ -53,15 +53,22 @@ class Findings(Protocol):
     def ask_again_soon(self, run_ids: Sequence[str]) -> None:
         """A question about ``run_ids`` went unanswered: make them due at the next tick."""
 
+    def finishing(self, run_id: str) -> None:
+        """The run's task instances are all finished but the run is not ended yet: look again soon."""
+
 
 async def check(*, dag_id: str, chunk: list[str], findings: Findings) -> None:
     """
     Ask about one chunk of runs, and report each finding to ``findings`` as soon as it is made.
 
-    One count of the runs still active; when it falls short, a bisection singles out those that are not
-    (their state is then read); then one task-state question for the runs still active that are watched.
-    An unanswered question (an API error, a timeout) sends its runs back to ``findings`` to be asked about
-    at the next tick, and the check goes on with the rest: what it learned before or learns after stands.
+    One question for each kind of run in the chunk. The runs a waiter watches get one task-state
+    question: their task states are the progress the waiters log and judge an early end by, and say
+    which runs may have ended (every task instance finished, or none left), whose state alone is then
+    read. The other runs get one count of those still active; when it falls short, a bisection singles
+    out those that are not, and their state is read. So a tick costs one request while nothing ends,
+    whether its runs are watched or not. An unanswered question (an API error, a timeout) sends its
+    runs back to ``findings`` to be asked about at the next tick, and the check goes on with the rest:
+    what it learned before or learns after stands.
 
     :param dag_id: the child Dag.
     :param chunk: its runs to ask about.
@@ -69,27 +76,46 @@ async def check(*, dag_id: str, chunk: list[str], findings: Findings) -> None:
     :raises Exception: anything but an unanswered question, a fault on this side; the findings reported
         before it stand.
     """
+    watched = [run_id for run_id in chunk if findings.watches(run_id)]
+    if counted := [run_id for run_id in chunk if run_id not in set(watched)]:
+        await _by_count(dag_id, counted, findings)
+    if watched:
+        await _by_task_states(dag_id, watched, findings)
+
+
+async def _by_count(dag_id: str, run_ids: list[str], findings: Findings) -> None:
+    """Count the runs still active; single out and settle those that are not."""
     try:
-        active = await count_active(dag_id=dag_id, run_ids=chunk)
+        active = await count_active(dag_id=dag_id, run_ids=run_ids)
     except UNANSWERED as e:
-        _unanswered(dag_id, chunk, e, question="count", findings=findings)
+        _unanswered(dag_id, run_ids, e, question="count", findings=findings)
         return
     unanswered: list[str] = []
-    for run_id in await _ended(dag_id, chunk, len(chunk) - active, findings, unanswered):
+    for run_id in await _ended(dag_id, run_ids, len(run_ids) - active, findings, unanswered):
         await _settle(dag_id, run_id, findings, unanswered)
-    # Not the runs whose count went unanswered: "active" is not known of them, and an early end reports
-    # the run as active. A settled run is no longer waited on, so nobody watches it.
-    asked = set(unanswered)
-    watched = [run_id for run_id in chunk if run_id not in asked and findings.watches(run_id)]
-    if not watched:
-        return
+
+
+async def _by_task_states(dag_id: str, run_ids: list[str], findings: Findings) -> None:
+    """Read the runs' task states; settle those whose task instances are all finished, hand over the rest."""
     try:
-        # One question for all of them, as the count was: the cost stays one request per tick, not per run.
-        readings = await read_task_states(dag_id=dag_id, run_ids=watched)
+        # One question for all of them, as a count would be: one request per tick, not per run.
+        readings = await read_task_states(dag_id=dag_id, run_ids=run_ids)
     except UNANSWERED as e:
-        _unanswered(dag_id, watched, e, question="task states", findings=findings)
+        _unanswered(dag_id, run_ids, e, question="task states", findings=findings)
         return
-    for run_id, progress in readings.items():
+    unanswered: list[str] = []
+    for run_id in run_ids:
+        progress = readings[run_id]
+        # Only a run whose task instances are all finished can have ended: Airflow ends a run once they
+        # are, and the routes that end one by hand finish them too. None at all means the run is gone
+        # (or has no tasks), which only its state can say.
+        if progress.all_finished:
+            if await _settle(dag_id, run_id, findings, unanswered):
+                continue
+            if run_id not in unanswered:
+                # Its tasks are done and the scheduler is about to end it: look again at the next tick,
+                # not at the schedule's next check, maybe a minute away (a few times: poll_window).
+                findings.finishing(run_id)
         findings.hand_over(run_id, progress)
 
 
@@ -121,7 +147,8 @@ async def _ended(
     ]
 
 
-async def _settle(dag_id: str, run_id: str, findings: Findings, unanswered: list[str]) -> None:
+async def _settle(dag_id: str, run_id: str, findings: Findings, unanswered: list[str]) -> bool:
+    """Read the run's state and resolve its waits if it ended (or is gone); return whether it did."""
     try:
         state = await read_state(dag_id=dag_id, run_id=run_id)
     except UNANSWERED as e:
@@ -129,14 +156,15 @@ async def _settle(dag_id: str, run_id: str, findings: Findings, unanswered: list
             # The waiter's own trigger logs this, in its own task's log: it concerns that wait alone.
             error = f"Dag run {run_id!r} of Dag {dag_id!r} was not found"
             findings.resolve(run_id, RunOutcome(state=None, error=error))
-            return
+            return True
         _unanswered(dag_id, [run_id], e, question="state", findings=findings)
         unanswered.append(run_id)
-        return
+        return False
     if state in FINAL_STATES:
         findings.resolve(run_id, RunOutcome(state=state))
-    else:
-        log.debug("The child Dag run is active again", dag_id=dag_id, run_id=run_id, state=state)
+        return True
+    log.debug("The child Dag run is active again", dag_id=dag_id, run_id=run_id, state=state)
+    return False
 
 
 def _unanswered(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from standard_ext.poll_window import FINISHING_CHECKS
 from standard_ext.triggers.poll_check import check
 
 if TYPE_CHECKING:
@@ -95,6 +96,8 @@ class Poller:
         self._sleep = sleep
         self._on_close = on_close
         self._entries: dict[str, list[Waiter]] = {}
+        # Per run: how many checks in a row found its task instances all finished and the run not ended.
+        self._finishing: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._sleeping_until: float | None = None
         # The earliest the next tick may be: MIN_TICK_SECONDS after the last one that asked something.
@@ -184,6 +187,7 @@ class Poller:
             waiters.remove(waiter)
             if not waiters:
                 del self._entries[waiter.run_id]
+                self._finishing.pop(waiter.run_id, None)
         if not self._entries:
             self._close()
 
@@ -296,6 +300,7 @@ class Poller:
         :param run_id: a child run.
         :param outcome: what its waits end with.
         """
+        self._finishing.pop(run_id, None)
         for waiter in self._entries.pop(run_id, []):
             if not waiter.outcome.done():
                 waiter.outcome.set_result(outcome)
@@ -307,6 +312,9 @@ class Poller:
         :param run_id: a child run.
         :param progress: its task states.
         """
+        if not progress.all_finished:
+            # Its tasks are not all finished (any more: a person cleared some): count afresh next time.
+            self._finishing.pop(run_id, None)
         for waiter in self._entries.get(run_id, ()):
             if waiter.wants_tasks:
                 waiter.progress.put_nowait(progress)
@@ -322,6 +330,25 @@ class Poller:
         for run_id in run_ids:
             for waiter in self._entries.get(run_id, ()):
                 waiter.due_at = min(waiter.due_at, self._next_tick_not_before)
+
+    def finishing(self, run_id: str) -> None:
+        """
+        Make ``run_id`` due at the next tick, for up to ``FINISHING_CHECKS`` checks in a row.
+
+        :param run_id: a child run whose task instances are all finished but which is not ended yet.
+        """
+        seen = self._finishing.get(run_id, 0) + 1
+        self._finishing[run_id] = seen
+        if seen <= FINISHING_CHECKS:
+            self.ask_again_soon([run_id])
+        elif seen == FINISHING_CHECKS + 1:
+            # Not one a scheduler is about to end (its Dag paused, say): back to the schedule's checks.
+            log.info(
+                "The child Dag run's tasks are all finished but the run is not ended; checking it on its "
+                "schedule again",
+                dag_id=self.dag_id,
+                run_id=run_id,
+            )
 
     def _fail(self, run_ids: list[str], message: str, *, cause: BaseException | None) -> None:
         for run_id in run_ids:

@@ -3,21 +3,22 @@ One poller per child Dag per event loop: the triggers waiting on its runs share 
 
 A triggerer runs all its triggers on one event loop. When each trigger polls its own child run, N parents
 waiting on runs of one child Dag cost N requests per interval. Here they register with the Dag's
-:class:`~standard_ext.triggers.poller.Poller` instead. Each time it wakes (a *tick*) it asks about at most
-:data:`~standard_ext.triggers.poller.CHUNK` due runs, the most overdue first: one count of those still active,
-and, for the runs whose waiters watch them (:class:`~standard_ext.progress.Watch`), one task-state question,
-from which each waiter gets its run's progress and judges an early end. A single run's state is read only when
-the count says it has finished: a count short by k is halved, one half counted and the other deduced, until
-single runs are singled out, so one finished run among 100 costs at most ``ceil(log2(100)) + 1 = 8`` requests
-more, once.
+:class:`~standard_ext.triggers.poller.Poller` instead.
+Each time it wakes (a *tick*) it asks about at most :data:`~standard_ext.triggers.poller.CHUNK` due runs, the
+most overdue first, in one question: the task states of the runs whose waiters watch them
+(:class:`~standard_ext.progress.Watch`, or a progress log), from which each waiter gets its run's progress
+and judges an early end, and a run's own state is read only when its task instances are all finished; or, for
+runs nobody watches, a count of those still active, halved when it falls short (one half counted and the other
+deduced) until single runs are singled out.
 
 Ticks are at least :data:`~standard_ext.triggers.poller.MIN_TICK_SECONDS` apart. So the requests per tick do
 not depend on the number of waiters, and the load one child Dag's waiters put on the API server has a bound
-whatever their number: at most one count (plus one task-state question) per second, and a few more requests
-per run that ends. Below that bound it still grows with the waiters whose checks fall at different seconds
-(measured in ``docs/deferrable.md``). The
-price is latency under fan-out: with N runs due at once, each is checked at least every ``ceil(N / 100)``
-seconds, so 1,000 parents all in their one-second fast window are each checked every 10 s, not every second.
+whatever their number: at most one question per second, and a request or a few more per run that ends. Below
+that bound it grows with the moments at which waiters are due; past their first minute or two every wait's
+checks fall on the shared wall-clock beat of :func:`standard_ext.poll_schedule.beat_at_or_after`, so waits that
+began at different seconds share their ticks. The price is latency under fan-out: with N runs due at once,
+each is checked at least every ``ceil(N / 100)`` seconds, so 1,000 parents all in their one-second fast window
+are each checked every 10 s, not every second.
 
 An unanswered request (an API error, or no answer within ``poll_requests.REQUEST_TIMEOUT_SECONDS``) costs
 at most the next tick: what the tick learned stands, and the runs it could not ask about are due again a
