@@ -62,17 +62,31 @@ def ended_runs(*, ti: TriggeringTaskInstance, dag_id: str, run_ids: Sequence[str
     """
     Return ``{run_id: final state}`` of the runs among ``run_ids`` that are no longer active (``None``: gone).
 
-    One ``GetDRCount`` per 100 runs while none ended; the ended ones are singled out by halving and then
-    read one by one (``GetDagRunState``), which also confirms them.
+    One ``GetDRCount`` per 100 runs while none ended. When k ended, the k oldest are counted first:
+    runs of one child Dag mostly end in the order they started, and the runs are in item order, so
+    that one count usually singles them out; otherwise halving does. Then one count of the successes
+    among them; only when it falls short are they read one by one (``GetDagRunState``), which also
+    confirms them. So an end usually costs two or three requests, not ``log2(n)`` of them.
 
     :param ti: the task instance whose accessors ask the execution API.
     :param dag_id: the child Dag.
-    :param run_ids: its runs believed active.
+    :param run_ids: its runs believed active, in item order.
     """
     count = _counter(dag_id, ACTIVE_STATES)
+    succeeded = _counter(dag_id, ["success"])
     ended: dict[str, str | None] = {}
     for chunk in _chunks(run_ids):
-        _, maybe_ended = split(chunk, counted=count(chunk), count=count)
+        finished = len(chunk) - count(chunk)
+        if finished <= 0:
+            continue
+        oldest = chunk[:finished]
+        if finished < len(chunk) and count(oldest) == 0:
+            maybe_ended = oldest
+        else:
+            _, maybe_ended = split(chunk, counted=len(chunk) - finished, count=count)
+        if succeeded(maybe_ended) == len(maybe_ended):
+            ended.update(dict.fromkeys(maybe_ended, "success"))
+            continue
         for run_id in maybe_ended:
             state = child_state(ti, dag_id, run_id)
             # Queued again between the two questions (a person cleared it): still active.

@@ -145,7 +145,7 @@ class TestEndedRunsSeconds:
 
 
 def noticed_at(supervisor: FakeSupervisor, monkeypatch: pytest.MonkeyPatch) -> dict[str, datetime]:
-    """When the fan-out first read each run in a final state: the check that saw it end."""
+    """When the fan-out first saw each run in a final state: the check that saw it end."""
     seen: dict[str, datetime] = {}
     send = supervisor.send
 
@@ -153,6 +153,14 @@ def noticed_at(supervisor: FakeSupervisor, monkeypatch: pytest.MonkeyPatch) -> d
         answer = send(msg)
         if isinstance(msg, GetDagRunState) and getattr(answer, "state", "running") != "running":
             seen.setdefault(msg.run_id, now())
+        # The confirming count: every run it asks about succeeded (fanout_poll.ended_runs).
+        if (
+            isinstance(msg, GetDRCount)
+            and msg.states == ["success"]
+            and getattr(answer, "count", None) == len(msg.run_ids or [])
+        ):
+            for run_id in msg.run_ids or []:
+                seen.setdefault(run_id, now())
         return answer
 
     monkeypatch.setattr(supervisor, "send", stamping)
@@ -189,9 +197,12 @@ class TestNoticedPromptlyWithoutHistory:
         assert late[round(0.95 * self.ITEMS) - 1] <= 5
         # Stock mapped: each child's task asks once per poke_interval (60 s) until it sees the end. A
         # check of the fan-out is one count for all its runs (the runs it finds ended then cost a
-        # halving and a read each, as fanout_poll says).
+        # probe of the oldest and a count of their successes, as fanout_poll says).
         stock = sum(seconds / 60 + 1 for seconds in self.SECONDS)
         assert len(checks) < stock / 2
+        # And in all, the counts, the oldest-first probes and the confirming counts ask less than stock.
+        state_requests = [k for k in supervisor.kinds_sent() if k in {"GetDRCount", "GetDagRunState"}]
+        assert len(state_requests) < stock
         # Without history it learned the length from the first ends: a few reads and no more.
         assert len(supervisor.sent_of(GetDagRun)) == LEARN_FROM_RUNS
 

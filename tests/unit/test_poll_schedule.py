@@ -13,12 +13,14 @@ import pytest
 from bench.schedule_count import stock_checks
 from standard_ext.poll_schedule import (
     BEAT_FRACTION,
+    OVERDUE_FRACTION,
     Schedule,
     check_offsets,
     next_check_time,
     poll_delays,
     queued_step,
 )
+from standard_ext.poll_window import FAST_STEP_SECONDS
 from tests.unit.virtual_time import T0
 
 if TYPE_CHECKING:
@@ -263,6 +265,32 @@ def with_history(
         started_after=0.0,
     )
     return requests_and_delay(check_offsets(schedule), child_ends_at)
+
+
+class TestWithoutHistoryTheBudgetForbidsThreeSeconds:
+    """
+    Why a first run (no earlier success) of a 20 s child is noticed up to 16 s late, not within 3 s.
+
+    Without a prediction the schedule knows only the time waited. Noticing a 20 s child within 3 s needs
+    checks at most 3 s apart around 20 s, and, for a longer child to be noticed within a tenth of its
+    length, gaps of at most a tenth of the time waited after that. Walked at the cheapest (each gap as
+    long as that allows, from a one-second fast window), that costs more than the hour's budget.
+    """
+
+    @staticmethod
+    def cheapest_checks(*, until: float, poke_interval: float = 60.0) -> int:
+        t, checks = 0.0, 1
+        while t < until:
+            t += min(poke_interval, max(FAST_STEP_SECONDS, 3.0 if t < 23 else t * OVERDUE_FRACTION))
+            checks += 1
+        return checks
+
+    def test_the_cheapest_such_schedule_costs_more_than_an_hours_budget(self) -> None:
+        budget = 1.2 * stock_checks(child_seconds=3600.0)
+        # Two requests besides the checks: the history at the start, the run's state at the end.
+        assert self.cheapest_checks(until=3600.0) + 2 > budget
+        # The schedule as it is stays within it, at any phase (TestHourLongChild).
+        assert 70 + 2 <= budget
 
 
 class TestWindowAroundTheLastSuccess:

@@ -158,8 +158,8 @@ def wait_for_ends(
     """
     Check every active run on the schedule until at least one ended; return the fan-out with them ended.
 
-    Each check is one ``GetDRCount`` per 100 active runs, plus, for the runs it says ended, a halving to
-    single them out and one ``GetDagRunState`` each (:func:`standard_ext.fanout_poll.ended_runs`). So past
+    Each check is one ``GetDRCount`` per 100 active runs, plus, when it says some ended, a count of the
+    oldest to single them out and one of their successes (:func:`standard_ext.fanout_poll.ended_runs`). So past
     the fast window the back-off stops at ``poke_interval`` shared among the active runs, but not below 3 s
     unless ``poke_interval`` is (``standard_ext.fanout_timing.fan_out_poke_interval``): checks as frequent,
     in all, as stock mapped's one request per child per ``poke_interval``.
