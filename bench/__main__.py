@@ -19,8 +19,12 @@ About 25 minutes on 2 cores; ``--quick`` checks the whole pipeline in a few.
 LocalExecutor: 60 and 300 children of 10 s on 32 and on 4 slots, alone and under three fan-outs (stock
 mapped, ours mapped, ours ``TriggerDagRunsOperator``), then 1, 50 and 200 deferred parents on a real
 triggerer. About three hours on 2 cores with the defaults (the plan is printed first; 300 children on 4
-slots take half of it); ``--counts``, ``--slots`` and ``--waiters`` run a part of it. It writes only its
-own blocks of ``results.md``.
+slots take half of it); ``--counts``, ``--slots`` and ``--waiters`` run a part of it, and ``--waiters
+1000`` adds a count the defaults leave out. The waiters alone, on one Airflow of 32 slots::
+
+    python -m bench --width --counts none --slots 32 --waiters 50,200
+
+It writes only its own blocks of ``results.md`` (``--out`` elsewhere for a trial run).
 """
 
 from __future__ import annotations
@@ -69,7 +73,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     width = parser.add_argument_group("the width bench (--width)")
     width.add_argument("--width", action="store_true", help="run the width bench instead (make bench-width)")
     width.add_argument(
-        "--counts", type=_counts, default=None, help="children per fan-out, comma-separated (default 60,300)"
+        "--counts",
+        type=_optional_counts,
+        default=None,
+        help="children per fan-out, comma-separated; 'none' runs no fan-out, the waiters alone (default 60,300)",
     )
     width.add_argument(
         "--slots",
@@ -79,9 +86,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     width.add_argument(
         "--waiters",
-        type=_waiter_counts,
+        type=_optional_counts,
         default=None,
-        help="deferred parents per measurement, comma-separated; 'none' skips them (default 1,50,200)",
+        help="deferred parents per measurement, comma-separated; 'none' skips them (default 1,50,200; "
+        "1000 on request)",
     )
     width.add_argument(
         "--window", type=float, default=None, help="seconds each waiters measurement lasts (default 180)"
@@ -98,6 +106,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--quick is the main bench's; a short width run is --counts/--slots/--waiters")
     if args.window is not None and args.window <= 0:
         parser.error("--window must be positive")
+    if args.counts == () and args.waiters == ():
+        parser.error("--counts none and --waiters none leave nothing to run")
     return args
 
 
@@ -112,8 +122,8 @@ def _counts(text: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def _waiter_counts(text: str) -> tuple[int, ...]:
-    """Like ``_counts``, or ``none``: no waiters measured."""
+def _optional_counts(text: str) -> tuple[int, ...]:
+    """Like ``_counts``, or ``none``: none of them run."""
     return () if text.strip().lower() == "none" else _counts(text)
 
 
@@ -182,7 +192,7 @@ def width_options(args: argparse.Namespace) -> WidthOptions:
 
     defaults = WidthOptions()
     return WidthOptions(
-        counts=args.counts or defaults.counts,
+        counts=defaults.counts if args.counts is None else args.counts,
         slots=args.slots or defaults.slots,
         waiter_counts=defaults.waiter_counts if args.waiters is None else args.waiters,
         window=args.window or defaults.window,

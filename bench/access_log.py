@@ -42,7 +42,7 @@ EXECUTION_PREFIX = "/execution/"
 # What a task's supervisor sends as it starts the task process, a new try's or a deferred task's resume:
 # PATCH /execution/task-instances/<id>/run. Airflow 3 gives every try an id of its own.
 _TASK_START = re.compile(r"^/execution/task-instances/(?P<id>[^/]+)/run$")
-_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
 # structlog's console renderer writes key=value, quoting (as Python reprs) values with special characters.
 _FIELD = re.compile(r"(\w+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\S*)")
 
@@ -155,7 +155,7 @@ def _json_fields(line: str, event: str) -> dict[str, str] | None:
 
 
 def _console_fields(line: str, event: str) -> dict[str, str] | None:
-    if (stamp := _TIMESTAMP.search(line)) is None:
+    if (stamp := TIMESTAMP.search(line)) is None:
         return None
     fields = {"timestamp": stamp.group(0)}
     for key, raw in _FIELD.findall(line[line.index(event) + len(event) :]):

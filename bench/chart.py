@@ -140,7 +140,9 @@ def _requests(ax: Axes, results: Results) -> None:
         ax.hlines(1.2 * figure.stock, i - WIDTH, i + WIDTH, colors="#d62728", linestyles="--")
     _bars(ax, groups, values)
     ax.set_ylabel("state requests per wait")
-    ax.set_title("2. State requests per wait\n(access log; 60 min from the schedule; red: 1.2 x stock)")
+    ax.set_title(
+        "2. State requests per wait\n(access log; 60 min computed from the schedule; red: 1.2 x stock)"
+    )
 
 
 def _fan_out_colour(label: str) -> str:

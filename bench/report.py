@@ -74,8 +74,10 @@ def _header(results: Results) -> str:
         f"- Airflow {m.airflow} (standard provider {m.standard_provider}), SQLite and the LocalExecutor, "
         "every setting that governs how soon it reacts at Airflow's default\n"
         f"- repetitions: {results.repetitions} per child length and parent variant\n\n"
-        "Every figure below comes from this run; none is copied in. A figure computed rather than counted (from "
-        "the operators' schedules, or stock's `waiters / poke_interval`) says so in its row or column."
+        "Every figure below comes from this run; none is copied in. Most were measured; the rest are "
+        "*computed* and say so in their row, column or target: the requests of a wait by its operator's "
+        "schedule in case 2 (the 60 min child's among them, which no bench waits for), and a width run's "
+        "requests per second where the triggerer's log did not carry its requests."
     )
 
 

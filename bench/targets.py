@@ -96,7 +96,7 @@ def detection_targets(results: Results) -> list[Target]:
 
 def requests_target(results: Results) -> Target:
     """Our requests on the long child (computed from the schedule) against 1.2 times stock's."""
-    name = f"state requests, {LONG_CHILD_SECONDS / 60:.0f} min child (from the schedule)"
+    name = f"state requests, {LONG_CHILD_SECONDS / 60:.0f} min child (computed from the schedule)"
     long = [f for f in results.schedule if f.child_seconds == LONG_CHILD_SECONDS]
     if not long:
         return _not_run(name, f"<= {REQUESTS_FACTOR}x stock")
@@ -104,7 +104,7 @@ def requests_target(results: Results) -> Target:
     limit = REQUESTS_FACTOR * figure.stock
     return Target(
         name,
-        f"{figure.ours} (stock {figure.stock})",
+        f"{figure.ours} computed (stock {figure.stock} computed)",
         f"<= {REQUESTS_FACTOR:g} x stock = {limit:g}",
         _verdict(figure.ours <= limit),
     )

@@ -1,13 +1,15 @@
 """
-The shared poll's ticks, read from the triggerer's log: what its in-process requests can be counted by.
+The shared poll's ticks, read from the triggerer's log: how often our poller woke, beside its requests.
 
 The triggerer asks the execution API in-process (``InProcessExecutionAPI``), so its requests reach no
-access log. Our poller logs one ``Checked child Dag runs`` line per tick at debug level
+access log; the width bench counts them from httpx's lines in the triggerer's log instead
+(``bench.triggerer_requests``). The ticks tell the poller's wakes from its requests (a tick asks one
+question or several). Our poller logs one ``Checked child Dag runs`` line per tick at debug level
 (``standard_ext.triggers.poller``), outside every trigger's context, so the trigger runner hands it to
 the triggerer's own log. Two loggers must let it through: the poller's in the trigger runner, and the
 triggerer's (``airflow.jobs.triggerer_job_runner``), which re-logs every line the runner sends at the
 runner's level; ``NAMESPACE_LEVELS`` sets both to debug and nothing else (neither logs anything else at
-debug). The stock ``DagStateTrigger`` logs nothing per poll: its requests can only be computed.
+debug). The stock ``DagStateTrigger`` logs nothing per poll: only its requests show its polls.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ if TYPE_CHECKING:
 TICK_EVENT = "Checked child Dag runs"
 # [logging] namespace_levels for the width bench's Airflows: the two loggers above at debug.
 NAMESPACE_LEVELS = "standard_ext.triggers.poller=DEBUG airflow.jobs.triggerer_job_runner=DEBUG"
-# What one tick asks while every run it checks is still active: one count of the active runs and one
-# question for their task states, which every DagRunTrigger watches (poll_check.check); a run that
-# ended costs a few more requests, once. Case 5 measures the same 2 on the fake supervisor.
+# What one tick asked while every run it checked was still active, when the stored width runs that
+# logged no request were made (2026-12): a count of the active runs and a question for their task
+# states. Only those runs' requests per second are computed from it, and say so (WaitersSample.counted).
 REQUESTS_PER_TICK = 2
 
 

@@ -8,10 +8,13 @@ it, and the waiters are the same ones from the window's start to its end. Once a
 bench does nothing for ``window`` seconds (no REST request), then reads:
 
 - the triggerer's **CPU seconds** over the window (its process and the trigger runner, ``bench.cpu``);
-- ours' **requests per second**: the shared poller's ticks on the child Dag in the triggerer's log
-  (``bench.triggerer_log``), each ``REQUESTS_PER_TICK`` requests;
-- stock's, **computed**: its ``DagStateTrigger`` polls on its own, one count per ``poke_interval``, and
-  logs nothing per poll that could be counted.
+- its **requests per second**, ours' and stock's alike: the in-process requests httpx logged in the
+  triggerer's log over the window, by route (``bench.triggerer_requests``);
+- ours' shared poller's **ticks** on the child Dag in the same log (``bench.triggerer_log``): how many
+  wakes those requests took.
+
+Should the triggerer's log carry no request (its logging plugin not loaded), the requests per second
+are computed instead and say so: ours from the ticks, stock's from ``poke_interval``.
 
 An idle window first, with no parent at all, is the triggerer's own baseline. Then the parent runs and
 their children are marked failed, which ends the waits, and the next measurement waits for the
@@ -21,14 +24,15 @@ triggerer to drop the triggers.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from airflow.providers.standard.operators.trigger_dagrun import (
     TriggerDagRunOperator as StockTriggerDagRunOperator,
 )
 
-from bench import triggerer_log
+from bench import triggerer_log, triggerer_requests
 from bench.dags.bench import FAN_OUT_TASK, PAUSED_TARGET, WAITERS
 from bench.schedule_count import default_of
 from bench.width import read_from, size
@@ -39,10 +43,14 @@ from tests.e2e.scenario import Scenario
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from bench.width_airflow import PostgresLocalAirflow
     from tests.e2e.client import AirflowClient, Json
 
+# 1000 on request only (--waiters 1000): one mapped parent of 1000 deferrable tasks, at the triggerer's
+# default [triggerer] capacity of 1000 triggers and under [core] max_map_length (1024); its parents take
+# about eight minutes to defer on 2 cores.
 WAITER_COUNTS = (1, 50, 200)
 # Three of stock's poke intervals: each of its triggers polls three times, and ours' back-off reaches it.
 WINDOW_SECONDS = 180.0
@@ -51,6 +59,17 @@ DEFER_TIMEOUT_SECONDS = 300.0
 # After the release: the triggerer cancels the triggers of tasks no longer deferred within its loop.
 SETTLE_SECONDS = 15.0
 OPERATORS = ("stock", "ours")
+
+
+class TriggererLog(Protocol):
+    """What ``logged`` reads of a width Airflow: its triggerer's log, and whether it carries the requests."""
+
+    @property
+    def triggerer_log(self) -> Path:
+        """The triggerer's log."""
+
+    def logs_requests(self) -> bool:
+        """Whether the triggerer's log carries its in-process requests."""
 
 
 def run(
@@ -98,8 +117,9 @@ def measure(airflow: PostgresLocalAirflow, *, operator: str, waiters: int, windo
     """
     poke_interval = default_of(StockTriggerDagRunOperator, "poke_interval")
     if operator == IDLE:
-        _, _, cpu = _window(airflow, window)
-        return WaitersSample(
+        offset = size(airflow.triggerer_log)
+        start, end, cpu = _window(airflow, window)
+        sample = WaitersSample(
             operator=IDLE,
             waiters=0,
             deferred=0,
@@ -108,6 +128,7 @@ def measure(airflow: PostgresLocalAirflow, *, operator: str, waiters: int, windo
             triggerer_cpu=cpu,
             poke_interval=poke_interval,
         )
+        return logged(sample, airflow, offset=offset, start=start, end=end)
     client = airflow.client
     scenario = Scenario(client, f"waiters-{operator}-{waiters}", echo=False)
     dag_id = WAITERS[operator]
@@ -127,11 +148,7 @@ def measure(airflow: PostgresLocalAirflow, *, operator: str, waiters: int, windo
     finally:
         # Whatever happened: waiters left deferred would be in the next measurement's triggerer.
         release(client, scenario, dag_id, run_id)
-    found = triggerer_log.ticks_between(
-        triggerer_log.ticks(read_from(airflow.triggerer_log, offset), dag_id=PAUSED_TARGET), start, end
-    )
-    logged = operator == "ours" and bool(found)
-    return WaitersSample(
+    sample = WaitersSample(
         operator=operator,
         waiters=waiters,
         deferred=still,
@@ -139,9 +156,34 @@ def measure(airflow: PostgresLocalAirflow, *, operator: str, waiters: int, windo
         window=window,
         triggerer_cpu=cpu,
         poke_interval=poke_interval,
-        poll_ticks=len(found) if logged else None,
-        poller_waiting=max(tick.waiting for tick in found) if logged else None,
     )
+    return logged(sample, airflow, offset=offset, start=start, end=end)
+
+
+def logged(
+    sample: WaitersSample, airflow: TriggererLog, *, offset: int, start: datetime, end: datetime
+) -> WaitersSample:
+    """
+    ``sample`` with what the triggerer's log says of its window: its requests, by route, and ours' ticks.
+
+    :param sample: the measurement, its CPU seconds read.
+    :param airflow: the width Airflow it ran on.
+    :param offset: the size of the triggerer's log before the window (``bench.width.size``).
+    :param start: the window's start.
+    :param end: its end.
+    """
+    lines = read_from(airflow.triggerer_log, offset)
+    found = triggerer_log.ticks_between(triggerer_log.ticks(lines, dag_id=PAUSED_TARGET), start, end)
+    ticked = sample.operator == "ours" and bool(found)
+    sample = replace(
+        sample,
+        poll_ticks=len(found) if ticked else None,
+        poller_waiting=max(tick.waiting for tick in found) if ticked else None,
+    )
+    if not airflow.logs_requests():
+        return sample
+    requests = triggerer_requests.between(triggerer_requests.parse(lines), start, end)
+    return replace(sample, requests=len(requests), routes=triggerer_requests.by_route(requests))
 
 
 def deferred(task_instances: list[Json]) -> int:
@@ -179,6 +221,8 @@ def line(sample: WaitersSample, took: float, planned: float) -> str:
     """The progress line of one measurement."""
     rate = sample.requests_per_second
     requests = "requests not logged" if rate is None else f"{rate:.3f} requests/s ({sample.counted})"
+    if sample.routes:
+        requests += " = " + ", ".join(f"{count} {route}" for route, count in sample.routes.items())
     return (
         f"[waiters] {sample.waiters} deferred parents, {sample.operator}: {sample.deferred} still deferred "
         f"after {sample.window:.0f} s, triggerer CPU {sample.triggerer_cpu:.2f} s, {requests}; "

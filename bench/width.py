@@ -12,6 +12,8 @@ children). Over each case, from its start to the moment its runs are seen finish
   (Airflow 3 gives each try an id of its own), the rest the resumes of deferred tries;
 - **execution-API requests**: every ``/execution/`` request in that log; the triggerer's in-process
   requests are not among them (``bench.access_log``);
+- **triggerer requests**: those in-process requests, one httpx line each in the triggerer's log
+  (``bench.triggerer_requests``);
 - **CPU seconds** of the scheduler, what it forked (the LocalExecutor's workers and their tasks), the
   triggerer and the api-server, from the kernel's accounting (``bench.cpu``);
 - **poll ticks**: our shared poller's ticks on the child Dag, in the triggerer's log.
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bench import access_log, fan_out, triggerer_log
+from bench import access_log, fan_out, triggerer_log, triggerer_requests
 from bench.dags.bench import CHILDREN_ALONE, FAN_OUT_CHILD, WIDTH_PARENTS
 from bench.model import FanOutSetup
 from bench.width_model import WidthCase, case_cpu
@@ -190,12 +192,14 @@ def record(
         marks.end,
     )
     starts = access_log.task_starts(requests)
+    triggerer_lines = read_from(airflow.triggerer_log, marks.triggerer_offset)
     ticks = triggerer_log.ticks_between(
-        triggerer_log.ticks(
-            airflow.triggerer_log.read_text(errors="replace").splitlines(), dag_id=FAN_OUT_CHILD
-        ),
-        marks.start,
-        marks.end,
+        triggerer_log.ticks(triggerer_lines, dag_id=FAN_OUT_CHILD), marks.start, marks.end
+    )
+    in_process = (
+        len(triggerer_requests.between(triggerer_requests.parse(triggerer_lines), marks.start, marks.end))
+        if airflow.logs_requests()
+        else None
     )
     return WidthCase(
         slots=airflow.slots,
@@ -212,6 +216,7 @@ def record(
         cpu=case_cpu(marks.before, marks.after),
         execution_requests=access_log.execution_requests(requests),
         poll_ticks=len(ticks) or None,
+        triggerer_requests=in_process,
         run_end_lag=None if outcome.noticed is None else outcome.noticed.run_end,
     )
 
@@ -244,9 +249,10 @@ def line(case: WidthCase) -> str:
         else f", CPU s scheduler {cpu.scheduler:.1f} / executor {cpu.executor:.1f} / "
         f"triggerer {cpu.triggerer:.1f}"
     )
+    in_process = "" if case.triggerer_requests is None else f" (+{case.triggerer_requests} in the triggerer)"
     return (
         f"[width] {case_name(case.slots, case.count, case.label)}: {case.state}, {makespan}, "
         f"{case.children_succeeded}/{case.children} children, {case.processes} task processes "
-        f"({case.tries} tries), {case.execution_requests} execution-API requests{spent}; "
+        f"({case.tries} tries), {case.execution_requests} execution-API requests{in_process}{spent}; "
         f"took {minutes(case.seconds)} (planned {minutes(case.planned)})"
     )

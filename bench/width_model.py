@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 SCHEDULER, TRIGGERER, API_SERVER = "scheduler", "triggerer", "api-server"
 # The idle triggerer's window: no parent waiting, the baseline of the waiters' CPU.
 IDLE = "none (idle)"
+# How a waiters sample's requests per second was had (WaitersSample.counted).
+MEASURED = "measured"
+COMPUTED = "computed"
+COMPUTED_FROM_TICKS = "computed from ticks"
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,8 @@ class WidthCase:
     ``processes`` and ``tries``: the task processes started and the tries they belong to, from the
     api-server's access log (``bench.access_log.task_starts``), children's and parents' alike.
     ``execution_requests``: the execution API's requests in the access log over the case (the
-    triggerer's in-process ones are not there). ``poll_ticks``: the shared poller's ticks on the child
+    triggerer's in-process ones are not there); ``triggerer_requests``: those, in the triggerer's log
+    (``bench.triggerer_requests``; ``None`` where it did not carry them). ``poll_ticks``: the shared poller's ticks on the child
     Dag in the triggerer's log (``None`` where none was logged). ``seconds``: the bench's wall time for
     the case, its REST reads included; ``planned``: what the plan gave it.
     """
@@ -80,6 +85,7 @@ class WidthCase:
     poll_ticks: int | None = None
     # The parent run's end minus the last child run's end (bench.fan_out.noticed); None without a parent.
     run_end_lag: float | None = None
+    triggerer_requests: int | None = None
 
 
 @dataclass(frozen=True)
@@ -90,9 +96,11 @@ class WaitersSample:
     ``operator`` is ``stock``, ``ours`` or ``IDLE`` (no parent: the triggerer alone). ``deferred`` is how
     many were still deferred when the window ended; ``settled`` the seconds from the trigger of their
     parent run to the moment all were deferred. ``triggerer_cpu``: the triggerer's CPU seconds (its
-    process and the trigger runner) over the window. ``poll_ticks``: ours' shared poller's ticks logged in
-    the window (``None`` for stock and the idle window, or none logged). ``poke_interval``: the
-    operators' default, which each stock trigger polls at.
+    process and the trigger runner) over the window. ``requests``: the triggerer's in-process requests
+    logged in the window (``bench.triggerer_requests``), ``routes`` the same by route; ``None`` and
+    empty where its log did not carry them (older runs, or the logging plugin not loaded).
+    ``poll_ticks``: ours' shared poller's ticks logged in the window (``None`` for stock and the idle
+    window, or none logged). ``poke_interval``: the operators' default, which each stock trigger polls at.
     """
 
     operator: str
@@ -105,29 +113,52 @@ class WaitersSample:
     poll_ticks: int | None = None
     # The most waiters the poller said it waited on in the window (its ticks' ``waiting``).
     poller_waiting: int | None = None
+    requests: int | None = None
+    routes: dict[str, int] = field(default_factory=dict)
 
     @property
     def requests_per_second(self) -> float | None:
         """
-        The triggerer's requests per second while the parents wait; ``None`` where not measured.
+        The triggerer's requests per second while the parents wait; ``None`` where neither had.
 
-        Ours: the ticks logged, each ``REQUESTS_PER_TICK`` requests. Stock: computed, one count per
-        trigger per ``poke_interval`` (its ``DagStateTrigger`` logs nothing per poll). Idle: none.
+        Measured: the requests logged over the window. Without them, computed (``counted`` says so):
+        ours from its logged ticks, ``REQUESTS_PER_TICK`` each; stock, one count per trigger per
+        ``poke_interval``; the idle window, nothing.
         """
+        if self.requests is not None:
+            return self.requests / self.window
         if self.operator == "ours":
             return None if self.poll_ticks is None else self.poll_ticks * REQUESTS_PER_TICK / self.window
         if self.operator == "stock":
             return self.waiters / self.poke_interval
-        return 0.0
+        return None
 
     @property
     def counted(self) -> str:
-        """How ``requests_per_second`` was had: measured (from the log), computed, or not at all."""
-        if self.operator == "stock":
-            return "computed"
+        """How ``requests_per_second`` was had: measured (the triggerer's log), computed, or not at all."""
+        if self.requests is not None:
+            return MEASURED
         if self.operator == IDLE:
             return "-"
-        return "not logged" if self.requests_per_second is None else "logged ticks"
+        if self.operator == "stock":
+            return COMPUTED
+        return "not logged" if self.poll_ticks is None else COMPUTED_FROM_TICKS
+
+    @property
+    def computed(self) -> bool:
+        """Whether ``requests_per_second`` is computed rather than counted."""
+        return self.counted in (COMPUTED, COMPUTED_FROM_TICKS)
+
+    def cpu_ms_per_waiter_minute(self, idle: WaitersSample | None = None) -> float | None:
+        """
+        The triggerer's CPU milliseconds per waiter per minute of the window; ``None`` without waiters.
+
+        :param idle: the idle window: its CPU per second is taken off first (the triggerer's own).
+        """
+        if not self.waiters:
+            return None
+        spent = self.triggerer_cpu - (0.0 if idle is None else idle.triggerer_cpu * self.window / idle.window)
+        return spent * 1000 / self.waiters / (self.window / 60)
 
 
 @dataclass

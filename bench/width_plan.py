@@ -30,8 +30,12 @@ MAKESPAN_FACTORS = {
 CASE_OVERHEAD_SECONDS = 45.0
 # An Airflow's start on a fresh PostgreSQL database (migrate, four components, the Dags parsed), and stop.
 AIRFLOW_SECONDS = 150.0
-# A deferrable parent task's process start, trigger and deferral on 2 cores.
+# A deferrable parent task's process start, trigger and deferral on 2 cores, at most
+# [core] max_active_tasks_per_dag of them at a time; but the machine's two cores bound them first: 0.3 s
+# of wall time per task at 50 and 200 waiters (2026-12-06), 0.4 to 0.55 s at 50 to 1000 under other load
+# (2026-12-07).
 DEFER_SECONDS_PER_TASK = 3.0
+DEFER_WALL_SECONDS_PER_TASK = 0.5
 # Releasing the waiters: their parents and children marked failed, the triggers gone.
 RELEASE_SECONDS = 60.0
 # A case gets this many times its plan before it counts as stalled (it is then failed and reported).
@@ -90,7 +94,9 @@ def waiters_seconds(*, waiters: int, window: float, slots: int) -> float:
     """
     if waiters == 0:
         return window
-    deferring = waiters * DEFER_SECONDS_PER_TASK / min(slots, MAX_ACTIVE_TASKS_PER_RUN)
+    deferring = waiters * max(
+        DEFER_SECONDS_PER_TASK / min(slots, MAX_ACTIVE_TASKS_PER_RUN), DEFER_WALL_SECONDS_PER_TASK
+    )
     return deferring + window + RELEASE_SECONDS
 
 
@@ -105,7 +111,8 @@ def plan(
     """
     Every step of a width run, in the order it runs them: per Airflow, its start, its cases, its waiters.
 
-    The waiters run on the Airflow with the most slots (their parents defer soonest there).
+    The waiters run on the Airflow with the most slots (their parents defer soonest there); without
+    counts, that Airflow is the only one started.
 
     :param counts: the children per fan-out.
     :param slots: the Airflows' slots, one Airflow each.
@@ -115,6 +122,8 @@ def plan(
     """
     steps = []
     for n in slots:
+        if not counts and not (waiter_counts and n == max(slots)):
+            continue
         steps.append(Step(f"{n} slots: Airflow start and stop", AIRFLOW_SECONDS))
         for count in counts:
             for label in (CHILDREN_ALONE, *WIDTH_PARENTS):

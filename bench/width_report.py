@@ -55,11 +55,15 @@ def _run_line(results: WidthResults) -> str:
         return "; ".join(f"run {i}: {_run_line(run)}" for i, run in enumerate(results.runs, start=1))
     ran = " and ".join(str(n) for n in results.slots) + " slots"
     counts = " and ".join(str(n) for n in results.counts)
+    fan_outs = (
+        f"{counts} children of {results.child_seconds:.0f} s on {ran}"
+        if results.counts
+        else f"no fan-out; on {results.waiters_slots} slots"
+    )
     waiters = ", ".join(str(n) for n in results.waiter_counts) or "none"
     return (
         f"{results.started_at:%Y-%m-%d %H:%M} UTC, {results.seconds / 60:.1f} min (planned "
-        f"{results.planned / 60:.0f} min); {counts} children of {results.child_seconds:.0f} s on {ran}; "
-        f"deferred parents: {waiters}"
+        f"{results.planned / 60:.0f} min); {fan_outs}; deferred parents: {waiters}"
     )
 
 
@@ -78,7 +82,7 @@ def targets(results: WidthResults) -> str:
 def sections(results: WidthResults) -> str:
     """The width sections: the run, a table per slots setting, the waiters, the notes."""
     parts = [_width_intro(results)]
-    parts += [_width_table(results, slots) for slots in results.slots]
+    parts += [_width_table(results, slots) for slots in results.slots if results.counts]
     parts += [_waiters(results), _notes(results)]
     return "\n\n".join(part for part in parts if part)
 
@@ -89,8 +93,9 @@ def _width_intro(results: WidthResults) -> str:
         "## 7. Width on PostgreSQL\n\n"
         f"`make bench-width` ({_run_line(results)}). Airflow {m.airflow} on PostgreSQL with the "
         f"LocalExecutor, each component a process of its own, on {m.cores} cores; every setting at "
-        "Airflow's default but the slots (`[core] parallelism`) and two loggers at debug, for the poll "
-        "ticks (`bench/triggerer_log.py`): so a Dag has at most "
+        "Airflow's default but the slots (`[core] parallelism`), two loggers at debug, for the poll "
+        "ticks (`bench/triggerer_log.py`), and in the triggerer alone a plugin that lets httpx log each "
+        "in-process request (`bench/triggerer_plugins/request_log.py`): so a Dag has at most "
         f"{MAX_ACTIVE_RUNS_PER_DAG} active runs, and every child is a run of `bench_fan_out_child`, "
         f"whose task sleeps {results.child_seconds:.0f} s. The cases ran one after the other on one "
         "Airflow per slots setting, one repetition each: single samples.\n\n"
@@ -107,9 +112,10 @@ def _width_intro(results: WidthResults) -> str:
         "tasks' own work included); the triggerer's and the api-server's processes with all they forked.\n"
         "- *execution-API requests*: every `/execution/` request in the access log over the case: the "
         "task processes' (heartbeats included). The triggerer's are not there: it calls the API "
-        "in-process. *Poll ticks*: our shared poller's ticks on the child Dag in the triggerer's log "
-        f"(each about {REQUESTS_PER_TICK} in-process requests); stock's `DagStateTrigger` logs nothing "
-        "per poll (one in-process count per deferred task per `poke_interval`)."
+        "in-process. *Triggerer requests*: those, counted from httpx's `HTTP Request` lines in the "
+        "triggerer's log over the case (`bench/triggerer_requests.py`; *not logged* where its log did not "
+        "carry them). *Poll ticks*: our shared poller's ticks on the child Dag in the triggerer's log; "
+        "stock's `DagStateTrigger` logs nothing per poll."
     )
 
 
@@ -130,21 +136,29 @@ def _ticks(case: WidthCase) -> str:
     return "not logged" if case.label.startswith("ours") else "-"
 
 
+def _triggerer_requests(case: WidthCase) -> str:
+    if case.triggerer_requests is not None:
+        return str(case.triggerer_requests)
+    # A deferrable parent waits in the triggerer: nothing logged is a figure missing, not none made.
+    return "-" if case.label == CHILDREN_ALONE else "not logged"
+
+
 def _width_table(results: WidthResults, slots: int) -> str:
     lines = [
         f"### {slots} slots",
         "",
         "| children | case | parent run | makespan | / children alone | run end - last child end | "
         "children (succeeded) | task processes (tries) | scheduler CPU s | executor + tasks CPU s | "
-        "triggerer CPU s | api-server CPU s | execution-API requests | poll ticks | wall time (planned) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "triggerer CPU s | api-server CPU s | execution-API requests | triggerer requests | poll ticks | "
+        "wall time (planned) |",
+        "|" + " --- |" * 16,
     ]
     for count in results.counts:
         floor = floor_seconds(count=count, child_seconds=results.child_seconds, slots=slots)
         alone = results.case(slots=slots, count=count, label=CHILDREN_ALONE)
         ran = [c for c in results.cases if (c.slots, c.count) == (slots, count)]
         if not ran:
-            lines.append(f"| {count} | not run (see the notes) |{' |' * 13}")
+            lines.append(f"| {count} | not run (see the notes) |{' |' * 14}")
             continue
         for case in ran:
             cpu = case.cpu
@@ -157,12 +171,13 @@ def _width_table(results: WidthResults, slots: int) -> str:
                 f"{_fmt(None if cpu is None else cpu.executor)} | "
                 f"{_fmt(None if cpu is None else cpu.triggerer)} | "
                 f"{_fmt(None if cpu is None else cpu.api_server)} | "
-                f"{'-' if case.execution_requests is None else case.execution_requests} | {_ticks(case)} | "
+                f"{'-' if case.execution_requests is None else case.execution_requests} | "
+                f"{_triggerer_requests(case)} | {_ticks(case)} | "
                 f"{case.seconds / 60:.1f} min ({case.planned / 60:.1f}) |"
             )
         lines.append(
             f"| {count} | *floor*: {count} x {results.child_seconds:.0f} s / "
-            f"{min(slots, MAX_ACTIVE_RUNS_PER_DAG)} runs at once | | {floor:.0f} s | | | | | | | | | | | |"
+            f"{min(slots, MAX_ACTIVE_RUNS_PER_DAG)} runs at once | | {floor:.0f} s |{' |' * 12}"
         )
     return "\n".join(lines)
 
@@ -172,32 +187,42 @@ def _rate(sample: WaitersSample) -> str:
     return "-" if rate is None else f"{rate:.3f}"
 
 
+def _routes(sample: WaitersSample) -> str:
+    return ", ".join(f"{count} `{route}`" for route, count in sample.routes.items()) or "-"
+
+
 def _waiters(results: WidthResults) -> str:
     if not results.waiters:
         return ""
+    idle = next((s for s in results.waiters if s.operator == IDLE), None)
     lines = [
         "## 8. Deferred parents on a real triggerer",
         "",
         f"On the {results.waiters_slots}-slot Airflow: a mapped deferrable parent per row, one task per "
         "waiter, each waiting on a run of the paused `bench_paused_target` (queued for good: the same "
         f"waiters from the window's start to its end), each operator at its defaults. Once all were "
-        f"deferred, {results.window:.0f} s with no request from the bench. *Requests/s*: ours, the shared "
-        f"poller's ticks logged in the window times {REQUESTS_PER_TICK} (a count and a task-state "
-        "question per tick while every run is still active); stock, computed: each `DagStateTrigger` "
-        "asks once per `poke_interval` and logs nothing per poll. *Triggerer CPU*: its process and the "
-        "trigger runner, over the window; the idle row is the triggerer with nothing to wait on.",
+        f"deferred, {results.window:.0f} s with no request from the bench. *Requests/s*: the triggerer's "
+        "in-process requests over the window, ours' and stock's alike, one httpx `HTTP Request` line each "
+        "in its log (`bench/triggerer_requests.py`), *by route* below. Where the log carried none (runs "
+        "before it did), the figure is *computed*: ours from the poller's ticks logged, "
+        f"{REQUESTS_PER_TICK} requests each (what a tick asked then), stock's as one count per trigger "
+        "per `poke_interval`. *Triggerer CPU*: its process and the trigger runner, over the window; the "
+        "idle row is the triggerer with nothing to wait on, and *above idle* takes its CPU off.",
         "",
         "| parents waiting | operator | still deferred | all deferred after | triggerer CPU s | "
-        "% of a core | CPU ms per waiter per min | requests/s | counted | poll ticks (waiting) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "% of a core | CPU ms per waiter per min | above idle | requests/s | counted | by route | "
+        "poll ticks (waiting) |",
+        "|" + " --- |" * 12,
     ]
     for s in results.waiters:
-        per_waiter = "-" if not s.waiters else f"{s.triggerer_cpu * 1000 / s.waiters / (s.window / 60):.1f}"
+        per_waiter = s.cpu_ms_per_waiter_minute()
+        above = s.cpu_ms_per_waiter_minute(idle) if idle is not None else None
         ticks = "-" if s.poll_ticks is None else f"{s.poll_ticks} ({s.poller_waiting})"
         settled = "-" if s.operator == IDLE else f"{s.settled:.0f} s"
         lines.append(
             f"| {s.waiters} | {s.operator} | {s.deferred} | {settled} | {s.triggerer_cpu:.2f} | "
-            f"{100 * s.triggerer_cpu / s.window:.1f} | {per_waiter} | {_rate(s)} | {s.counted} | {ticks} |"
+            f"{100 * s.triggerer_cpu / s.window:.1f} | {_fmt(per_waiter)} | {_fmt(above)} | {_rate(s)} | "
+            f"{s.counted} | {_routes(s)} | {ticks} |"
         )
     return "\n".join(lines)
 
@@ -205,8 +230,7 @@ def _waiters(results: WidthResults) -> str:
 def _notes(results: WidthResults) -> str:
     found = [
         "The triggerer asks the execution API in-process, so none of its requests are in the "
-        "execution-API column; a deferrable fan-out's waiting is in the poll ticks (ours) or nowhere "
-        "(stock).",
+        "execution-API column; they are in the triggerer-requests column, from its own log.",
         "Each deferred parent that resumes starts a task process of its own: a mapped deferrable parent "
         "costs two per child (trigger, resume), the one-task fan-out one or two in all.",
         f"A run has at most {MAX_ACTIVE_TASKS_PER_RUN} tasks running at once (`[core] "

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 COUNTS = (60, 300)
 SLOTS = (32, 4)
+# Airflow's default [triggerer] capacity: the triggers one triggerer runs at once.
+TRIGGERER_CAPACITY = 1000
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,9 @@ def run(options: WidthOptions) -> tuple[WidthResults, list[str]]:
         results.notes.append(f"{name} failed: `{type(e).__name__}: {str(e)[:300]}`.")
 
     for slots in options.slots:
+        if not options.counts and slots != results.waiters_slots:
+            # Nothing to run on it (--counts none): not even started.
+            continue
         try:
             with _airflow(slots, logs / f"airflow-{slots}-slots") as airflow:
                 for count in options.counts:
@@ -133,7 +138,26 @@ def notes(results: WidthResults, logs: Path) -> list[str]:
     if unlogged := [c for c in results.cases if c.label.startswith("ours") and c.poll_ticks is None]:
         found.append(
             f"{len(unlogged)} of our cases logged no poll tick: the triggerer's log did not carry the "
-            "poller's debug lines (see `bench/triggerer_log.py`), so their in-process requests are unknown."
+            "poller's debug lines (see `bench/triggerer_log.py`), so their poller's wakes are unknown."
+        )
+    if computed := [s for s in results.waiters if s.computed]:
+        found.append(
+            "The triggerer's log carried none of its in-process requests (the plugin of "
+            "`bench/triggerer_plugins/request_log.py` did not say it loaded), so these requests per second "
+            "are computed, not counted: "
+            + ", ".join(f"{s.operator} at {s.waiters} waiters ({s.counted})" for s in computed)
+            + "."
+        )
+    if silent := [s for s in results.waiters if s.requests == 0 and s.waiters]:
+        found.append(
+            "Waiters whose window logged no in-process request although the triggerer logged its requests: "
+            + ", ".join(f"{s.operator} at {s.waiters}" for s in silent)
+            + "; a poll interval longer than the window, or httpx's logger set back to warning."
+        )
+    if full := sorted({s.waiters for s in results.waiters if s.waiters >= TRIGGERER_CAPACITY}):
+        found.append(
+            f"{', '.join(map(str, full))} waiters fill the triggerer's default `[triggerer] capacity` of "
+            f"{TRIGGERER_CAPACITY} triggers: one deferral more would wait for a trigger to end."
         )
     if short := [s for s in results.waiters if s.deferred < s.waiters]:
         found.append(

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from bench.dags.bench import CHILDREN_ALONE, ONE_TASK_FAN_OUT, WIDTH_PARENTS
 from bench.targets import Target
+from bench.width_model import IDLE
 
 if TYPE_CHECKING:
     from bench.width_model import WaitersSample, WidthCase, WidthResults
@@ -15,8 +16,12 @@ ONE_TASK_FACTOR = 1.15
 # Ours mapped: over the children alone's, and over stock's mapped.
 MAPPED_FACTOR = 1.5
 MAPPED_VS_STOCK = 0.85
-# "Flat": ours' requests per second at the most waiters at most this many times those at the fewest.
+# "Flat": ours' requests per second at FLAT_TO waiters at most this many times those at FLAT_FROM.
+FLAT_FROM, FLAT_TO = 50, 200
 FLAT_FACTOR = 1.5
+# Ours' triggerer CPU per waiter, "flat or falling" from FLAT_FROM to FLAT_TO: at most this many times,
+# the noise of single samples (a tenth of a CPU second over a window) left room.
+CPU_FLAT_FACTOR = 1.1
 STOCK_MAPPED, OURS_MAPPED = tuple(label for label in WIDTH_PARENTS if label != ONE_TASK_FAN_OUT)
 
 
@@ -78,27 +83,86 @@ def mapped_target(results: WidthResults, *, slots: int, count: int) -> Target:
     return Target(name, measured, target, _verdict(ok))
 
 
-def _rate(sample: WaitersSample) -> str:
+def _rate(sample: WaitersSample | None) -> str:
+    if sample is None:
+        return "not run"
     rate = sample.requests_per_second
-    return "not logged" if rate is None else f"{rate:.3f}/s"
+    if rate is None:
+        return "not logged"
+    return f"{rate:.3f}/s" + (f" ({sample.counted})" if sample.computed else "")
+
+
+def _samples(results: WidthResults, operator: str) -> dict[int, WaitersSample]:
+    return {s.waiters: s for s in results.waiters if s.operator == operator}
 
 
 def flat_poll_target(results: WidthResults) -> Target:
-    """Ours' requests per second on a real triggerer, from the fewest waiters to the most."""
-    name = "shared poll on a real triggerer: requests per second flat in the number of waiters"
-    target = f"most waiters <= {FLAT_FACTOR:g} x fewest"
-    ours = sorted((s for s in results.waiters if s.operator == "ours"), key=lambda s: s.waiters)
-    stock = {s.waiters: s for s in results.waiters if s.operator == "stock"}
-    measured = "; ".join(
-        f"{s.waiters} waiters: {_rate(s)}"
-        + (f" (stock {_rate(stock[s.waiters])})" if s.waiters in stock else "")
-        for s in ours
+    """Ours' requests per second on a real triggerer at the most waiters the target names, against the fewest."""
+    name = (
+        f"real triggerer: ours' requests per second at {FLAT_TO} waiters against {FLAT_FROM} "
+        "(flat in the number of waiters)"
     )
-    rates = [rate for s in ours if (rate := s.requests_per_second) is not None]
-    if len(rates) < 2 or len(rates) < len(ours):
-        return _not_run(name, target, measured or "-")
-    fewest, most = rates[0], rates[-1]
-    return Target(name, measured, target, _verdict(most <= FLAT_FACTOR * fewest))
+    target = f"<= {FLAT_FACTOR:g} x at {FLAT_FROM}"
+    ours = _samples(results, "ours")
+    fewest, most = ours.get(FLAT_FROM), ours.get(FLAT_TO)
+    measured = f"{FLAT_FROM} waiters: {_rate(fewest)}; {FLAT_TO} waiters: {_rate(most)}"
+    low = None if fewest is None else fewest.requests_per_second
+    high = None if most is None else most.requests_per_second
+    if low is None or high is None:
+        return _not_run(name, target, measured)
+    if low:
+        measured += f" = {high / low:.2f} x"
+    return Target(name, measured, target, _verdict(high <= FLAT_FACTOR * low))
+
+
+def below_stock_target(results: WidthResults) -> Target:
+    """Ours' requests per second on a real triggerer below stock's, at each count the target names."""
+    counts = (FLAT_FROM, FLAT_TO)
+    name = (
+        "real triggerer: ours' requests per second below stock's at "
+        + " and ".join(str(n) for n in counts)
+        + " waiters"
+    )
+    target = "ours < stock at each"
+    ours, stock = _samples(results, "ours"), _samples(results, "stock")
+    measured = "; ".join(f"{n} waiters: {_rate(ours.get(n))} (stock {_rate(stock.get(n))})" for n in counts)
+    rates = [
+        (mine, theirs)
+        for n in counts
+        if n in ours
+        and n in stock
+        and (mine := ours[n].requests_per_second) is not None
+        and (theirs := stock[n].requests_per_second) is not None
+    ]
+    if len(rates) < len(counts):
+        return _not_run(name, target, measured)
+    return Target(name, measured, target, _verdict(all(mine < theirs for mine, theirs in rates)))
+
+
+def _cpu(sample: WaitersSample | None, idle: WaitersSample | None) -> str:
+    per_waiter = None if sample is None else sample.cpu_ms_per_waiter_minute(idle)
+    return "not run" if per_waiter is None else f"{per_waiter:.1f} ms"
+
+
+def cpu_per_waiter_target(results: WidthResults) -> Target:
+    """Ours' triggerer CPU per waiter, flat or falling from the fewest waiters the target names to the most."""
+    name = f"real triggerer: ours' CPU per waiter from {FLAT_FROM} to {FLAT_TO} waiters"
+    target = f"flat or falling: at {FLAT_TO} <= {CPU_FLAT_FACTOR:g} x at {FLAT_FROM}"
+    ours = _samples(results, "ours")
+    idle = _samples(results, IDLE).get(0)
+    fewest, most = ours.get(FLAT_FROM), ours.get(FLAT_TO)
+    baseline = "above the idle triggerer's" if idle is not None else "the idle triggerer's not taken off"
+    measured = (
+        f"{FLAT_FROM} waiters: {_cpu(fewest, idle)}; {FLAT_TO} waiters: {_cpu(most, idle)} per waiter per "
+        f"minute, {baseline}"
+    )
+    low = None if fewest is None else fewest.cpu_ms_per_waiter_minute(idle)
+    high = None if most is None else most.cpu_ms_per_waiter_minute(idle)
+    if low is None or high is None:
+        return _not_run(name, target, measured)
+    if low > 0:
+        measured += f" ({high / low:.2f} x)"
+    return Target(name, measured, target, _verdict(high <= CPU_FLAT_FACTOR * low))
 
 
 def evaluate(results: WidthResults) -> list[Target]:
@@ -113,5 +177,5 @@ def evaluate(results: WidthResults) -> list[Target]:
             lines.append(one_task_target(results, slots=slots, count=count))
             lines.append(mapped_target(results, slots=slots, count=count))
     if results.waiter_counts:
-        lines.append(flat_poll_target(results))
+        lines += [flat_poll_target(results), below_stock_target(results), cpu_per_waiter_target(results)]
     return lines

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from bench.model import Machine, Results
 from bench.runner import schedule_figures
 from bench.schedule_count import (
     LONG_CHILD_SECONDS,
+    WAIT_EXTRA_MESSAGES,
     WAIT_EXTRA_REQUESTS,
     figure,
     our_requests,
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from tests.unit.conftest import Clock, Parent
 
 WAITING: dict[str, Any] = {"wait_for_completion": True, "logical_date": None}
+# What each of our wait's checks sends (standard_ext.runs.task_progress).
+CHECK = "GetTaskStates"
 
 
 @pytest.mark.parametrize("seconds", [2.0, 20.0, 120.0, LONG_CHILD_SECONDS])
@@ -42,7 +46,12 @@ def test_our_computed_requests_are_what_the_synchronous_wait_sends(
     make_parent(**WAITING).run()
 
     kinds = supervisor.kinds_sent()
-    assert len(kinds[kinds.index("TriggerDagRun") + 1 :]) == our_requests(child_seconds=seconds)
+    waited = kinds[kinds.index("TriggerDagRun") + 1 :]
+    assert len(waited) == our_requests(child_seconds=seconds)
+    # Beyond its checks (one task-state question each), the wait sends what the figure adds, once each.
+    beyond_checks = Counter(kind for kind in waited if kind != CHECK)
+    assert beyond_checks == Counter(message.__name__ for message in WAIT_EXTRA_MESSAGES)
+    assert WAIT_EXTRA_REQUESTS == len(WAIT_EXTRA_MESSAGES)
 
 
 @pytest.mark.parametrize("seconds", [2.0, 90.0, LONG_CHILD_SECONDS])
@@ -110,7 +119,7 @@ def test_the_hour_long_target_reads_the_figure_the_runner_computes() -> None:
 
     assert [f.child_seconds for f in figures] == [2.0, 20.0, LONG_CHILD_SECONDS]
     assert long == figure(LONG_CHILD_SECONDS)
-    assert target.measured == f"{long.ours} (stock {long.stock})"
+    assert target.measured == f"{long.ours} computed (stock {long.stock} computed)"
     # The bound on the real schedule: a child that outlives no prediction costs no overdue checks.
     assert long.ours <= REQUESTS_FACTOR * long.stock
     assert target.verdict == "met"

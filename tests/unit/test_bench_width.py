@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,14 @@ from bench.waiters import deferred, release
 from bench.waiters import line as waiters_line
 from bench.width import line as width_line
 from bench.width import read_from, size, stop_leftovers
-from bench.width_airflow import local_executor_env, require_postgres, setup_for
+from bench.width_airflow import (
+    TRIGGERER_PLUGINS,
+    TriggererSessions,
+    local_executor_env,
+    require_postgres,
+    setup_for,
+    triggerer_env,
+)
 from bench.width_model import IDLE, CaseCpu, WaitersSample, WidthCase, case_cpu
 from bench.width_plan import (
     AIRFLOW_SECONDS,
@@ -31,8 +38,10 @@ from bench.width_plan import (
     waiters_seconds,
 )
 from tests.e2e import backend
+from tests.e2e.harness import COMPONENTS
 from tests.e2e.ports import free_ports
 from tests.e2e.scenario import Scenario
+from tests.e2e.sessions import Sessions
 from tests.e2e.settings import CELERY, POSTGRES_LOCAL, Distributed, Ports, airflow_env
 
 if TYPE_CHECKING:
@@ -181,28 +190,147 @@ def test_read_from_an_offset_drops_the_line_cut_there(tmp_path: Path) -> None:
     assert size(tmp_path / "not-yet.log") == 0
 
 
-def waiters(operator: str, n: int, ticks: int | None = None) -> WaitersSample:
+def waiters(
+    operator: str, n: int, ticks: int | None = None, requests: int | None = None, cpu: float = 3.6
+) -> WaitersSample:
     return WaitersSample(
         operator=operator,
         waiters=n,
         deferred=n,
         settled=20.0,
         window=180.0,
-        triggerer_cpu=3.6,
+        triggerer_cpu=cpu,
         poke_interval=60.0,
         poll_ticks=ticks,
+        requests=requests,
     )
 
 
-def test_ours_requests_per_second_are_the_logged_ticks_and_stocks_are_computed() -> None:
-    assert waiters("ours", 200, ticks=90).requests_per_second == pytest.approx(90 * 2 / 180)
-    assert waiters("ours", 200, ticks=90).counted == "logged ticks"
-    assert waiters("ours", 200).requests_per_second is None
-    assert waiters("ours", 200).counted == "not logged"
-    # Each of stock's triggers counts once per poke_interval.
-    assert waiters("stock", 200).requests_per_second == pytest.approx(200 / 60)
-    assert waiters("stock", 200).counted == "computed"
-    assert waiters(IDLE, 0).requests_per_second == 0.0
+class TestRequestsPerSecond:
+    def test_the_requests_logged_are_counted_for_ours_and_stock_alike(self) -> None:
+        assert waiters("ours", 200, ticks=90, requests=90).requests_per_second == pytest.approx(0.5)
+        assert waiters("stock", 200, requests=600).requests_per_second == pytest.approx(600 / 180)
+        assert waiters("ours", 200, ticks=90, requests=90).counted == "measured"
+        assert waiters("stock", 200, requests=600).counted == "measured"
+        # None sent in the window, with the log carrying requests: none is a figure.
+        assert waiters(IDLE, 0, requests=0).requests_per_second == 0.0
+        assert not waiters(IDLE, 0, requests=0).computed
+
+    def test_without_them_the_figure_is_computed_and_says_so(self) -> None:
+        # Ours from the ticks, each REQUESTS_PER_TICK requests; stock's, one per trigger per poke_interval.
+        assert waiters("ours", 200, ticks=90).requests_per_second == pytest.approx(90 * 2 / 180)
+        assert waiters("ours", 200, ticks=90).counted == "computed from ticks"
+        assert waiters("stock", 200).requests_per_second == pytest.approx(200 / 60)
+        assert waiters("stock", 200).counted == "computed"
+        assert waiters("ours", 200, ticks=90).computed
+        assert waiters("stock", 200).computed
+
+    def test_without_requests_or_ticks_there_is_no_figure(self) -> None:
+        assert waiters("ours", 200).requests_per_second is None
+        assert waiters("ours", 200).counted == "not logged"
+        assert waiters(IDLE, 0).requests_per_second is None
+        assert waiters(IDLE, 0).counted == "-"
+
+
+def test_cpu_per_waiter_is_per_minute_and_can_leave_the_idle_triggerer_out() -> None:
+    idle = waiters(IDLE, 0, cpu=1.8)
+
+    # 3.6 s over 3 min for 200 waiters: 6 ms per waiter per minute; 1.8 s of it the idle triggerer's.
+    assert waiters("ours", 200).cpu_ms_per_waiter_minute() == pytest.approx(6.0)
+    assert waiters("ours", 200).cpu_ms_per_waiter_minute(idle) == pytest.approx(3.0)
+    # An idle window half as long: its CPU per second is what is taken off.
+    assert waiters("ours", 200).cpu_ms_per_waiter_minute(replace(idle, window=90.0, triggerer_cpu=0.9)) == (
+        pytest.approx(3.0)
+    )
+    assert idle.cpu_ms_per_waiter_minute() is None
+
+
+class FakeWidthAirflow:
+    """What ``bench.waiters.logged`` reads of a width Airflow: its triggerer's log, and whether it logs requests."""
+
+    def __init__(self, triggerer_log: Path, *, logs_requests: bool) -> None:
+        self.triggerer_log = triggerer_log
+        self._logs_requests = logs_requests
+
+    def logs_requests(self) -> bool:
+        return self._logs_requests
+
+
+def in_process(second: float, path: str) -> str:
+    """An httpx request line as the triggerer logs it (see test_bench_triggerer_requests for real ones)."""
+    return (
+        f"2026-11-22T10:00:{second:09.6f}Z [info     ] HTTP Request: GET http://in-process.invalid.{path} "
+        '"HTTP/1.1 200 OK" [httpx] loc=_client.py:1025'
+    )
+
+
+TRIGGERER_WINDOW = [
+    "2026-11-22T09:59:59.000000Z [info     ] Logging every in-process request [request_log] loc=x.py:1",
+    in_process(0.5, "/dag-runs/count?dag_id=bench_paused_target&run_ids=r1"),  # before the window
+    in_process(2.0, "/task-instances/states?dag_id=bench_paused_target&run_ids=r1&run_ids=r2"),
+    tick(2.1, checked=2, waiting=2),
+    in_process(3.0, "/dag-runs/count?dag_id=bench_paused_target&run_ids=r1"),
+    in_process(4.0, "/task-instances/states?dag_id=bench_paused_target&run_ids=r1&run_ids=r2"),
+    tick(4.1, checked=2, waiting=2),
+    in_process(40.0, "/dag-runs/count?dag_id=bench_paused_target&run_ids=r1"),  # after it
+]
+
+
+class TestWhatTheTriggererLogged:
+    def test_the_requests_in_the_window_are_counted_by_route_beside_ours_ticks(self, tmp_path: Path) -> None:
+        log = tmp_path / "triggerer.log"
+        log.write_text("\n".join(TRIGGERER_WINDOW) + "\n")
+        airflow = FakeWidthAirflow(log, logs_requests=True)
+
+        found = waiters_module.logged(waiters("ours", 2), airflow, offset=0, start=START, end=END)
+
+        assert (found.requests, found.poll_ticks, found.poller_waiting) == (3, 2, 2)
+        assert found.routes == {"GET /task-instances/states": 2, "GET /dag-runs/count": 1}
+        assert found.counted == "measured"
+
+    def test_stock_has_no_ticks_and_a_log_without_requests_leaves_the_figure_computed(
+        self, tmp_path: Path
+    ) -> None:
+        log = tmp_path / "triggerer.log"
+        log.write_text("\n".join(TRIGGERER_WINDOW) + "\n")
+
+        stock = waiters_module.logged(
+            waiters("stock", 2),
+            FakeWidthAirflow(log, logs_requests=True),
+            offset=0,
+            start=START,
+            end=END,
+        )
+        unlogged = waiters_module.logged(
+            waiters("stock", 2),
+            FakeWidthAirflow(log, logs_requests=False),
+            offset=0,
+            start=START,
+            end=END,
+        )
+
+        assert (stock.requests, stock.poll_ticks) == (3, None)
+        assert (unlogged.requests, unlogged.routes, unlogged.counted) == (None, {}, "computed")
+
+    def test_only_the_triggerer_is_given_the_plugin_that_logs_its_requests(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        started: dict[str, dict[str, str]] = {}
+
+        def start(self: Sessions, name: str, args: list[str], *, env: dict[str, str]) -> None:
+            started[name] = env
+
+        monkeypatch.setattr(Sessions, "start", start)
+        sessions = TriggererSessions(home=tmp_path)
+        env = {"AIRFLOW_HOME": str(tmp_path)}
+
+        for name in COMPONENTS:
+            sessions.start(name, [name], env=env)
+
+        assert started["triggerer"] == triggerer_env(env)
+        assert started["triggerer"]["AIRFLOW__CORE__PLUGINS_FOLDER"] == str(TRIGGERER_PLUGINS)
+        assert (TRIGGERER_PLUGINS / "request_log.py").exists()
+        assert all(started[name] == env for name in COMPONENTS if name != "triggerer")
 
 
 def test_only_the_waiting_tasks_deferred_count() -> None:
@@ -252,6 +380,25 @@ def test_the_plan_runs_each_airflow_s_cases_then_the_waiters_on_the_one_with_the
     assert ONE_TASK_FAN_OUT in WIDTH_PARENTS
     no_waiters = plan(counts=(60,), slots=(32,), waiter_counts=(), window=180.0, child_seconds=10.0)
     assert not [step for step in no_waiters if "parents" in step.name or "idle" in step.name]
+
+
+def test_deferring_the_waiters_is_planned_at_what_two_cores_allow() -> None:
+    # 16 task processes at a time would defer a thousand in 190 s; the two cores take half a second each.
+    assert waiters_seconds(waiters=1000, window=60.0, slots=32) == pytest.approx(1000 * 0.5 + 60.0 + 60.0)
+    assert waiters_seconds(waiters=10, window=60.0, slots=2) == pytest.approx(10 * 1.5 + 60.0 + 60.0)
+
+
+def test_without_fan_outs_only_the_waiters_airflow_is_planned() -> None:
+    steps = plan(counts=(), slots=(4, 32), waiter_counts=(50, 1000), window=60.0, child_seconds=10.0)
+
+    assert [step.name for step in steps] == [
+        "32 slots: Airflow start and stop",
+        "32 slots: idle triggerer",
+        "32 slots: 50 deferred parents, stock",
+        "32 slots: 50 deferred parents, ours",
+        "32 slots: 1000 deferred parents, stock",
+        "32 slots: 1000 deferred parents, ours",
+    ]
 
 
 def test_the_width_airflow_is_postgresql_with_the_local_executor_at_airflow_defaults(tmp_path: Path) -> None:
@@ -369,7 +516,12 @@ def test_the_progress_lines_say_what_each_case_measured_and_took() -> None:
     )
     assert waiters_line(waiters("ours", 200, ticks=90), 300.0, 280.0) == (
         "[waiters] 200 deferred parents, ours: 200 still deferred after 180 s, triggerer CPU 3.60 s, "
-        "1.000 requests/s (logged ticks); took 5.0 min (planned 4.7 min)"
+        "1.000 requests/s (computed from ticks); took 5.0 min (planned 4.7 min)"
+    )
+    measured = replace(waiters("stock", 50, requests=150), routes={"GET /dag-runs/count": 150})
+    assert waiters_line(measured, 300.0, 280.0) == (
+        "[waiters] 50 deferred parents, stock: 50 still deferred after 180 s, triggerer CPU 3.60 s, "
+        "0.833 requests/s (measured) = 150 GET /dag-runs/count; took 5.0 min (planned 4.7 min)"
     )
 
 

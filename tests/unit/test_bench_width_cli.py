@@ -41,6 +41,16 @@ def test_waiters_none_skips_the_waiters() -> None:
     assert width_options(parse_args(["--width", "--waiters", "none"])).waiter_counts == ()
 
 
+def test_counts_none_runs_the_waiters_alone_a_thousand_on_request() -> None:
+    options = width_options(
+        parse_args(["--width", "--counts", "none", "--slots", "32", "--waiters", "50,200,1000"])
+    )
+
+    assert (options.counts, options.slots, options.waiter_counts) == ((), (32,), (50, 200, 1000))
+    # A thousand is no default: it is asked for.
+    assert 1000 not in WAITER_COUNTS
+
+
 def test_without_width_the_main_bench_runs_as_before() -> None:
     args = parse_args([])
 
@@ -62,6 +72,8 @@ def test_without_width_the_main_bench_runs_as_before() -> None:
         ["--width", "--slots", ""],
         ["--width", "--waiters", "-1"],
         ["--width", "--window", "0"],
+        # Nothing left to run.
+        ["--width", "--counts", "none", "--waiters", "none"],
     ],
 )
 def test_options_that_make_no_sense_are_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -70,3 +71,27 @@ def test_the_report_names_every_run_it_draws_on(tmp_path: Path) -> None:
     assert "run 2: 2026-12-03 03:00 UTC, 30.0 min (planned 35 min); 300 children of 10 s on 32 slots" in text
     # Pairs no run measured are asked of the view and say so rather than vanish.
     assert "width, 4 slots, 300 children: ours TriggerDagRunsOperator makespan | not run" in text
+
+
+def test_a_run_stored_before_requests_were_logged_reads_back_with_its_rates_computed(tmp_path: Path) -> None:
+    # A waiters sample as the runs of 2026-12 stored it: no requests, no routes.
+    width_store.append(part(day=6, slots=32, count=60, makespan=40.0, waiters=True), tmp_path)
+    store = tmp_path / width_store.STORE
+    data = json.loads(store.read_text())
+    for sample in data[0]["waiters"]:
+        del sample["requests"], sample["routes"]
+    for stored_case in data[0]["cases"]:
+        del stored_case["triggerer_requests"]
+    store.write_text(json.dumps(data))
+
+    (run,) = width_store.load(tmp_path)
+
+    assert [s.counted for s in run.waiters if s.operator != "none (idle)"] == [
+        "computed",
+        "computed from ticks",
+    ] * 3
+    assert run.cases[0].triggerer_requests is None
+    # A run that logged its requests keeps them, by route, beside it.
+    width_store.append(part(day=7, slots=32, count=60, makespan=40.0, waiters=True), tmp_path)
+    assert width_store.load(tmp_path)[1].waiters == WAITERS
+    assert any(sample.routes for sample in WAITERS)
