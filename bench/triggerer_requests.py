@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from bench.access_log import TIMESTAMP
+from bench.access_log import TIMESTAMP, Request
 from bench.triggerer_plugins.request_log import LOGGING_EVENT
 
 if TYPE_CHECKING:
@@ -62,18 +62,12 @@ ROUTES = {
 
 
 @dataclass(frozen=True)
-class InProcessRequest:
+class InProcessRequest(Request):
     """
-    One request the triggerer sent in-process: when httpx logged it, what it asked, the answer's status.
+    One request the triggerer sent in-process: an access-log request's fields, read from httpx's line.
 
     ``path`` is the route's path without the scheme, host and ``/execution`` prefix; ``query`` its query.
     """
-
-    at: datetime
-    method: str
-    path: str
-    query: tuple[tuple[str, str], ...]
-    status: int
 
     @property
     def route(self) -> str:
