@@ -26,7 +26,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 if TYPE_CHECKING:
@@ -141,7 +141,12 @@ def event_fields(line: str, event: str) -> dict[str, str] | None:
     return _json_fields(line, event) or _console_fields(line, event)
 
 
-def _json_fields(line: str, event: str) -> dict[str, str] | None:
+def json_object(line: str) -> dict[str, Any] | None:
+    """
+    The JSON object a log line carries from its first ``{`` (``[logging] json_logs``), or ``None``.
+
+    :param line: one line of a log.
+    """
     start = line.find("{")
     if start < 0:
         return None
@@ -149,7 +154,12 @@ def _json_fields(line: str, event: str) -> dict[str, str] | None:
         found = json.loads(line[start:])
     except ValueError:
         return None
-    if not isinstance(found, dict) or found.get("event") != event:
+    return found if isinstance(found, dict) else None
+
+
+def _json_fields(line: str, event: str) -> dict[str, str] | None:
+    found = json_object(line)
+    if found is None or found.get("event") != event:
         return None
     return {key: str(value) for key, value in found.items() if value is not None}
 

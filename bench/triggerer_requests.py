@@ -20,7 +20,6 @@ as the route is declared. Each request is classified by its route (``route_of``)
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from bench.access_log import TIMESTAMP, Request
+from bench.access_log import TIMESTAMP, Request, json_object
 from bench.triggerer_plugins.request_log import LOGGING_EVENT
 
 if TYPE_CHECKING:
@@ -126,14 +125,8 @@ def parse(lines: Iterable[str]) -> list[InProcessRequest]:
 
 
 def _json_event(line: str) -> tuple[str, str | None] | None:
-    start = line.find("{")
-    if start < 0:
-        return None
-    try:
-        found = json.loads(line[start:])
-    except ValueError:
-        return None
-    if not isinstance(found, dict) or not isinstance(event := found.get("event"), str):
+    found = json_object(line)
+    if found is None or not isinstance(event := found.get("event"), str):
         return None
     stamp = found.get("timestamp")
     return event, stamp if isinstance(stamp, str) else None
