@@ -1,10 +1,11 @@
 """
-Blocks of ``results.md`` that one command writes and the other keeps: the width bench's, between markers.
+Blocks of ``results.md`` that one command writes and the others keep: the width bench's and the hour's.
 
-``make bench`` writes the whole report; ``make bench-width`` (an hour or more) writes only its blocks:
-its targets, at the end of the Targets section, and its sections, before the Notes. Each rewrites its
-own part and keeps the other's: ``make bench`` carries the width blocks of the file it replaces over
-into the new one, ``make bench-width`` replaces its blocks in place (or places them, the first time).
+``make bench`` writes the whole report; ``make bench-width`` (an hour or more) and ``make bench-hour``
+(an hour) write only their blocks: their targets, at the end of the Targets section, and their
+sections, before the Notes. Each rewrites its own part and keeps the others': ``make bench`` carries
+the blocks of the file it replaces over into the new one, the others replace their blocks in place (or
+place them, the first time).
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ class Block:
     after_section: str | None = None
     #: ... or else just before this heading; with neither found, at the end of the report.
     before_heading: str | None = None
+    #: The command that writes it (``make bench`` keeps it).
+    written_by: str = "make bench-width"
 
     @property
     def begin(self) -> str:
         """The marker line that opens the block."""
-        return f"<!-- {self.name}: begin (written by make bench-width, kept by make bench) -->"
+        return f"<!-- {self.name}: begin (written by {self.written_by}, kept by make bench) -->"
 
     @property
     def end(self) -> str:
@@ -36,6 +39,12 @@ class Block:
 WIDTH_TARGETS = Block(name="bench-width targets", after_section="## Targets")
 WIDTH_SECTIONS = Block(name="bench-width sections", before_heading="## Notes")
 WIDTH_BLOCKS = (WIDTH_TARGETS, WIDTH_SECTIONS)
+# The hour's (make bench-hour): its targets after the width bench's, its section before the Notes.
+HOUR_TARGETS = Block(name="bench-hour targets", after_section="## Targets", written_by="make bench-hour")
+HOUR_SECTIONS = Block(name="bench-hour sections", before_heading="## Notes", written_by="make bench-hour")
+HOUR_BLOCKS = (HOUR_TARGETS, HOUR_SECTIONS)
+# Every block make bench carries over when it rewrites the report.
+KEPT_BLOCKS = (*WIDTH_BLOCKS, *HOUR_BLOCKS)
 
 
 def extract(text: str, block: Block) -> str | None:
@@ -71,12 +80,12 @@ def place(text: str, block: Block, content: str) -> str:
 
 def carry_over(old: str, new: str) -> str:
     """
-    Return ``new`` with the width blocks ``old`` had, so rewriting the report keeps the width bench's part.
+    Return ``new`` with the blocks ``old`` had, so rewriting the report keeps the width bench's and the hour's.
 
     :param old: the report being replaced ("" if none).
     :param new: its replacement.
     """
-    for block in WIDTH_BLOCKS:
+    for block in KEPT_BLOCKS:
         if (content := extract(old, block)) is not None:
             new = place(new, block, content)
     return new

@@ -18,10 +18,12 @@ divided by the slots), its child run count, and how soon its mapped tasks notice
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bench.dags.bench import CHILD_TASK, CHILDREN_ALONE, FAN_OUT_CHILD, FAN_OUT_TASK, FAN_OUTS
+from bench.dags.bench import CHILD_TASK, CHILDREN_ALONE, FAN_OUT_CHILD, FAN_OUT_TASK, FAN_OUTS, fan_out_child
+from bench.fanout_notice import notice_lags
 from bench.model import FanOutOutcome, FanOutSetup, Noticed
 from tests.e2e.flows import seconds_between
 from tests.e2e.polling import WaitTimeout
@@ -74,7 +76,7 @@ def fan_out(
         parent = {**airflow.client.dag_run(dag_id, run_id), "state": "stalled"}
     if on_finished is not None:
         on_finished()
-    children = scenario.runs_of(FAN_OUT_CHILD)
+    children = scenario.runs_of(fan_out_child(label))
     finished = [run for run in children if run["state"] in FINISHED]
     return FanOutOutcome(
         label=label,
@@ -82,12 +84,46 @@ def fan_out(
         makespan=seconds_between(parent["start_date"], parent["end_date"])
         if parent["state"] in FINISHED
         else None,
-        floor=child_task_seconds(airflow.client, finished) / setup.slots,
+        floor=child_task_seconds(airflow.client, finished, dag_id=fan_out_child(label)) / setup.slots,
         children=len(children),
         children_succeeded=sum(run["state"] == "success" for run in children),
         stall_window=stall_window,
-        noticed=noticed(parent, airflow.client.task_instances(dag_id, run_id), children),
+        noticed=with_one_task_lags(
+            airflow.client,
+            noticed(parent, task_instances := airflow.client.task_instances(dag_id, run_id), children),
+            task_instances=task_instances,
+            children=children,
+        ),
     )
+
+
+def with_one_task_lags(
+    client: AirflowClient, found: Noticed, *, task_instances: list[Json], children: list[Json]
+) -> Noticed:
+    """
+    Return ``found`` with each child's notice lag from the fan-out task's log, if the fan-out is one task.
+
+    A mapped fan-out's lags come from its tasks' ends (``noticed``); ``TriggerDagRunsOperator``'s one
+    task says in its log when it noticed each end (``bench.fanout_notice``).
+
+    :param client: the Airflow's REST client.
+    :param found: what ``noticed`` read.
+    :param task_instances: the parent run's task instances.
+    :param children: the fan-out's child runs.
+    """
+    one = [ti for ti in task_instances if ti["task_id"] == FAN_OUT_TASK and ti["map_index"] == -1]
+    if found.lags or len(one) != 1 or not one[0]["try_number"]:
+        return found
+    ti = one[0]
+    lines = [
+        line
+        for try_number in range(1, ti["try_number"] + 1)
+        for line in client.task_log(ti["dag_id"], ti["dag_run_id"], FAN_OUT_TASK, try_number).splitlines()
+    ]
+    lags = notice_lags(lines, children)
+    # The last lag is the last child's only if every ended child's end was counted.
+    ended = sum(run["state"] in FINISHED and bool(run.get("end_date")) for run in children)
+    return replace(found, lags=lags, last_child=lags[-1] if lags and len(lags) == ended else None)
 
 
 def noticed(parent_run: Json, task_instances: list[Json], child_runs: list[Json]) -> Noticed:
@@ -160,7 +196,9 @@ def children_alone(
     )
 
 
-def child_task_seconds(client: AirflowClient, child_runs: list[Json]) -> float:
+def child_task_seconds(
+    client: AirflowClient, child_runs: list[Json], *, dag_id: str = FAN_OUT_CHILD
+) -> float:
     """
     The time the children's tasks held a worker slot, summed: the floor a fan-out's slots divide.
 
@@ -168,10 +206,11 @@ def child_task_seconds(client: AirflowClient, child_runs: list[Json]) -> float:
 
     :param client: the Airflow's REST client.
     :param child_runs: finished runs of the fan-out's child Dag.
+    :param dag_id: that Dag.
     """
     total = 0.0
     for run in child_runs:
-        ti = client.task_instance(FAN_OUT_CHILD, run["dag_run_id"], CHILD_TASK)
+        ti = client.task_instance(dag_id, run["dag_run_id"], CHILD_TASK)
         total += seconds_between(ti["start_date"], ti["end_date"])
     return total
 

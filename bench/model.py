@@ -121,7 +121,8 @@ class Noticed:
     How soon a fan-out's parent noticed its children end (case 4), from the REST API's timestamps.
 
     ``lags``: for each mapped parent task that succeeded on a finished child, the task's end minus its
-    child run's end. ``last_child``: that figure for the task whose child ended last, the one the
+    child run's end; for a one-task fan-out, each ended child's notice lag from its task's log
+    (``bench.fanout_notice``). ``last_child``: that figure for the task whose child ended last, the one the
     parent run waits for. ``run_end``: the parent run's end minus the last child run's end (the
     scheduler's own delay in ending the run included). ``None`` where there is no such pair.
     """

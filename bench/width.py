@@ -29,8 +29,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bench import access_log, fan_out, triggerer_log, triggerer_requests
-from bench.dags.bench import CHILDREN_ALONE, FAN_OUT_CHILD, WIDTH_PARENTS
+from bench.dags.bench import CHILDREN_ALONE, FAN_OUT_CHILD, ONE_TASK_CHILD, WIDTH_PARENTS, fan_out_child
 from bench.model import FanOutSetup
+from bench.stats import summarize
 from bench.width_model import WidthCase, case_cpu
 from bench.width_plan import case_name, case_seconds, case_timeout, minutes
 from tests.e2e.scenario import FINISHED
@@ -194,13 +195,14 @@ def record(
     starts = access_log.task_starts(requests)
     triggerer_lines = read_from(airflow.triggerer_log, marks.triggerer_offset)
     ticks = triggerer_log.ticks_between(
-        triggerer_log.ticks(triggerer_lines, dag_id=FAN_OUT_CHILD), marks.start, marks.end
+        triggerer_log.ticks(triggerer_lines, dag_id=fan_out_child(outcome.label)), marks.start, marks.end
     )
     in_process = (
         len(triggerer_requests.between(triggerer_requests.parse(triggerer_lines), marks.start, marks.end))
         if airflow.logs_requests()
         else None
     )
+    notice = None if outcome.noticed is None else summarize(outcome.noticed.lags)
     return WidthCase(
         slots=airflow.slots,
         count=count,
@@ -218,6 +220,9 @@ def record(
         poll_ticks=len(ticks) or None,
         triggerer_requests=in_process,
         run_end_lag=None if outcome.noticed is None else outcome.noticed.run_end,
+        notice_p50=None if notice is None else notice.p50,
+        notice_p95=None if notice is None else notice.p95,
+        noticed=None if notice is None else notice.n,
     )
 
 
@@ -229,7 +234,7 @@ def stop_leftovers(client: AirflowClient, progress: Callable[[str], None]) -> No
     :param progress: where to say what was stopped, or that it could not be.
     """
     try:
-        for dag_id in (FAN_OUT_CHILD, *WIDTH_PARENTS.values()):
+        for dag_id in (FAN_OUT_CHILD, ONE_TASK_CHILD, *WIDTH_PARENTS.values()):
             active = [run for run in client.dag_runs(dag_id) if run["state"] not in FINISHED]
             for run in active:
                 client.set_dag_run_state(dag_id, run["dag_run_id"], "failed")

@@ -86,6 +86,11 @@ class WidthCase:
     # The parent run's end minus the last child run's end (bench.fan_out.noticed); None without a parent.
     run_end_lag: float | None = None
     triggerer_requests: int | None = None
+    # How soon each child's end was noticed (bench.fan_out.noticed, bench.fanout_notice): p50, p95 and
+    # how many children; None where none was (the children alone, a run before this was measured).
+    notice_p50: float | None = None
+    notice_p95: float | None = None
+    noticed: int | None = None
 
 
 @dataclass(frozen=True)

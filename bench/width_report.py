@@ -143,22 +143,28 @@ def _triggerer_requests(case: WidthCase) -> str:
     return "-" if case.label == CHILDREN_ALONE else "not logged"
 
 
+def _notice(case: WidthCase) -> str:
+    if case.notice_p50 is None or case.notice_p95 is None:
+        return "-"
+    return f"{case.notice_p50:.1f} / {case.notice_p95:.1f} ({case.noticed})"
+
+
 def _width_table(results: WidthResults, slots: int) -> str:
     lines = [
         f"### {slots} slots",
         "",
         "| children | case | parent run | makespan | / children alone | run end - last child end | "
-        "children (succeeded) | task processes (tries) | scheduler CPU s | executor + tasks CPU s | "
+        "each child's end noticed p50 / p95 (n) | children (succeeded) | task processes (tries) | scheduler CPU s | executor + tasks CPU s | "
         "triggerer CPU s | api-server CPU s | execution-API requests | triggerer requests | poll ticks | "
         "wall time (planned) |",
-        "|" + " --- |" * 16,
+        "|" + " --- |" * 17,
     ]
     for count in results.counts:
         floor = floor_seconds(count=count, child_seconds=results.child_seconds, slots=slots)
         alone = results.case(slots=slots, count=count, label=CHILDREN_ALONE)
         ran = [c for c in results.cases if (c.slots, c.count) == (slots, count)]
         if not ran:
-            lines.append(f"| {count} | not run (see the notes) |{' |' * 14}")
+            lines.append(f"| {count} | not run (see the notes) |{' |' * 15}")
             continue
         for case in ran:
             cpu = case.cpu
@@ -166,7 +172,8 @@ def _width_table(results: WidthResults, slots: int) -> str:
             processes = "-" if case.processes is None else f"{case.processes} ({case.tries})"
             lines.append(
                 f"| {count} | {case.label} | {case.state} | {makespan} | {_ratio(case, alone)} | "
-                f"{_fmt(case.run_end_lag)} | {case.children} ({case.children_succeeded}) | {processes} | "
+                f"{_fmt(case.run_end_lag)} | {_notice(case)} | {case.children} ({case.children_succeeded}) | "
+                f"{processes} | "
                 f"{_fmt(None if cpu is None else cpu.scheduler)} | "
                 f"{_fmt(None if cpu is None else cpu.executor)} | "
                 f"{_fmt(None if cpu is None else cpu.triggerer)} | "
@@ -177,7 +184,7 @@ def _width_table(results: WidthResults, slots: int) -> str:
             )
         lines.append(
             f"| {count} | *floor*: {count} x {results.child_seconds:.0f} s / "
-            f"{min(slots, MAX_ACTIVE_RUNS_PER_DAG)} runs at once | | {floor:.0f} s |{' |' * 12}"
+            f"{min(slots, MAX_ACTIVE_RUNS_PER_DAG)} runs at once | | {floor:.0f} s |{' |' * 13}"
         )
     return "\n".join(lines)
 

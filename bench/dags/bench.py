@@ -41,6 +41,8 @@ from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
 
 LENGTHS = (2, 20, 120)
+# The hour's child (python -m bench --hour): too long for case 1, waited on once per variant.
+HOUR_SECONDS = 3600
 # Ours, deferrable, ended in the triggerer: bench.model.END_FROM_TRIGGER, spelled out here because the
 # Dag processor loads this file without the project root on sys.path (bench is not installed).
 END_FROM_TRIGGER = "deferrable + end_from_trigger"
@@ -65,6 +67,9 @@ DURABLE_COST_ITEMS = 4
 DURABLE_COST_TASK = "trigger"
 PAUSED_TARGET = "bench_paused_target"
 FAN_OUT_CHILD = "bench_fan_out_child"
+# The one-task fan-out's children, a Dag of their own that nothing else runs: on a fresh Airflow its
+# first fan-out has no earlier run to predict a child's length from, and learns it from its own.
+ONE_TASK_CHILD = "bench_fan_out_child_one_task"
 FAN_OUT_TASK = "trigger_children"
 # The fan-out's baseline: its children triggered through the REST API, no parent (bench/fan_out.py).
 CHILDREN_ALONE = "children alone (no parent)"
@@ -98,6 +103,11 @@ _DAG_ARGS: dict[str, Any] = {
     "is_paused_upon_creation": False,
     "tags": ["durable-trigger-bench"],
 }
+
+
+def fan_out_child(label: str) -> str:
+    """The child Dag of the fan-out case ``label`` (a key of ``WIDTH_PARENTS`` or ``FAN_OUTS``)."""
+    return ONE_TASK_CHILD if label == ONE_TASK_FAN_OUT else FAN_OUT_CHILD
 
 
 def child_dag_id(length: int, variant: str) -> str:
@@ -135,7 +145,7 @@ def _child(dag_id: str, seconds: int) -> None:
 
 
 for _variant, (_operator_name, _path) in VARIANTS.items():
-    for _length in LENGTHS:
+    for _length in (*LENGTHS, HOUR_SECONDS):
         _child(child_dag_id(_length, _variant), _length)
     # Nothing but wait_for_completion and the path's own arguments set: poke_interval,
     # fast_poll_window and retries are each operator's defaults, and so is deferrable on the
@@ -183,6 +193,7 @@ def _sleeping_child(dag_id: str) -> None:
 
 
 _sleeping_child(FAN_OUT_CHILD)
+_sleeping_child(ONE_TASK_CHILD)
 
 
 for _variant in VARYING_VARIANTS:
@@ -244,7 +255,7 @@ with DAG(dag_id=WIDTH_PARENTS[ONE_TASK_FAN_OUT], **_FAN_OUT_DAG_ARGS):
     # mapped fan-outs' children.
     TriggerDagRunsOperator(
         task_id=FAN_OUT_TASK,
-        trigger_dag_id=FAN_OUT_CHILD,
+        trigger_dag_id=ONE_TASK_CHILD,
         confs=_build_confs(),
         max_active=None,
         wait_for_completion=True,

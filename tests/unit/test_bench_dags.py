@@ -14,7 +14,9 @@ from bench.dags.bench import (
     FAN_OUT_CHILD,
     FAN_OUT_TASK,
     FAN_OUTS,
+    HOUR_SECONDS,
     LENGTHS,
+    ONE_TASK_CHILD,
     ONE_TASK_FAN_OUT,
     PARENT_TASK,
     PAUSED_TARGET,
@@ -23,6 +25,7 @@ from bench.dags.bench import (
     WAITERS,
     WIDTH_PARENTS,
     child_dag_id,
+    fan_out_child,
     parent_dag_id,
     varying_child_dag_id,
     varying_parent_dag_id,
@@ -44,7 +47,7 @@ def dagbag() -> DagBag:
 def test_every_dag_the_bench_triggers_is_there(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
     expected = {
-        *(child_dag_id(length, variant) for length in LENGTHS for variant in VARIANTS),
+        *(child_dag_id(length, variant) for length in (*LENGTHS, HOUR_SECONDS) for variant in VARIANTS),
         *(parent_dag_id(variant) for variant in VARIANTS),
         *DURABLE_COST_DAGS.values(),
         *FAN_OUTS.values(),
@@ -53,6 +56,7 @@ def test_every_dag_the_bench_triggers_is_there(dagbag: DagBag) -> None:
         *(varying_child_dag_id(variant) for variant in VARYING_VARIANTS),
         *(varying_parent_dag_id(variant) for variant in VARYING_VARIANTS),
         FAN_OUT_CHILD,
+        ONE_TASK_CHILD,
         PAUSED_TARGET,
     }
     assert set(dagbag.dag_ids) == expected
@@ -134,7 +138,9 @@ def test_the_width_bench_reuses_the_mapped_fan_outs_and_adds_one_task_for_every_
     task = dag.get_task(FAN_OUT_TASK)
 
     assert isinstance(task, TriggerDagRunsOperator)
-    assert task.trigger_dag_id == FAN_OUT_CHILD
+    # A child Dag of its own: nothing else runs it, so its first fan-out has no history to predict from.
+    assert task.trigger_dag_id == ONE_TASK_CHILD == fan_out_child(ONE_TASK_FAN_OUT)
+    assert all(fan_out_child(label) == FAN_OUT_CHILD for label in WIDTH_PARENTS if label != ONE_TASK_FAN_OUT)
     # Every child at once: the slots throttle them, as they do the mapped fan-outs' children.
     assert task.max_active is None
     assert (task.deferrable, task.durable, task.wait_for_completion) == (True, True, True)

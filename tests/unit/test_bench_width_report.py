@@ -53,6 +53,10 @@ def case(slots: int, count: int, label: str, makespan: float | None) -> WidthCas
         run_end_lag=None if label == CHILDREN_ALONE else 1.5,
         # The triggerer's in-process requests: none without a deferred parent.
         triggerer_requests=0 if label == CHILDREN_ALONE else 2 * count,
+        # How soon each child's end was noticed: no parent notices the children alone's.
+        notice_p50=None if label == CHILDREN_ALONE else 0.8,
+        notice_p95=None if label == CHILDREN_ALONE else 2.5,
+        noticed=None if label == CHILDREN_ALONE else count,
     )
 
 
@@ -251,17 +255,17 @@ def test_the_width_tables_show_every_case_with_its_figures_and_the_floor(tmp_pat
 
     assert "### 32 slots" in text
     assert "### 4 slots" in text
-    assert f"| 300 | not run (see the notes) |{' |' * 14}" in text
+    assert f"| 300 | not run (see the notes) |{' |' * 15}" in text
     assert (
-        f"| 60 | {OURS_MAPPED} | success | 70 s | 1.40 | 1.5 | 60 (60) | 122 (61) | 12.5 | 200.0 | 3.2 | "
-        "40.0 | 600 | 120 | 42 | 1.7 min (2.0) |" in text
+        f"| 60 | {OURS_MAPPED} | success | 70 s | 1.40 | 1.5 | 0.8 / 2.5 (60) | 60 (60) | 122 (61) | 12.5 | "
+        "200.0 | 3.2 | 40.0 | 600 | 120 | 42 | 1.7 min (2.0) |" in text
     )
-    assert f"| 60 | {CHILDREN_ALONE} | success | 50 s | 1.00 | - | 60 (60) | 62 (61) |" in text
+    assert f"| 60 | {CHILDREN_ALONE} | success | 50 s | 1.00 | - | - | 60 (60) | 62 (61) |" in text
     assert f"| 60 | {STOCK_MAPPED} | success | 120 s | 2.40 | 1.5 |" in text
     assert "| 600 | 0 | - | 1.3 min (2.0) |" in text
     assert "| 600 | 120 | - | 2.5 min (2.0) |" in text
     # The floor: 60 x 10 s over 16 runs at once on 32 slots, over 4 on 4 slots.
-    assert f"| 60 | *floor*: 60 x 10 s / 16 runs at once | | 38 s |{' |' * 12}" in text
+    assert f"| 60 | *floor*: 60 x 10 s / 16 runs at once | | 38 s |{' |' * 13}" in text
     assert "| 300 | *floor*: 300 x 10 s / 4 runs at once | | 750 s |" in text
 
 
@@ -271,12 +275,12 @@ def test_ours_with_no_tick_logged_is_not_logged_and_stock_has_none_to_log(tmp_pa
     text = width_report.write(width_results(cases=cases), tmp_path).read_text()
 
     assert (
-        f"| 60 | {OURS_MAPPED} | success | 70 s | 1.40 | 1.5 | 60 (60) | 122 (61) | 12.5 | 200.0 | 3.2 | 40.0 | "
-        "600 | 120 | not logged |" in text
+        f"| 60 | {OURS_MAPPED} | success | 70 s | 1.40 | 1.5 | 0.8 / 2.5 (60) | 60 (60) | 122 (61) | 12.5 | "
+        "200.0 | 3.2 | 40.0 | 600 | 120 | not logged |" in text
     )
     assert (
-        f"| 60 | {STOCK_MAPPED} | success | 120 s | 2.40 | 1.5 | 60 (60) | 122 (61) | 12.5 | 200.0 | 3.2 | "
-        "40.0 | 600 | 120 | - |" in text
+        f"| 60 | {STOCK_MAPPED} | success | 120 s | 2.40 | 1.5 | 0.8 / 2.5 (60) | 60 (60) | 122 (61) | 12.5 | "
+        "200.0 | 3.2 | 40.0 | 600 | 120 | - |" in text
     )
     assert any("logged no poll tick" in n for n in notes(width_results(cases=cases), tmp_path))
 
