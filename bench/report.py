@@ -76,7 +76,8 @@ def _header(results: Results) -> str:
         f"- repetitions: {results.repetitions} per child length and parent variant\n\n"
         "Every figure below comes from this run; none is copied in. Most were measured; the rest are "
         "*computed* and say so in their row, column or target: the requests of a wait by its operator's "
-        "schedule in case 2 (the 60 min child's among them, which no bench waits for), and a width run's "
+        "schedule in case 2 (the 60 min child's among them, which `make bench-hour` waits for and counts in "
+        "its own block), and a width run's "
         "requests per second where the triggerer's log did not carry its requests."
     )
 

@@ -83,13 +83,18 @@ def _server_reason(detail: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
+# How the execution API's clear route words a run id no run holds (routes/dag_runs.py, clear_dag_run).
+RUN_NOT_FOUND = "Dag run with run_id: "
+
+
 def translate_trigger_error(
     error: AirflowRuntimeError, *, dag_id: str, run_id: str
 ) -> AirflowRuntimeError | TriggerDagRunError:
     """
     Map a failed ``TriggerDagRun`` request to the exception ``trigger_dag_run()`` raises.
 
-    404 is an unknown or stale Dag; 400 a Dag that will not take the run (its reason kept); anything
+    404 is an unknown or stale Dag, or, with ``reset_dag_run``, a logical date another run holds (the
+    client's reset finds no run to clear); 400 a Dag that will not take the run (its reason kept); anything
     else from the server keeps its status code and message. Errors that did not come from the server
     (the supervisor's own failures) are returned unchanged, so their cause is not hidden.
     """
@@ -108,6 +113,14 @@ def translate_trigger_error(
         "http_status": status,
         "reason": reason,
     }
+    if status == 404 and message.startswith(RUN_NOT_FOUND):
+        # The route's 409 with reset_dag_run: the client clears the run id, which no run holds, so the
+        # conflict was the logical date, held by a run under another id that a reset does not touch.
+        kwargs["message"] = (
+            f"{message}: another run of the Dag holds this logical date, and reset_dag_run resets only a run "
+            "with this run id (Airflow keeps one run per Dag and logical date)"
+        )
+        return TriggerDagRunError(**kwargs)
     if status == 404:
         return DagNotFound(**kwargs)
     if status == 400:

@@ -50,13 +50,19 @@ class DagRunTriggerRejected(TriggerDagRunError):
 
 
 class DagRunAlreadyExists(TriggerDagRunError):
-    """A run with this run id already exists, and ``reset_dag_run`` was not asked for."""
+    """
+    A run with this run id, or with this logical date, already exists, and ``reset_dag_run`` was not asked for.
+
+    The execution API answers both with a 409 (a logical date held by another run breaks the
+    ``dag_run_dag_id_logical_date_key`` unique constraint), and the Task SDK's client reports either as
+    "already exists": ``ti.get_dagrun_state(dag_id, run_id)`` tells them apart.
+    """
 
     def __init__(self, *, dag_id: str, run_id: str) -> None:
         super().__init__(
             dag_id=dag_id,
             run_id=run_id,
-            message="a run with this run id already exists",
+            message="a run with this run id, or with this logical date, already exists",
             http_status=409,
             reason="already_exists",
         )

@@ -172,9 +172,14 @@ class FakeSupervisor:
         if msg.logical_date is not None and any(
             run.logical_date == msg.logical_date for run in self.runs_of(msg.dag_id)
         ):
-            # The route finds no duplicate run id, and the insert breaks dag_run_dag_id_logical_date_key:
-            # an IntegrityError that nothing catches, a 500.
-            raise api_error(500, "internal_error", "Internal Server Error")
+            # The route finds no duplicate run id, and the insert breaks dag_run_dag_id_logical_date_key.
+            # The execution API answers a unique-constraint violation with a 409
+            # (api_fastapi/common/exceptions.py, _UniqueConstraintErrorHandler), and the Task SDK's client
+            # takes every 409 as "already exists" (sdk/api/client.py, DagRunOperations.trigger): asked to
+            # reset, it first clears the run id, which no run holds, a 404.
+            if msg.reset_dag_run:
+                raise api_error(404, "not_found", f"Dag run with run_id: '{msg.run_id}' not found")
+            return ErrorResponse(error=ErrorType.DAGRUN_ALREADY_EXISTS)
         seconds, outcome = dag.run_for(msg.conf) if dag.run_for else (dag.run_seconds, dag.outcome)
         run = self.add_run(msg.dag_id, msg.run_id, seconds=seconds, outcome=outcome)
         run.conf, run.logical_date = msg.conf, msg.logical_date

@@ -108,6 +108,8 @@ def send(
     except DagRunAlreadyExists:
         if not plan.ours:
             when_exists.answer(plan)
+        if child_state(ti, plan.dag_id, plan.run_id) is None:
+            raise AirflowFailException(held_elsewhere(plan)) from None
         # No other run held the id (it was new in this try, or checked free): the run was created by
         # our own request, whose answer was lost and retried by the client; or, when attaching,
         # another task triggered it in between, and waiting on it is what attaching asks for.
@@ -117,6 +119,25 @@ def send(
         return not when_exists.attach
     log.info("Triggered child Dag run", **log_fields)
     return True
+
+
+def held_elsewhere(plan: Plan) -> str:
+    """
+    The error for an "already exists" answer when no run holds the planned id: the conflict is elsewhere.
+
+    Airflow keeps one run per Dag and logical date (``dag_run_dag_id_logical_date_key``). The route
+    looks for a duplicate run id only, so a logical date another run holds breaks that constraint on
+    insert; the execution API answers any unique-constraint violation with a 409, which the Task SDK's
+    client reports as "already exists", whatever the key. No retry frees the date, so the task fails
+    without retrying.
+
+    :param plan: the run that could not be created.
+    """
+    return (
+        f"Dag {plan.dag_id!r} refused run {plan.run_id!r} as already existing, but no run has that id: "
+        f"another run of the Dag holds its logical_date {plan.logical_date!r} "
+        "(Airflow keeps one run per Dag and logical date). Give another logical_date, or None"
+    )
 
 
 def publish(*, ti: Any, dag_id: str, run_id: str) -> None:

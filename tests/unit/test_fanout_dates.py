@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
 from standard_ext.fanout_dates import check_logical_date, item_dates
@@ -84,6 +85,25 @@ class TestTheChildren:
             parent.run()
 
         assert supervisor.sent == []
+
+    def test_a_fixed_date_another_run_holds_fails_naming_it_and_starts_nothing_more(
+        self, supervisor: FakeSupervisor, clock: Clock
+    ) -> None:
+        # A fan-out that ran before with the same fixed date: its first child holds the first item's date.
+        base = datetime(2026, 1, 5, tzinfo=UTC)
+        child_dag(supervisor, {0: (1.0, "success"), 1: (1.0, "success")})
+        supervisor.add_run("child", "earlier_fan_out_item_0", logical_date=base)
+        parent = make(
+            supervisor, clock, confs=confs(2), logical_date=base, max_active=1, cancel_on_kill=False
+        )
+
+        with pytest.raises(AirflowFailException, match="holds its logical_date") as info:
+            parent.run()
+
+        assert "Dag 'child' refused run" in str(info.value)
+        # Item 0 was refused; item 1 never started, and nothing was waited on.
+        assert list(sent_dates(supervisor)) == [0]
+        assert [run.run_id for run in supervisor.runs_of("child")] == ["earlier_fan_out_item_0"]
 
 
 class TestItemDates:

@@ -17,7 +17,7 @@ from airflow.sdk.execution_time.comms import GetDagRunState, TriggerDagRun
 
 from standard_ext import poll_schedule
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
-from task_sdk_ext import DagNotFound
+from task_sdk_ext import DagNotFound, TriggerDagRunError
 from tests.unit.conftest import KEY
 
 if TYPE_CHECKING:
@@ -109,6 +109,50 @@ class TestGeneratedIdThatAlreadyExists:
             parent.run()
 
         assert len(supervisor.sent_of(TriggerDagRun)) == 1
+
+
+class TestLogicalDateThatAnotherRunHolds:
+    """
+    A run under another id (the child's scheduled run) holds the logical date: the id checks free.
+
+    Airflow answers the trigger's unique-constraint violation with the same 409 as a taken run id, and the
+    Task SDK's client reports it as "already exists" (or, resetting, clears a run id no run holds).
+    """
+
+    SCHEDULED = "scheduled__2026-01-01T00:00:00+00:00"
+
+    @pytest.mark.parametrize("durable", [True, False])
+    def test_fails_naming_the_date_without_waiting_on_a_run_that_does_not_exist(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, durable: bool
+    ) -> None:
+        supervisor.add_dag("child")
+        supervisor.add_run("child", self.SCHEDULED, logical_date=LOGICAL)
+        parent = make_parent(logical_date=LOGICAL, wait_for_completion=True, durable=durable)
+
+        # No retry frees the date: the task fails without retrying.
+        with pytest.raises(AirflowFailException, match=re.escape(f"refused run '{LOGICAL_RUN_ID}'")) as info:
+            parent.run()
+
+        assert "holds its logical_date" in str(info.value)
+        # Checked free, triggered, then looked up once more: no such run, so nothing is waited on.
+        assert supervisor.kinds_sent()[-3:] == ["GetDagRunState", "TriggerDagRun", "GetDagRunState"]
+        assert len(supervisor.sent_of(TriggerDagRun)) == 1
+        assert [run.run_id for run in supervisor.runs_of("child")] == [self.SCHEDULED]
+
+    def test_a_reset_cannot_free_it_and_says_why(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        supervisor.add_run("child", self.SCHEDULED, logical_date=LOGICAL)
+        parent = make_parent(logical_date=LOGICAL, wait_for_completion=True, reset_dag_run=True)
+
+        with pytest.raises(
+            TriggerDagRunError, match="reset_dag_run resets only a run with this run id"
+        ) as info:
+            parent.run()
+
+        assert not isinstance(info.value, DagNotFound)
+        assert [run.run_id for run in supervisor.runs_of("child")] == [self.SCHEDULED]
 
 
 class TestInProcessSupervisor:
