@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.models.crypto import get_fernet
@@ -70,3 +70,14 @@ def test_packing_round_trips_and_reads_the_plain_form_of_older_triggers() -> Non
 def test_anything_else_is_refused(value: object) -> None:
     with pytest.raises(ValueError, match="Not a"):
         unpack(value)
+
+
+@pytest.mark.parametrize("value", ["zlib:not-base64!", {"run_ids": ["a"]}])
+def test_a_malformed_fan_out_fails_its_trigger_as_it_is_built_not_the_triggerer(
+    value: str | dict[str, Any],
+) -> None:
+    # TypeError is the one error the triggerer catches as it builds a trigger (create_triggers).
+    with pytest.raises(TypeError, match="DagRunsTrigger cannot be built"):
+        DagRunsTrigger(
+            dag_id="child", fan_out=value, ends=1, poke_interval=60, fast_poll_window=5, waiting_since=0
+        )

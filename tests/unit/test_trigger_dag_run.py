@@ -250,9 +250,16 @@ class TestSerialization:
         with pytest.raises(TypeError):
             DagRunTrigger(CHILD, "manual__1", 60, 5, T0)  # type: ignore[misc]
 
-    def test_a_schedule_that_would_never_move_fails_as_the_trigger_is_built(self) -> None:
-        with pytest.raises(ValueError, match="poke_interval"):
-            make_trigger(poke_interval=0)
+    @pytest.mark.parametrize(
+        ("kwargs", "match"), [({"poke_interval": 0}, "poke_interval"), ({"timeout_at": "x"}, "float")]
+    )
+    def test_a_bad_argument_fails_this_trigger_as_it_is_built_not_the_triggerer(
+        self, kwargs: dict[str, Any], match: str
+    ) -> None:
+        # TypeError is the one error the triggerer catches as it builds a trigger (create_triggers): it
+        # fails that trigger and its task. Any other would stop the trigger runner and all its triggers.
+        with pytest.raises(TypeError, match=f"DagRunTrigger cannot be built.*{match}"):
+            make_trigger(**kwargs)
 
 
 @pytest.mark.usefixtures("virtual")

@@ -12,6 +12,7 @@ from standard_ext.poll_schedule import Schedule
 from standard_ext.progress import Watch
 from standard_ext.triggers.deadline import TIMED_OUT, seconds_left
 from standard_ext.triggers.finish import succeeded, success_event
+from standard_ext.triggers.inflate import refused_as_type_error
 from standard_ext.triggers.on_kill import cancel_child, shielded
 from standard_ext.triggers.shared_poll import wait_in_triggerer
 
@@ -120,30 +121,32 @@ class DagRunTrigger(BaseTrigger):
         durable: bool = True,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
-        self.dag_id = dag_id
-        self.run_id = run_id
-        # The defaults keep a trigger serialized before these existed rebuilding as it was.
-        self.watch = Watch(
-            fail_fast=bool(fail_fast),
-            critical_task_ids=tuple(critical_task_ids) if critical_task_ids else None,
-            result_task_ids=tuple(result_task_ids) if result_task_ids else None,
-        )
-        self._last_progress: str | None = None
-        self.finish_on_success = bool(finish_on_success)
-        self.push_result = bool(push_result)
-        self.dag_result = bool(dag_result)
-        self.cancel_on_kill = bool(cancel_on_kill)
-        self.airflow_api_conn_id = airflow_api_conn_id
-        self.timeout_at = None if timeout_at is None else float(timeout_at)
-        # True for a trigger serialized before it existed: keeping a run is the safe side.
-        self.durable = bool(durable)
-        # Validated here, so a bad value fails this trigger as it is built, never the shared poller.
-        self.schedule = Schedule(
-            waiting_since=float(waiting_since),
-            poke_interval=float(poke_interval),
-            fast_poll_window=float(fast_poll_window),
-            expected_seconds=None if expected_seconds is None else float(expected_seconds),
-        )
+        # A bad keyword argument fails this trigger (and its task), never the triggerer's loop.
+        with refused_as_type_error(type(self).__name__):
+            self.dag_id = dag_id
+            self.run_id = run_id
+            # The defaults keep a trigger serialized before these existed rebuilding as it was.
+            self.watch = Watch(
+                fail_fast=bool(fail_fast),
+                critical_task_ids=tuple(critical_task_ids) if critical_task_ids else None,
+                result_task_ids=tuple(result_task_ids) if result_task_ids else None,
+            )
+            self._last_progress: str | None = None
+            self.finish_on_success = bool(finish_on_success)
+            self.push_result = bool(push_result)
+            self.dag_result = bool(dag_result)
+            self.cancel_on_kill = bool(cancel_on_kill)
+            self.airflow_api_conn_id = airflow_api_conn_id
+            self.timeout_at = None if timeout_at is None else float(timeout_at)
+            # True for a trigger serialized before it existed: keeping a run is the safe side.
+            self.durable = bool(durable)
+            # Validated here, so a bad value fails this trigger as it is built, never the shared poller.
+            self.schedule = Schedule(
+                waiting_since=float(waiting_since),
+                poke_interval=float(poke_interval),
+                fast_poll_window=float(fast_poll_window),
+                expected_seconds=None if expected_seconds is None else float(expected_seconds),
+            )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the keyword arguments that rebuild this trigger."""

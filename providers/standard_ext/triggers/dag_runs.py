@@ -13,6 +13,7 @@ from standard_ext.fanout_state import FanOut, ItemState, progress_fields
 from standard_ext.poll_schedule import Schedule
 from standard_ext.progress import Watch
 from standard_ext.triggers.deadline import TIMED_OUT, seconds_left
+from standard_ext.triggers.inflate import refused_as_type_error
 from standard_ext.triggers.on_kill import cancel_children, shielded
 from standard_ext.triggers.shared_poll import wait_in_triggerer
 
@@ -107,24 +108,26 @@ class DagRunsTrigger(BaseTrigger):
         durable: bool = True,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
-        self.dag_id = dag_id
-        # Read here, so a malformed fan-out fails this trigger as it is built, never the shared poller.
-        self.fan_out = unpack(fan_out)
-        self.ends = int(ends)
-        self.failures = None if failures is None else int(failures)
-        self.cancel_on_kill = bool(cancel_on_kill)
-        self.airflow_api_conn_id = airflow_api_conn_id
-        self.timeout_at = None if timeout_at is None else float(timeout_at)
-        # True for a trigger serialized before it existed: keeping a run is the safe side.
-        self.durable = bool(durable)
-        # The runs seen over while this trigger ran: on_kill leaves them alone without asking.
-        self._ended: set[str] = set()
-        self.schedule = Schedule(
-            waiting_since=float(waiting_since),
-            poke_interval=float(poke_interval),
-            fast_poll_window=float(fast_poll_window),
-            expected_seconds=None if expected_seconds is None else float(expected_seconds),
-        )
+        # A bad keyword argument fails this trigger (and its task), never the triggerer's loop.
+        with refused_as_type_error(type(self).__name__):
+            self.dag_id = dag_id
+            # Read here, so a malformed fan-out fails this trigger as it is built, never the shared poller.
+            self.fan_out = unpack(fan_out)
+            self.ends = int(ends)
+            self.failures = None if failures is None else int(failures)
+            self.cancel_on_kill = bool(cancel_on_kill)
+            self.airflow_api_conn_id = airflow_api_conn_id
+            self.timeout_at = None if timeout_at is None else float(timeout_at)
+            # True for a trigger serialized before it existed: keeping a run is the safe side.
+            self.durable = bool(durable)
+            # The runs seen over while this trigger ran: on_kill leaves them alone without asking.
+            self._ended: set[str] = set()
+            self.schedule = Schedule(
+                waiting_since=float(waiting_since),
+                poke_interval=float(poke_interval),
+                fast_poll_window=float(fast_poll_window),
+                expected_seconds=None if expected_seconds is None else float(expected_seconds),
+            )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the keyword arguments that rebuild this trigger."""
