@@ -11,6 +11,18 @@ place them, the first time).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# The report's file name in its directory (bench.report writes the rest of it).
+MARKDOWN = "results.md"
+# A report with nothing from make bench yet: the blocks go under this.
+EMPTY_REPORT = (
+    "# Benchmark: the stock `TriggerDagRunOperator` against ours\n\n"
+    "`make bench` has not written its part of this report yet.\n\n## Targets\n\n## Notes\n"
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,22 @@ HOUR_SECTIONS = Block(name="bench-hour sections", before_heading="## Notes", wri
 HOUR_BLOCKS = (HOUR_TARGETS, HOUR_SECTIONS)
 # Every block make bench carries over when it rewrites the report.
 KEPT_BLOCKS = (*WIDTH_BLOCKS, *HOUR_BLOCKS)
+
+
+def write(out_dir: Path, contents: dict[Block, str]) -> Path:
+    """
+    Place each block's content into ``out_dir``'s report, keeping the rest of it; return its path.
+
+    :param out_dir: where the report is (created, with ``EMPTY_REPORT``, if missing).
+    :param contents: each block's new content, placed in this order.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown = out_dir / MARKDOWN
+    text = markdown.read_text() if markdown.exists() else EMPTY_REPORT
+    for block, content in contents.items():
+        text = place(text, block, content)
+    markdown.write_text(text)
+    return markdown
 
 
 def extract(text: str, block: Block) -> str | None:

@@ -15,10 +15,8 @@ from typing import TYPE_CHECKING, Any
 from bench import blocks
 from bench.hour import HourResults, HourWait
 from bench.model import Machine, WaitSample
-from bench.report import MARKDOWN
 from bench.schedule_count import figure
 from bench.stats import ratio
-from bench.width_report import EMPTY_REPORT
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -39,11 +37,9 @@ def write(results: HourResults, out_dir: Path) -> Path:
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / STORE).write_text(json.dumps(_encode(results), indent=1) + "\n")
-    markdown = out_dir / MARKDOWN
-    text = markdown.read_text() if markdown.exists() else EMPTY_REPORT
-    text = blocks.place(text, blocks.HOUR_TARGETS, targets(results))
-    markdown.write_text(blocks.place(text, blocks.HOUR_SECTIONS, section(results)))
-    return markdown
+    return blocks.write(
+        out_dir, {blocks.HOUR_TARGETS: targets(results), blocks.HOUR_SECTIONS: section(results)}
+    )
 
 
 def load(out_dir: Path) -> HourResults:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bench import blocks, chart
+from bench.blocks import MARKDOWN
 from bench.dags.bench import VARYING_CHILD_SECONDS, VARYING_PRIME_SECONDS
 from bench.model import END_FROM_TRIGGER, PATHS, is_deferrable, operators_of, stock_path
 from bench.schedule_count import default_of
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
     from bench.model import FanOutOutcome, Results, WaitSample
 
-MARKDOWN = "results.md"
+
 CHART = "results.png"
 
 

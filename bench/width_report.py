@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from bench import blocks
 from bench.dags.bench import CHILDREN_ALONE
-from bench.report import MARKDOWN
 from bench.triggerer_log import REQUESTS_PER_TICK
 from bench.width_model import IDLE
 from bench.width_plan import (
@@ -28,12 +27,6 @@ if TYPE_CHECKING:
 
     from bench.width_model import WaitersSample, WidthCase, WidthResults
 
-# A report with nothing from make bench yet: the width blocks go under this.
-EMPTY_REPORT = (
-    "# Benchmark: the stock `TriggerDagRunOperator` against ours\n\n"
-    "`make bench` has not written its part of this report yet.\n\n## Targets\n\n## Notes\n"
-)
-
 
 def write(results: WidthResults, out_dir: Path) -> Path:
     """
@@ -42,12 +35,9 @@ def write(results: WidthResults, out_dir: Path) -> Path:
     :param results: what the width run measured.
     :param out_dir: where the report is (created if missing).
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    markdown = out_dir / MARKDOWN
-    text = markdown.read_text() if markdown.exists() else EMPTY_REPORT
-    text = blocks.place(text, blocks.WIDTH_TARGETS, targets(results))
-    markdown.write_text(blocks.place(text, blocks.WIDTH_SECTIONS, sections(results)))
-    return markdown
+    return blocks.write(
+        out_dir, {blocks.WIDTH_TARGETS: targets(results), blocks.WIDTH_SECTIONS: sections(results)}
+    )
 
 
 def _run_line(results: WidthResults) -> str:

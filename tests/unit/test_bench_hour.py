@@ -13,9 +13,10 @@ from bench import blocks, hour_report
 from bench.access_log import parse
 from bench.dags.bench import HOUR_SECONDS, LENGTHS
 from bench.hour import HourResults, HourWait, as_served, count
-from bench.model import Machine, WaitSample
+from bench.model import WaitSample
 from bench.triggerer_requests import parse as parse_in_process
 from standard_ext import poll_schedule
+from tests.unit.test_bench_report import MACHINE
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -107,14 +108,7 @@ def _results(waits: list[HourWait], *, logged: bool = True) -> HourResults:
         started_at=datetime(2026, 12, 7, 21, 0, tzinfo=UTC),
         seconds=3900.0,
         length=20,
-        machine=Machine(
-            cores=2,
-            system="Linux",
-            python="3.11",
-            airflow="3.3.2",
-            standard_provider="1.21.0",
-            load_at_start=(0.1, 0.2, 0.3),
-        ),
+        machine=MACHINE,
         waits=tuple(waits),
         triggerer_logged=logged,
     )
