@@ -69,6 +69,7 @@ def wait_in_task(
     log: FilteringBoundLogger,
     watch: Watch | None = None,
     stop: StopNote | None = None,
+    fresh: bool = False,
 ) -> str:
     """
     Wait in the task, holding its worker slot, until the run ends or ``watch`` ends the wait early.
@@ -94,6 +95,9 @@ def wait_in_task(
     :param watch: the early-end rules (``fail_fast``, ``critical_task_ids``, ``result_task_ids``).
     :param stop: a durable task's :class:`~standard_ext.stopped.StopNote`: ``on_kill`` wakes the wait,
         which notes the stop in the record before the wait goes on.
+    :param fresh: this try triggered the run a moment ago, so it is queued: the first check comes at the
+        schedule's first step instead of at once, where it could only say so. A run found already there
+        (a durable retry, an attached run) is checked at once: it may have ended long ago.
     :raises AirflowException: the run ended in a failed state, or in a final state in neither list, or
         ``watch`` saw a (critical) task fail.
     :raises AirflowTaskTimeout: ``execution_timeout`` ran out during the wait; the message names the run.
@@ -115,6 +119,9 @@ def wait_in_task(
     # under a real clock and a test's.
     elapsed = 0.0
     try:
+        if fresh:
+            elapsed = schedule.next_offset_after(0.0)
+            wait_between_checks(elapsed, stop=stop)
         outage = Outage(dag_id=dag_id, run_id=run_id, log=log)
         while True:
             try:

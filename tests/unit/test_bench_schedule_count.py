@@ -95,8 +95,9 @@ def test_our_figure_walks_the_operators_schedule_anchored_at_the_first_check(
 
     monkeypatch.setattr(poll_schedule, "check_offsets", every_half_minute)
 
-    # The checks at 0, 30, ..., 3600 s, and the requests the wait makes besides.
-    assert figure(LONG_CHILD_SECONDS).ours == 121 + WAIT_EXTRA_REQUESTS
+    # The checks at 30, ..., 3600 s (none at 0: a run just triggered is first checked at the first step),
+    # and the requests the wait makes besides.
+    assert figure(LONG_CHILD_SECONDS).ours == 120 + WAIT_EXTRA_REQUESTS
     (schedule,) = walked
     # Seen started at its first check, as the wait's own Schedule.seen leaves it; predicted from an hour.
     assert (schedule.started_after, schedule.expected_seconds) == (0.0, LONG_CHILD_SECONDS)

@@ -137,15 +137,15 @@ class TestTheReadmeTable:
     @pytest.mark.parametrize(
         ("seconds", "earlier", "requests", "noticed_after"),
         [
-            (5, None, 8, 0.0),
-            (22, None, 12, 13.0),
-            (22, 22, 14, 0.0),
-            (20, 2, 22, 0.9),
+            (5, None, 7, 0.0),
+            (22, None, 11, 13.0),
+            (22, 22, 13, 0.0),
+            (20, 2, 21, 0.9),
             # The test's clock starts on the minute: the back-off's checks fall on the half-minute beat
             # (poll_schedule.BEAT_FRACTION), and the hour's end between two of them.
-            (3600, None, 72, 30.0),
-            (3600, 3600, 72, 30.0),
-            (3600, 2, 114, 28.0),
+            (3600, None, 71, 30.0),
+            (3600, 3600, 71, 30.0),
+            (3600, 2, 113, 28.0),
         ],
     )
     def test_requests_and_delay(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import structlog
@@ -11,7 +11,7 @@ from airflow.providers.common.compat.sdk import DagRunTriggerException
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
-from tests.unit.conftest import LINK_KEY, WorkerKilled
+from tests.unit.conftest import LINK_KEY, WorkerKilled, kill_mid_wait
 
 if TYPE_CHECKING:
     from tests.fake_supervisor import FakeSupervisor
@@ -84,7 +84,7 @@ class TestFireAndForget:
 
 
 class TestWaitSuccess:
-    def test_first_check_right_after_triggering_and_notices_the_end_within_a_second(
+    def test_first_check_a_second_after_triggering_and_notices_the_end_within_a_second(
         self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
     ) -> None:
         supervisor.add_dag("child", run_seconds=5)
@@ -93,11 +93,36 @@ class TestWaitSuccess:
         parent.run()
 
         # One question when the wait begins (how long the child's last success took: none yet), then one
-        # request per check (the task states); the run's state is read once its tasks have all finished.
-        checks = ["GetTaskStates"] * 6 + ["GetDagRunState"]
+        # request per check (the task states), the first a second after the trigger: at once, the run
+        # just created could only be queued. The run's state is read once its tasks have all finished.
+        checks = ["GetTaskStates"] * 5 + ["GetDagRunState"]
         assert supervisor.kinds_sent() == ["GetDagRunState", "TriggerDagRun", "GetPreviousDagRun", *checks]
         assert clock.waits == [1, 1, 1, 1, 1]
         assert clock.elapsed() - 5 <= 1
+
+    def test_a_run_found_already_there_is_checked_at_once(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock
+    ) -> None:
+        # A durable retry reconnects to the run its first try triggered: it may have ended long ago.
+        supervisor.add_dag("child", run_seconds=600)
+        parent = make_parent(wait_for_completion=True, durable=True)
+        kill_mid_wait(parent, poll=1)
+        waited = len(clock.waits)
+        asked: list[int] = []
+        answer = supervisor._on_GetTaskStates
+
+        def noting(msg: Any) -> Any:
+            asked.append(len(clock.waits))
+            return answer(msg)
+
+        parent.retry()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(supervisor, "_on_GetTaskStates", noting)
+            parent.run()
+
+        # The retry's first check came before any wait of the retry.
+        assert asked[0] == waited
+        assert len(supervisor.sent_of(TriggerDagRun)) == 1
 
     def test_logs_the_trigger_with_run_id_decision_and_try_number(
         self, supervisor: FakeSupervisor, make_parent: MakeParent

@@ -86,6 +86,8 @@ def wait_for_child(*, operator: SingleRunOperator, context: Context, dag_id: str
         run_id=run_id,
         may_have_attached=operator.attach_when_already_exists,
     )
+    # Set by this try's trigger, and used up by the schedule: a run just triggered, not one reconnected to.
+    fresh = operator.triggered_at is not None
     schedule = wait_schedule(operator=operator, dag_id=dag_id)
     if operator.deferrable:
         deferrable_mode.defer_on(operator=operator, dag_id=dag_id, run_id=run_id, schedule=schedule)
@@ -99,6 +101,7 @@ def wait_for_child(*, operator: SingleRunOperator, context: Context, dag_id: str
         log=operator.log,
         watch=operator.early_end_rules(),
         stop=operator.stop_note,
+        fresh=fresh,
     )
 
 
