@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import DagRunTriggerException
 from airflow.providers.standard.operators.trigger_dagrun import (
     TriggerDagRunOperator as StockTriggerDagRunOperator,
 )
@@ -14,23 +13,13 @@ from airflow.sdk.exceptions import AirflowException
 from standard_ext.durable import decision as durable_decision
 from standard_ext.durable.decision import Decision
 from standard_ext.launch import run as launch
-from standard_ext.launch.plan import Plan
 from standard_ext.launch.run import XCOM_DAG_ID, WhenExists
 from standard_ext.operators.modes import cancel as cancel_mode
-from standard_ext.operators.modes import child_run_job
+from standard_ext.operators.modes import child_run_job, parameter_checks
 from standard_ext.operators.modes import deferrable as deferrable_mode
 from standard_ext.operators.modes.context import ids_of, require_context, triggering_ti
 from standard_ext.operators.modes.durable import execute_durable, mark_succeeded
-from standard_ext.operators.modes.parameter_checks import (
-    check_cancel_on_kill,
-    check_rendered_run_id,
-    check_schedule,
-    refuse_contradictions,
-)
-from standard_ext.wait.progress import Watch
-from standard_ext.wait.results import check_task_ids
 from standard_ext.wait.runs import child_state
-from standard_ext.wait.stop_guard import STOPPED_BY_ON_KILL
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -38,6 +27,8 @@ if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
     from pydantic import JsonValue
 
+    from standard_ext.launch.plan import Plan
+    from standard_ext.wait.progress import Watch
     from standard_ext.wait.stopped import StopNote
 
 __all__ = ["XCOM_DAG_ID", "TriggerDagRunOperator"]
@@ -156,21 +147,15 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         super().__init__(durable=durable, **kwargs)
         #: Whether a ``trigger_run_id`` was given (checked once rendered: ``None`` asks for a generated id).
         self.trigger_run_id_given = kwargs.get("trigger_run_id") is not None
-        refuse_contradictions(
-            task_id=self.task_id,
-            wait_for_completion=self.wait_for_completion,
+        parameter_checks.check_arguments(
+            self,
             result_task_ids=result_task_ids,
             fail_fast=fail_fast,
             critical_task_ids=critical_task_ids,
             attach_when_already_exists=attach_when_already_exists,
-            skip_when_already_exists=self.skip_when_already_exists,
-            reset_dag_run=self.reset_dag_run,
-        )
-        check_schedule(
-            task_id=self.task_id, poke_interval=self.poke_interval, fast_poll_window=fast_poll_window
-        )
-        check_cancel_on_kill(
-            task_id=self.task_id, cancel_on_kill=cancel_on_kill, airflow_api_conn_id=airflow_api_conn_id
+            fast_poll_window=fast_poll_window,
+            cancel_on_kill=cancel_on_kill,
+            airflow_api_conn_id=airflow_api_conn_id,
         )
         self.cancel_on_kill = cancel_on_kill
         self.airflow_api_conn_id = airflow_api_conn_id
@@ -205,28 +190,24 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
     def early_end_rules(self) -> Watch:
         """The early-end rules of this task, its templated task ids rendered and checked."""
-        results = check_task_ids(self.result_task_ids, task_id=self.task_id, parameter="result_task_ids")
-        critical = check_task_ids(self.critical_task_ids, task_id=self.task_id, parameter="critical_task_ids")
-        return Watch(
+        return parameter_checks.early_end_rules(
+            task_id=self.task_id,
             fail_fast=self.fail_fast,
-            critical_task_ids=tuple(critical) if critical else None,
-            result_task_ids=tuple(results) if results else None,
+            result_task_ids=self.result_task_ids,
+            critical_task_ids=self.critical_task_ids,
         )
 
     def execute(self, context: Context) -> Any:
         """Trigger the child run (or find the one an earlier try saved) and wait for it if asked."""
         require_context(context, task_id=self.task_id, durable=self.durable)
-        check_rendered_run_id(self.trigger_run_id, task_id=self.task_id, given=self.trigger_run_id_given)
+        parameter_checks.check_rendered_run_id(
+            self.trigger_run_id, task_id=self.task_id, given=self.trigger_run_id_given
+        )
         # First: a missing connection or refused credentials must fail the task before a child exists.
         self.canceller = cancel_mode.prepare(operator=self, context=context)
         # Read before the stock execute(), which overwrites trigger_run_id with the id it generates.
         user_run_id = bool(self.trigger_run_id)
-        try:
-            super().execute(context)
-        except DagRunTriggerException as prepared:
-            self._plan = Plan.from_prepared(prepared, user_run_id=user_run_id)
-        else:  # pragma: no cover - the stock operator always raises on Airflow 3
-            raise AirflowException("The stock TriggerDagRunOperator returned without preparing a run")
+        self._plan = child_run_job.prepare_plan(super().execute, context, user_run_id=user_run_id)
         self._plan.check(task_id=self.task_id)
         # Rendered by now (they are templated); checked before anything is sent.
         self.early_end_rules()
@@ -245,13 +226,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         new child run. The child run itself goes on, unless ``cancel_on_kill`` decides otherwise (see
         :class:`~standard_ext.operators.modes.cancel.Canceller`).
         """
-        # First, before anything that may take time: the task goes on after the handler returns (the
-        # SIGKILL is 5 s away), and it must not trigger or save a new run in those seconds.
-        self.stopped_by = STOPPED_BY_ON_KILL
-        if self.stop_note is not None:
-            # Only the flag: this runs in the SIGTERM handler, where no request may be sent.
-            self.stop_note.requested.set()
-        cancel_mode.on_kill(self.canceller, log=self.log)
+        child_run_job.stop(self)
 
     # -- ResumableJobMixin ----------------------------------------------------------------------------
 

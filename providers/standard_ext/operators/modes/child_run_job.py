@@ -12,10 +12,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.sdk import DagRunTriggerException
 from airflow.sdk.exceptions import AirflowException
 
 from standard_ext.durable.decision import FINAL_STATES
 from standard_ext.launch import run as launch
+from standard_ext.launch.plan import Plan
 from standard_ext.operators.modes import cancel as cancel_mode
 from standard_ext.operators.modes import deferrable as deferrable_mode
 from standard_ext.operators.modes.context import triggering_ti
@@ -24,13 +26,14 @@ from standard_ext.wait.in_task import RESULTS_READY, wait_in_task
 from standard_ext.wait.results import collect_results
 from standard_ext.wait.runs import child_state
 from standard_ext.wait.schedule import Schedule
-from standard_ext.wait.stop_guard import refuse_if_stopped
+from standard_ext.wait.stop_guard import STOPPED_BY_ON_KILL, refuse_if_stopped
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow.sdk.definitions.context import Context
 
     from standard_ext.durable.decision import Decision
-    from standard_ext.launch.plan import Plan
     from standard_ext.operators.modes.protocols import SingleRunOperator
 
 
@@ -157,3 +160,34 @@ def child_result(*, operator: SingleRunOperator, context: Context, dag_id: str, 
     results = collect_results(dag_id=dag_id, run_id=run_id, task_ids=task_ids)
     operator.log.info("Returning the Dag run's result", dag_id=dag_id, run_id=run_id, tasks=task_ids)
     return results
+
+
+def prepare_plan(stock_execute: Callable[[Context], Any], context: Context, *, user_run_id: bool) -> Plan:
+    """
+    Let the stock operator render and prepare the run, and return it as a :class:`~standard_ext.launch.plan.Plan`.
+
+    :param stock_execute: the stock ``execute()``, which raises ``DagRunTriggerException`` on Airflow 3.
+    :param context: the task context.
+    :param user_run_id: whether the user gave the run id (read before the stock ``execute()`` overwrites it).
+    """
+    try:
+        stock_execute(context)
+    except DagRunTriggerException as prepared:
+        return Plan.from_prepared(prepared, user_run_id=user_run_id)
+    # pragma: no cover - the stock operator always raises on Airflow 3
+    raise AirflowException("The stock TriggerDagRunOperator returned without preparing a run")
+
+
+def stop(operator: SingleRunOperator) -> None:
+    """
+    What ``on_kill`` does: refuse any new trigger, note the stop for the durable record, cancel if asked.
+
+    :param operator: the task's operator.
+    """
+    # First, before anything that may take time: the task goes on after the handler returns (the
+    # SIGKILL is 5 s away), and it must not trigger or save a new run in those seconds.
+    operator.stopped_by = STOPPED_BY_ON_KILL
+    if operator.stop_note is not None:
+        # Only the flag: this runs in the SIGTERM handler, where no request may be sent.
+        operator.stop_note.requested.set()
+    cancel_mode.on_kill(operator.canceller, log=operator.log)

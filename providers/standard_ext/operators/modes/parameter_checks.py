@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from standard_ext.wait.progress import Watch
+from standard_ext.wait.results import check_task_ids
 from standard_ext.wait.schedule import Schedule
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 
 
 def refuse_contradictions(
@@ -110,3 +119,61 @@ def check_rendered_run_id(value: object, *, task_id: str, given: bool) -> None:
             "\"{{ params.request_id or run_id ~ '__try' ~ ti.try_number }}\"), or leave trigger_run_id unset "
             "for a generated one"
         )
+
+
+def check_arguments(
+    operator: TriggerDagRunOperator,
+    *,
+    result_task_ids: Sequence[str] | str | None,
+    fail_fast: bool,
+    critical_task_ids: Sequence[str] | str | None,
+    attach_when_already_exists: bool,
+    fast_poll_window: float,
+    cancel_on_kill: bool,
+    airflow_api_conn_id: str,
+) -> None:
+    """
+    Refuse the constructor arguments of ``TriggerDagRunOperator`` that contradict each other or make no sense.
+
+    :param operator: the operator being built, its stock arguments set (``task_id``, ``poke_interval``...).
+    """
+    refuse_contradictions(
+        task_id=operator.task_id,
+        wait_for_completion=operator.wait_for_completion,
+        result_task_ids=result_task_ids,
+        fail_fast=fail_fast,
+        critical_task_ids=critical_task_ids,
+        attach_when_already_exists=attach_when_already_exists,
+        skip_when_already_exists=operator.skip_when_already_exists,
+        reset_dag_run=operator.reset_dag_run,
+    )
+    check_schedule(
+        task_id=operator.task_id, poke_interval=operator.poke_interval, fast_poll_window=fast_poll_window
+    )
+    check_cancel_on_kill(
+        task_id=operator.task_id, cancel_on_kill=cancel_on_kill, airflow_api_conn_id=airflow_api_conn_id
+    )
+
+
+def early_end_rules(
+    *,
+    task_id: str,
+    fail_fast: bool,
+    result_task_ids: Sequence[str] | str | None,
+    critical_task_ids: Sequence[str] | str | None,
+) -> Watch:
+    """
+    The early-end rules of a task, its templated task ids rendered and checked.
+
+    :param task_id: the task, for the error message.
+    :param fail_fast: end the wait when a task of the child run fails.
+    :param result_task_ids: the tasks whose success ends the wait (rendered).
+    :param critical_task_ids: the tasks whose failure fails the wait (rendered).
+    """
+    results = check_task_ids(result_task_ids, task_id=task_id, parameter="result_task_ids")
+    critical = check_task_ids(critical_task_ids, task_id=task_id, parameter="critical_task_ids")
+    return Watch(
+        fail_fast=fail_fast,
+        critical_task_ids=tuple(critical) if critical else None,
+        result_task_ids=tuple(results) if results else None,
+    )

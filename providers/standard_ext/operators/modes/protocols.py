@@ -121,6 +121,8 @@ class SingleRunOperator(ChildRunOperator, Protocol):
     canceller: Canceller | None
     child_end: str | None
     stop_note: StopNote | None
+    #: Set by ``on_kill`` (:func:`~standard_ext.operators.modes.child_run_job.stop`).
+    stopped_by: str | None  # type: ignore[misc]
     triggered_at: float | None
 
     @property
