@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
 
-    from standard_ext.api import access as api_access
+    import standard_ext.api.access
+
 
 #: What an exchange returns.
 T = TypeVar("T")
@@ -35,7 +36,7 @@ class _Conversation(Generator[httpx.Request, httpx.Response, T]):
     Its runner takes the client's settings from the access, and the secrets to keep out of its errors.
     """
 
-    def __init__(self, access: api_access.ApiAccess, steps: Exchange[T]) -> None:
+    def __init__(self, access: standard_ext.api.access.ApiAccess, steps: Exchange[T]) -> None:
         self.access = access
         self._steps = steps
 
@@ -61,8 +62,8 @@ class _Conversation(Generator[httpx.Request, httpx.Response, T]):
 
 
 def conversation(
-    steps: Callable[Concatenate[api_access.ApiAccess, P], Exchange[T]],
-) -> Callable[Concatenate[api_access.ApiAccess, P], Exchange[T]]:
+    steps: Callable[Concatenate[standard_ext.api.access.ApiAccess, P], Exchange[T]],
+) -> Callable[Concatenate[standard_ext.api.access.ApiAccess, P], Exchange[T]]:
     """
     Make ``steps`` return an exchange that knows its access (its first argument).
 
@@ -71,7 +72,7 @@ def conversation(
     """
 
     @functools.wraps(steps)
-    def start(access: api_access.ApiAccess, /, *args: P.args, **kwargs: P.kwargs) -> Exchange[T]:
+    def start(access: standard_ext.api.access.ApiAccess, /, *args: P.args, **kwargs: P.kwargs) -> Exchange[T]:
         return _Conversation(access, steps(access, *args, **kwargs))
 
     return start
@@ -145,7 +146,9 @@ def _timeout(deadline: float, per_request: float, request: httpx.Request) -> htt
     return httpx.Timeout(min(per_request, left))
 
 
-def _unreachable(request: httpx.Request, error: Exception, access: api_access.ApiAccess | None) -> ApiError:
+def _unreachable(
+    request: httpx.Request, error: Exception, access: standard_ext.api.access.ApiAccess | None
+) -> ApiError:
     # Only httpx's words are redacted: the URL is ours (no secret), and stays readable whatever the secrets.
     # The request's own token too, should the exchange not be one of this module's.
     sent = request.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -154,11 +157,13 @@ def _unreachable(request: httpx.Request, error: Exception, access: api_access.Ap
     return ApiError(f"{request.method} {request.url} failed: {detail}")
 
 
-def _access_of(exchange: Exchange[Any]) -> api_access.ApiAccess | None:
+def _access_of(exchange: Exchange[Any]) -> standard_ext.api.access.ApiAccess | None:
     return exchange.access if isinstance(exchange, _Conversation) else None
 
 
-def _client_options(access: api_access.ApiAccess | None, *, asynchronous: bool) -> dict[str, Any]:
+def _client_options(
+    access: standard_ext.api.access.ApiAccess | None, *, asynchronous: bool
+) -> dict[str, Any]:
     if access is None:
         return {"follow_redirects": False}
     try:

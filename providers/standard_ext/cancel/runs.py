@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from standard_ext.cancel import api as cancel_api
+from standard_ext.cancel import api
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -55,9 +55,7 @@ class Tally:
         return {run_id: failed.get(run_id, OUT_OF_TIME) for run_id in self.run_ids if run_id not in done}
 
 
-async def cancel_all(
-    access: cancel_api.ApiAccess, tally: Tally, *, deadline: float, per_request: float
-) -> None:
+async def cancel_all(access: api.ApiAccess, tally: Tally, *, deadline: float, per_request: float) -> None:
     """
     Cancel the runs of ``tally`` one after the other (GET, then PATCH ``failed`` unless over).
 
@@ -73,12 +71,12 @@ async def cancel_all(
         for run_id in tally.run_ids:
             if deadline - time.monotonic() <= 0:
                 return
-            exchange = cancel_api.cancel_run(access, dag_id=tally.dag_id, run_id=run_id, reason=tally.reason)
+            exchange = api.cancel_run(access, dag_id=tally.dag_id, run_id=run_id, reason=tally.reason)
             try:
-                outcome = await cancel_api.run_async(
+                outcome = await api.run_async(
                     exchange, seconds=deadline - time.monotonic(), per_request=per_request, client=client
                 )
-            except cancel_api.ApiError as e:
+            except api.ApiError as e:
                 tally.failed[run_id] = str(e)
                 continue
             if outcome.cancelled:
@@ -88,10 +86,10 @@ async def cancel_all(
 
 
 async def decide_then_cancel_all(
-    access: cancel_api.ApiAccess,
+    access: api.ApiAccess,
     tally: Tally,
     *,
-    task: cancel_api.TaskRef,
+    task: api.TaskRef,
     decide: Decide | None,
     seconds: float,
     per_request: float,
@@ -111,14 +109,14 @@ async def decide_then_cancel_all(
     try:
         if decide is not None:
             # Signs in on the way when the access has no token yet (the trigger's), once for all runs.
-            parent = await cancel_api.run_async(
-                cancel_api.read_task_instance(access, task), seconds=seconds, per_request=per_request
+            parent = await api.run_async(
+                api.read_task_instance(access, task), seconds=seconds, per_request=per_request
             )
             tally.go, tally.reason = decide(parent)
         if tally.go and access.token is None:
             left = deadline - time.monotonic()
-            await cancel_api.run_async(cancel_api.sign_in(access), seconds=left, per_request=per_request)
-    except cancel_api.ApiError as e:
+            await api.run_async(api.sign_in(access), seconds=left, per_request=per_request)
+    except api.ApiError as e:
         tally.error = str(e)
         return
     if tally.go:

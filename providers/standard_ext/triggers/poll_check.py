@@ -114,7 +114,7 @@ async def _by_task_states(dag_id: str, run_ids: list[str], findings: Findings) -
                 continue
             if run_id not in unanswered:
                 # Its tasks are done and the scheduler is about to end it: look again at the next tick,
-                # not at the schedule's next check, maybe a minute away (a few times: poll_window).
+                # not at the schedule's next check, maybe a minute away (a few times: wait/window.py).
                 findings.finishing(run_id)
         findings.hand_over(run_id, progress)
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-#: The least time between two ticks, as the schedule's own finest step (``poll_window.FAST_STEP_SECONDS``): a
+#: The least time between two ticks, as the schedule's own finest step (``wait.window.FAST_STEP_SECONDS``): a
 #: backlog of due runs is worked through at one chunk per second rather than in a burst, and however often
 #: newcomers arrive, runs fall due or questions go unanswered, the poller never asks more than once a second.
 MIN_TICK_SECONDS = 1.0

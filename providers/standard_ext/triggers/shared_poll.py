@@ -176,7 +176,7 @@ async def wait_in_triggerer(
                     )
                 return outcome
             if progress.started and waiter.schedule.started_after is None:
-                # From here the schedule counts from the run's start, not from the trigger (poll_schedule.py).
+                # From here the schedule counts from the run's start, not from the trigger (wait/schedule.py).
                 after = time.time() - waiter.schedule.waiting_since
                 poller.reschedule(
                     waiter, waiter.schedule.seen(started=True, after=after, waiting_seen=waiting_seen)

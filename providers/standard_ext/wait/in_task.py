@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     from structlog.typing import FilteringBoundLogger
 
-    from standard_ext.wait import schedule as poll_schedule
     from standard_ext.wait.progress import Progress, Watch
+    from standard_ext.wait.schedule import Schedule
     from standard_ext.wait.stopped import StopNote
     from task_sdk_ext.protocols import TriggeringTaskInstance
 
@@ -65,7 +65,7 @@ def wait_in_task(
     run_id: str,
     allowed_states: Collection[str],
     failed_states: Collection[str],
-    schedule: poll_schedule.Schedule,
+    schedule: Schedule,
     log: FilteringBoundLogger,
     watch: Watch | None = None,
     stop: StopNote | None = None,
@@ -81,7 +81,7 @@ def wait_in_task(
     changes), let ``watch`` judge an early end, and say when the run may have ended, which only then is
     read (a second request). While the task instances are all finished but the run is not yet, the
     next check comes after a second, whatever the schedule: the scheduler is about to end the run. After
-    ``poll_window.FINISHING_CHECKS`` such checks the schedule applies again (a paused child Dag's run is
+    ``window.FINISHING_CHECKS`` such checks the schedule applies again (a paused child Dag's run is
     not examined by the scheduler at all).
 
     :param ti: the task instance whose accessors ask the execution API.
@@ -162,7 +162,7 @@ def wait_in_task(
                 return RESULTS_READY
             finishing = finishing + 1 if state is not None and progress.has_tasks else 0
             if 0 < finishing <= FINISHING_CHECKS:
-                # Its tasks are done: the scheduler is about to end the run (a few times, poll_window).
+                # Its tasks are done: the scheduler is about to end the run (a few times, wait/window.py).
                 delay = FAST_STEP_SECONDS
             else:
                 delay = schedule.next_offset_after(elapsed) - elapsed

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
     from standard_ext.fanout.state import FanOut
+    from standard_ext.operators.modes.cancel import CancelOptions
 
 # A run whose trigger was in flight when on_kill cancelled the others is cancelled once it returns,
 # from the main thread, in what is left before the SIGKILL (on_kill took up to KILL_SECONDS of its 5 s).
@@ -65,7 +66,7 @@ class FanOutCanceller:
 
 
 def prepare(
-    *, operator: cancel_mode.CancelOptions, context: Context, dag_id: str, resuming: bool = False
+    *, operator: CancelOptions, context: Context, dag_id: str, resuming: bool = False
 ) -> FanOutCanceller | None:
     """
     Sign in to the API server before anything is triggered; ``None`` without ``cancel_on_kill``.

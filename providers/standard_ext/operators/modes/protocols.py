@@ -80,7 +80,7 @@ class ChildRunOperator(Protocol):
 
 class SingleRunOperator(ChildRunOperator, Protocol):
     """
-    What ``durable_mode``, ``deferrable_mode`` and ``child_run_job`` use of ``TriggerDagRunOperator``.
+    What ``modes.durable``, ``modes.deferrable`` and ``modes.child_run_job`` use of ``TriggerDagRunOperator``.
 
     The operator's parameters, the state a try builds up (:attr:`child_end`, :attr:`stop_note`,
     :attr:`triggered_at`) and the hooks a subclass may override (:meth:`poll_until_complete`,
