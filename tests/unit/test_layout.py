@@ -1,13 +1,16 @@
 """The provider's layout: folders as floors, no import cycle, no long module, nothing loose at the top.
 
-Every module under ``providers/standard_ext/`` is parsed with :mod:`ast`, so every import of the package
-counts: at the top, under ``if TYPE_CHECKING:`` and inside functions alike.
+Every module under ``providers/standard_ext/`` is parsed with :mod:`ast` (the graph of
+``test_import_graph``), so every import of the package counts: at the top, under ``if TYPE_CHECKING:`` and
+inside functions alike. Relative imports, which that graph does not follow, are refused.
 """
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+from tests.unit.test_import_graph import find_cycle, import_graph, module_names
 
 PACKAGE = "standard_ext"
 ROOT = Path(__file__).resolve().parents[2] / "providers" / PACKAGE
@@ -20,60 +23,25 @@ TOP_MODULES = {"__init__", "get_provider_info", "links"}
 MAX_LINES = 300
 
 
-def module_name(path: Path) -> str:
-    """The dotted name of a module file (a package's ``__init__`` is named after the package)."""
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join([PACKAGE, *parts])
-
-
-def modules() -> dict[str, Path]:
-    """Every module of the package, by dotted name."""
-    return {module_name(path): path for path in sorted(ROOT.rglob("*.py"))}
-
-
-def imports_of(path: Path, name: str, known: set[str]) -> set[str]:
-    """The package's modules that a module imports, wherever in the file the import stands."""
-    is_package = path.name == "__init__.py"
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = name.split(".")
-                anchor = anchor[: len(anchor) - node.level + (1 if is_package else 0)]
-                base = ".".join([*anchor, base]) if base else ".".join(anchor)
-            # ``from a.b import c`` imports the module ``a.b.c`` when there is one, else a name of ``a.b``.
-            targets = [
-                f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names
-            ]
-        else:
-            continue
-        found.update(target for target in targets if target == PACKAGE or target.startswith(PACKAGE + "."))
-    found.discard(name)
-    return found
-
-
 def floor_of(name: str) -> str:
     """The folder a module belongs to, or the top level."""
     parts = name.split(".")
-    if len(parts) > 2 and parts[1] in FLOORS:
-        return parts[1]
-    if len(parts) == 2 and parts[1] in FLOORS:
-        return parts[1]
-    return TOP
+    return parts[1] if len(parts) > 1 and parts[1] in FLOORS else TOP
 
 
 def rank(floor: str) -> int:
+    """How high a floor stands: the top level above every folder."""
     return len(FLOORS) if floor == TOP else FLOORS.index(floor)
 
 
+def modules() -> dict[str, Path]:
+    """Every module of the package, by dotted name (a package by the name of its ``__init__``)."""
+    return module_names({PACKAGE: ROOT})
+
+
 def graph() -> dict[str, set[str]]:
-    known = set(modules())
-    return {name: imports_of(path, name, known) for name, path in modules().items()}
+    """The package's modules each imports, counting imports under ``TYPE_CHECKING`` and in functions."""
+    return import_graph(modules())
 
 
 def test_every_folder_imports_only_itself_and_the_folders_below() -> None:
@@ -87,27 +55,8 @@ def test_every_folder_imports_only_itself_and_the_folders_below() -> None:
 
 
 def test_no_import_cycle() -> None:
-    imports = graph()
-    cycles: list[str] = []
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    path: list[str] = []
-
-    def visit(name: str) -> None:
-        state[name] = 1
-        path.append(name)
-        for target in sorted(imports.get(name, ())):
-            if state.get(target) == 1:
-                cycle = [*path[path.index(target) :], target]
-                cycles.append(" -> ".join(cycle))
-            elif target in imports and target not in state:
-                visit(target)
-        path.pop()
-        state[name] = 2
-
-    for name in sorted(imports):
-        if name not in state:
-            visit(name)
-    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+    cycle = find_cycle(graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
 def test_no_module_past_the_line_limit() -> None:
@@ -128,3 +77,13 @@ def test_the_top_level_holds_only_the_entry_points() -> None:
     )
     assert not loose, f"modules at the top of {PACKAGE}: {loose} (only {sorted(TOP_MODULES)} belong there)"
     assert not stray, f"folders of {PACKAGE} outside the floors {FLOORS}: {stray}"
+
+
+def test_no_relative_import() -> None:
+    relative = [
+        f"{name}:{node.lineno}"
+        for name, path in modules().items()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.ImportFrom) and node.level
+    ]
+    assert not relative, f"relative imports (write {PACKAGE}.… in full): {relative}"
