@@ -1,7 +1,7 @@
 """
 Case 2's figure for a child too long to wait for: the requests a synchronous wait makes, from the schedule.
 
-Ours asks :mod:`standard_ext.poll_schedule` for its checks (its public schedule, whatever it has become) and
+Ours asks :mod:`standard_ext.wait.schedule` for its checks (its public schedule, whatever it has become) and
 adds what the wait asks besides (see ``WAIT_EXTRA_MESSAGES``); stock sleeps ``poke_interval`` before
 each check, one request each. Both use each operator's own default parameters, read from its
 signature rather than copied here. ``tests/unit/test_bench_schedule_count.py`` holds the figure to the
@@ -20,17 +20,17 @@ from airflow.providers.standard.operators.trigger_dagrun import (
 )
 from airflow.sdk.execution_time.comms import GetDagRunState, GetPreviousDagRun
 
-from standard_ext import poll_schedule
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+from standard_ext.wait import schedule as poll_schedule
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
 # How long the child that is computed, not waited for, runs.
 LONG_CHILD_SECONDS = 3600.0
-# What our wait asks besides one request per check (``standard_ext.wait``), by the Task SDK message each
-# is: the child Dag's last successful run when the wait begins (``standard_ext.history``), and the run's
-# own state once a check sees its tasks all finished (``standard_ext.runs.get_state``). The test holds
+# What our wait asks besides one request per check (``standard_ext.wait.in_task``), by the Task SDK message each
+# is: the child Dag's last successful run when the wait begins (``standard_ext.wait.history``), and the run's
+# own state once a check sees its tasks all finished (``standard_ext.wait.runs.get_state``). The test holds
 # them to the messages the operator's real wait sends beyond its checks, kind by kind.
 WAIT_EXTRA_MESSAGES: tuple[type[BaseModel], ...] = (GetPreviousDagRun, GetDagRunState)
 WAIT_EXTRA_REQUESTS = len(WAIT_EXTRA_MESSAGES)

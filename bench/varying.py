@@ -174,7 +174,7 @@ def previous_success(runs: list[Json], child_run: Json) -> Json | None:
     """
     Return the run our wait on ``child_run`` predicted its end from, or ``None`` if there was none.
 
-    What ``standard_ext.history`` asks for when the wait begins: the child Dag's successful run with the
+    What ``standard_ext.wait.history`` asks for when the wait begins: the child Dag's successful run with the
     latest logical date before then. The wait begins just after ``child_run`` is created, so the runs
     that count are those with an earlier logical date that had ended by its ``queued_at``.
 

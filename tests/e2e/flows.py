@@ -20,7 +20,7 @@ CHILD_DAG = "example_child"
 CHILD_TASK = "work"
 PARENT_TASK = "trigger_child"
 # What our operator logs when a retry finds the child run its earlier try saved still running
-# (``standard_ext/operators/durable_mode.py``, ``_resume``).
+# (``standard_ext/operators/modes/durable.py``, ``_resume``).
 RECONNECT_EVENT = "Reconnecting to the Dag run saved by an earlier try"
 ALREADY_FINISHED_EVENT = "The Dag run saved by an earlier try already finished; not triggering another"
 TRIGGERED_EVENT = "Triggered child Dag run"

@@ -60,7 +60,7 @@ ACTIVE_AT_KILL = 6
 TIMEOUT = 300.0
 ACTIVE = frozenset({"queued", "running"})
 
-# What the operator logs (standard_ext/operators/fanout_plan.py and fanout_mode.py).
+# What the operator logs (standard_ext/operators/modes/fanout_plan.py and fanout_mode.py).
 CARRY_ON_EVENT = "Carrying on with the fan-out saved by an earlier try"
 REDRIVE_EVENT = "Redriving the items whose Dag runs failed, under new run ids"
 ENDED_EVENT = "Dag run of the fan-out ended"

@@ -15,7 +15,7 @@ simple_auth_manager_passwords_file``), the file admin's comes from (``EmbeddedAi
 
 - ``SimpleAuthManager.is_authorized_dag`` calls ``_is_authorized(allow_get_role=VIEWER,
   allow_role=USER)``: a ``GET`` of anything of a Dag needs ``VIEWER``, any other method ``USER``.
-- The cancel (``standard_ext.cancel_api``) reads the parent task instance (``get_task_instance`` in
+- The cancel (``standard_ext.cancel.api``) reads the parent task instance (``get_task_instance`` in
   ``airflow/api_fastapi/core_api/routes/public/task_instances.py``:
   ``requires_access_dag(method="GET", access_entity=DagAccessEntity.TASK_INSTANCE)``) and the child run
   (``get_dag_run`` in ``.../routes/public/dag_run.py``: ``method="GET"``, ``RUN``): ``VIEWER`` would do.
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 SIGTERM_EVENT = "Server indicated the task shouldn't be running anymore"
 # What the supervisor logs once the try's process has exited (SIGTERM, then SIGKILL 5 s later at most).
 KILLED_EVENT = "Task killed!"
-# What a start after on_kill raises instead (standard_ext.stop_guard.TaskStopped).
+# What a start after on_kill raises instead (standard_ext.wait.stop_guard.TaskStopped).
 REFUSED_EVENT = "was stopped (on_kill was called); not going on to"
 
 SYNC_FAN_OUT, SYNC_ITEMS, DONE_BEFORE_STOP = "stops_sync_fan_out", 24, 4

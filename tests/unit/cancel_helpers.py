@@ -10,7 +10,7 @@ import pytest
 import structlog
 from airflow.sdk.exceptions import AirflowTaskTimeout
 
-from standard_ext import poll_schedule
+from standard_ext.wait import schedule as poll_schedule
 from tests.fake_api import DAG_RUN_GET, DAG_RUN_PATCH
 from tests.unit.conftest import API_PASSWORD
 

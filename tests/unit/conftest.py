@@ -12,9 +12,9 @@ import time_machine
 from airflow.sdk.bases.operator import ExecutorSafeguard
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
-from standard_ext import poll_schedule
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from standard_ext.triggers import shared_poll
+from standard_ext.wait import schedule as poll_schedule
 from tests.fake_api import FakeApi
 from tests.fake_task import FakeTaskInstance, FakeTaskStateStore
 from tests.unit.virtual_time import START as POLLER_START

@@ -15,7 +15,7 @@ from bench.dags.bench import HOUR_SECONDS, LENGTHS
 from bench.hour import HourResults, HourWait, as_served, count
 from bench.model import WaitSample
 from bench.triggerer_requests import parse as parse_in_process
-from standard_ext import poll_schedule
+from standard_ext.wait import schedule as poll_schedule
 from tests.unit.test_bench_report import MACHINE
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from bench.schedule_count import (
     stock_checks,
 )
 from bench.targets import REQUESTS_FACTOR, requests_target
-from standard_ext import poll_schedule
+from standard_ext.wait import schedule as poll_schedule
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from tests.unit.conftest import Clock, Parent
 
 WAITING: dict[str, Any] = {"wait_for_completion": True, "logical_date": None}
-# What each of our wait's checks sends (standard_ext.runs.task_progress).
+# What each of our wait's checks sends (standard_ext.wait.runs.task_progress).
 CHECK = "GetTaskStates"
 
 

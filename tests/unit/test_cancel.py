@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from standard_ext import cancel_api
-from standard_ext.cancel_decision import Parent
+from standard_ext.cancel import api as cancel_api
+from standard_ext.cancel.decision import Parent
 from tests.fake_api import DAG_RUN_GET, DAG_RUN_PATCH, TASK_INSTANCE, TOKEN, closed_port
 from tests.unit.conftest import API_LOGIN, API_PASSWORD
 

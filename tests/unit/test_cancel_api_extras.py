@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from standard_ext import cancel_api
+from standard_ext.cancel import api as cancel_api
 from tests.fake_api import TOKEN, FakeApi, closed_port
 from tests.unit.conftest import API_LOGIN, API_PASSWORD
 

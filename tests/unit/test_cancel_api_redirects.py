@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from standard_ext import cancel_api
+from standard_ext.cancel import api as cancel_api
 from tests.fake_api import TOKEN, FakeApi
 from tests.unit.conftest import API_LOGIN, API_PASSWORD
 

@@ -10,7 +10,9 @@ import pytest
 import structlog
 from airflow.sdk import Connection
 
-from standard_ext import api_access, cancel_api, cancel_runs
+from standard_ext.api import access as api_access
+from standard_ext.cancel import api as cancel_api
+from standard_ext.cancel import runs as cancel_runs
 from tests.fake_api import DAG_RUN_GET, DAG_RUN_PATCH, ECHO, TOKEN, VALIDATION, FakeApi, closed_port
 from tests.unit.conftest import API_LOGIN, API_PASSWORD
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import pytest
 
-from standard_ext.cancel_decision import Killed, Parent, Try, should_cancel, should_cancel_after_timeout
+from standard_ext.cancel.decision import Killed, Parent, Try, should_cancel, should_cancel_after_timeout
 
 THIS_TRY, MAX_TRIES = 2, 3
 

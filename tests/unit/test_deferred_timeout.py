@@ -13,8 +13,8 @@ import structlog
 from airflow.sdk.exceptions import TaskDeferralTimeout, TaskDeferred
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
-from standard_ext.fanout_state import FanOut, ItemState
-from standard_ext.operators.timeout_mode import BACKSTOP_SECONDS
+from standard_ext.fanout.state import FanOut, ItemState
+from standard_ext.operators.modes.timeout import BACKSTOP_SECONDS
 from standard_ext.triggers.dag_run import DagRunTrigger
 from standard_ext.triggers.dag_runs import DagRunsTrigger
 from tests.fake_api import DAG_RUN_GET, DAG_RUN_PATCH, SIGN_IN

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from standard_ext.durable_decision import Decision, SavedRun, decide, is_rerun, parse_saved_run
+from standard_ext.durable.decision import Decision, SavedRun, decide, is_rerun, parse_saved_run
 
 SAVED = SavedRun(dag_id="child", run_id="r1", max_tries=2)
 ALLOWED = ["success"]

@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
-from standard_ext.fanout_dates import check_logical_date, item_dates
+from standard_ext.fanout.dates import check_logical_date, item_dates
 from tests.unit.conftest import START
 from tests.unit.fanout_kill_helpers import ONE_QUICK, child_dag, make
 from tests.unit.fanout_parent import confs

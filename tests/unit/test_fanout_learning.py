@@ -10,9 +10,9 @@ import pytest
 import structlog
 from airflow.sdk.execution_time.comms import GetDagRun, GetDagRunState, GetDRCount, TriggerDagRun
 
-from standard_ext.fanout_state import FanOut, ItemState
-from standard_ext.fanout_timing import FAN_OUT_STEP_SECONDS, fan_out_poke_interval, runs_to_learn_from
-from standard_ext.history import LEARN_FROM_RUNS, ended_runs_seconds
+from standard_ext.fanout.state import FanOut, ItemState
+from standard_ext.fanout.timing import FAN_OUT_STEP_SECONDS, fan_out_poke_interval, runs_to_learn_from
+from standard_ext.wait.history import LEARN_FROM_RUNS, ended_runs_seconds
 from tests.fake_dags import now
 from tests.fake_errors import api_error
 from tests.unit.fanout_parent import CHILD, FanOutParent, confs, run_deferred

@@ -9,9 +9,9 @@ from airflow.models.crypto import get_fernet
 from airflow.models.trigger import Trigger
 from cryptography.fernet import Fernet
 
-from standard_ext.fanout_checks import MAX_ITEMS
-from standard_ext.fanout_packing import pack, unpack
-from standard_ext.fanout_state import FanOut, ItemState
+from standard_ext.fanout.checks import MAX_ITEMS
+from standard_ext.fanout.packing import pack, unpack
+from standard_ext.fanout.state import FanOut, ItemState
 from standard_ext.triggers.dag_runs import DagRunsTrigger
 from task_sdk_ext.accessor import generate_manual_run_id
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount
 
-from standard_ext.fanout_poll import ended_runs
+from standard_ext.fanout.poll import ended_runs
 from tests.fake_task import FakeTaskInstance
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from airflow.sdk.execution_time.comms import GetPreviousDagRun, TriggerDagRun
 
-from standard_ext.history import last_success_seconds
+from standard_ext.wait.history import last_success_seconds
 from tests.unit.conftest import START
 from tests.unit.fanout_kill_helpers import child_dag, make
 from tests.unit.fanout_parent import CHILD, confs

@@ -10,7 +10,7 @@ import pytest
 import structlog
 from airflow.sdk.execution_time.comms import MaskSecret
 
-from standard_ext.operators import cancel_mode
+from standard_ext.operators.modes import cancel as cancel_mode
 from tests.fake_api import TOKEN
 from tests.unit.cancel_helpers import api_shows
 from tests.unit.conftest import connect, kill_mid_wait

@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 from airflow.sdk.execution_time.comms import GetConnection, MaskSecret, TriggerDagRun
 
-from standard_ext.operators.cancel_sign_in import SIGN_IN_LONGEST_WAIT, SIGN_IN_RETRY_SECONDS
+from standard_ext.operators.modes.cancel_sign_in import SIGN_IN_LONGEST_WAIT, SIGN_IN_RETRY_SECONDS
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from standard_ext.triggers.dag_run import DagRunTrigger
 from tests.fake_api import SIGN_IN, TOKEN, closed_port

@@ -9,7 +9,7 @@ import structlog
 from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.execution_time.comms import GetTaskStates, GetTICount, TriggerDagRun
 
-from standard_ext.counts import COUNT_ABOVE
+from standard_ext.wait.counts import COUNT_ABOVE
 
 if TYPE_CHECKING:
     from pydantic import BaseModel

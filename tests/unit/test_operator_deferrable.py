@@ -12,8 +12,8 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskD
 from airflow.sdk.execution_time.comms import GetDagRunState, TriggerDagRun
 
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
-from standard_ext.progress import Watch
 from standard_ext.triggers.dag_run import DagRunTrigger
+from standard_ext.wait.progress import Watch
 from tests.fake_dags import now
 from tests.unit.conftest import KEY, START, WorkerKilled
 

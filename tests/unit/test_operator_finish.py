@@ -10,7 +10,7 @@ from airflow.sdk import DAG, Asset, task
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.sdk.listener import get_listener_manager
 
-from standard_ext.operators.deferrable_mode import why_resume_on_worker
+from standard_ext.operators.modes.deferrable import why_resume_on_worker
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from standard_ext.triggers.dag_run import DagRunTrigger
 from tests.unit.test_operator_deferrable import deferral, resume

@@ -9,7 +9,7 @@ import structlog
 from airflow.sdk.exceptions import AirflowRuntimeError
 from airflow.sdk.execution_time.comms import GetTaskStates, TriggerDagRun
 
-from standard_ext.outage import OUTAGE_SECONDS, OUTAGE_STEP_SECONDS
+from standard_ext.wait.outage import OUTAGE_SECONDS, OUTAGE_STEP_SECONDS
 from tests.fake_errors import api_error
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from airflow.sdk.exceptions import (
 )
 from airflow.sdk.execution_time.comms import GetDagRunState, TriggerDagRun
 
-from standard_ext import poll_schedule
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
+from standard_ext.wait import schedule as poll_schedule
 from task_sdk_ext import DagNotFound, TriggerDagRunError
 from tests.unit.conftest import KEY
 

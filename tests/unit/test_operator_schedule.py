@@ -9,7 +9,7 @@ import pytest
 import structlog
 from airflow.sdk.execution_time.comms import GetDagRunState, GetPreviousDagRun
 
-from standard_ext.poll_window import FINISHING_CHECKS
+from standard_ext.wait.window import FINISHING_CHECKS
 from tests.fake_errors import api_error
 from tests.unit.conftest import kill_mid_wait
 
@@ -83,7 +83,7 @@ class TestHistory:
 
 
 class TestOneRequestPerCheck:
-    # Where the wait begins against the beat (poll_schedule.BEAT_FRACTION) moves its checks, never adds one.
+    # Where the wait begins against the beat (standard_ext.wait.beat.BEAT_FRACTION) moves its checks, never adds one.
     @pytest.mark.parametrize("phase", [0.0, 17.3, 29.9, 44.5])
     def test_an_hour_long_child_costs_at_most_seventy_two_requests(
         self, supervisor: FakeSupervisor, make_parent: MakeParent, clock: Clock, phase: float
@@ -142,7 +142,7 @@ class TestTheReadmeTable:
             (22, 22, 13, 0.0),
             (20, 2, 21, 0.9),
             # The test's clock starts on the minute: the back-off's checks fall on the half-minute beat
-            # (poll_schedule.BEAT_FRACTION), and the hour's end between two of them.
+            # (standard_ext.wait.beat.BEAT_FRACTION), and the hour's end between two of them.
             (3600, None, 71, 30.0),
             (3600, 3600, 71, 30.0),
             (3600, 2, 113, 28.0),

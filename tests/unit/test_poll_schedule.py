@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bench.schedule_count import stock_checks
-from standard_ext.poll_schedule import (
-    BEAT_FRACTION,
+from standard_ext.wait.beat import BEAT_FRACTION
+from standard_ext.wait.schedule import (
     OVERDUE_FRACTION,
     Schedule,
     check_offsets,
@@ -20,7 +20,7 @@ from standard_ext.poll_schedule import (
     poll_delays,
     queued_step,
 )
-from standard_ext.poll_window import FAST_STEP_SECONDS
+from standard_ext.wait.window import FAST_STEP_SECONDS
 from tests.unit.virtual_time import T0
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ import jinja2
 import pytest
 from jinja2.nativetypes import NativeEnvironment
 
-from standard_ext.parameter_checks import check_rendered_run_id
+from standard_ext.operators.modes.parameter_checks import check_rendered_run_id
 
 if TYPE_CHECKING:
     from tests.fake_supervisor import FakeSupervisor

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount, GetTaskStates
 
-from standard_ext.progress import EarlyEnd, Watch
 from standard_ext.triggers.shared_poll import MIN_TICK_SECONDS, RunOutcome, wait_in_triggerer
+from standard_ext.wait.progress import EarlyEnd, Watch
 from tests.fake_errors import api_error
 from tests.unit.virtual_time import CHILD, cancel, counted_ids, schedule, until_stalled_or_done, waiting
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 from airflow.sdk.execution_time.comms import GetDagRunState, GetTaskStates
 
-from standard_ext.progress import Watch
 from standard_ext.triggers.shared_poll import CHUNK, RunOutcome, pollers_of, wait_in_triggerer
+from standard_ext.wait.progress import Watch
 from tests.unit.virtual_time import (
     CHECKS_UP_TO_12S,
     CHILD,

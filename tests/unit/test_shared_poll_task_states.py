@@ -10,9 +10,9 @@ import pytest
 import structlog
 from airflow.sdk.execution_time.comms import GetDagRunState, GetTaskStates
 
-from standard_ext.poll_window import FINISHING_CHECKS
-from standard_ext.progress import EarlyEnd, Watch
 from standard_ext.triggers.shared_poll import RunOutcome, wait_in_triggerer
+from standard_ext.wait.progress import EarlyEnd, Watch
+from standard_ext.wait.window import FINISHING_CHECKS
 from tests.fake_errors import api_error
 from tests.unit.virtual_time import (
     CHILD,

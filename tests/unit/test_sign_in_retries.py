@@ -9,7 +9,7 @@ import structlog
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
-from standard_ext.operators.cancel_sign_in import is_first_try_since_clear
+from standard_ext.operators.modes.cancel_sign_in import is_first_try_since_clear
 from standard_ext.triggers.dag_runs import DagRunsTrigger
 from tests.fake_api import TOKEN
 from tests.fake_task import FakeTaskInstance

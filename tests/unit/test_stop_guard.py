@@ -8,8 +8,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
-from standard_ext.fanout_record import RECORD_KEY
-from standard_ext.stop_guard import TaskStopped
+from standard_ext.fanout.record import RECORD_KEY
+from standard_ext.wait.stop_guard import TaskStopped
 from tests.unit.conftest import KEY
 from tests.unit.fanout_kill_helpers import ONE_QUICK, child_dag, make
 from tests.unit.fanout_parent import CHILD, confs

@@ -7,8 +7,8 @@ import structlog
 from airflow.sdk.exceptions import AirflowTaskTimeout
 from airflow.sdk.execution_time.comms import GetTaskStates
 
-from standard_ext.durable_decision import SavedRun
-from standard_ext.stopped import StopNote
+from standard_ext.durable.decision import SavedRun
+from standard_ext.wait.stopped import StopNote
 from tests.fake_errors import api_error
 from tests.fake_task import FakeTaskInstance, FakeTaskStateStore
 from tests.unit.conftest import KEY, kill_mid_wait
@@ -111,7 +111,7 @@ class TestOnKillInTheWait:
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         # The runner's timeout calls on_kill, then raises in the wait: the try failed, a retry follows.
-        from standard_ext import poll_schedule
+        from standard_ext.wait import schedule as poll_schedule
 
         supervisor.add_dag("child", run_seconds=60)
         parent = make_parent(wait_for_completion=True)

@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from standard_ext import telemetry
+from standard_ext.durable import telemetry
 from tests.unit.conftest import kill_mid_wait, kill_run
 
 if TYPE_CHECKING:

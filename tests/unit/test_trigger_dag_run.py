@@ -15,9 +15,9 @@ from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount, GetTask
 from airflow.sdk.serde import deserialize, serialize
 from airflow.serialization.decoders import smart_decode_trigger_kwargs
 
-from standard_ext.progress import Watch
 from standard_ext.triggers.dag_run import CLASSPATH, DagRunTrigger
 from standard_ext.triggers.shared_poll import pollers_of
+from standard_ext.wait.progress import Watch
 from tests.unit.virtual_time import (
     T0,
     VirtualTime,

@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from airflow.sdk.execution_time.comms import GetConnection, TriggerDagRun
 
-from standard_ext.fanout_record import RECORD_KEY
+from standard_ext.fanout.record import RECORD_KEY
 from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
 from standard_ext.triggers.dag_runs import DagRunsTrigger
 from tests.fake_api import SIGN_IN

@@ -8,7 +8,7 @@ import pytest
 import structlog
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
-from standard_ext.fanout_record import RECORD_KEY
+from standard_ext.fanout.record import RECORD_KEY
 from tests.fake_api import SIGN_IN, TASK_INSTANCE
 from tests.unit.cancel_helpers import asked_about, one, patched, secrets_in
 from tests.unit.fanout_kill_helpers import (

@@ -8,8 +8,8 @@ import pytest
 import structlog
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
-from standard_ext.fanout_record import RECORD_KEY
-from standard_ext.stop_guard import TaskStopped
+from standard_ext.fanout.record import RECORD_KEY
+from standard_ext.wait.stop_guard import TaskStopped
 from tests.unit.cancel_helpers import one, patched
 from tests.unit.fanout_kill_helpers import CANCELLED, ONE_QUICK, child_dag, make
 from tests.unit.fanout_parent import CHILD, FanOutParent, WorkerKilled, confs

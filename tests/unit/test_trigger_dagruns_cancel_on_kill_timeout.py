@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
-from standard_ext import cancel_runs
-from standard_ext.operators import cancel_mode
+from standard_ext.cancel import runs as cancel_runs
+from standard_ext.operators.modes import cancel as cancel_mode
 from tests.fake_api import DAG_RUN_PATCH, SIGN_IN, TASK_INSTANCE
 from tests.unit.cancel_helpers import one, patched, timed_out
 from tests.unit.fanout_kill_helpers import CANCELLED, child_dag, make, on_kill, parent_is, triggered

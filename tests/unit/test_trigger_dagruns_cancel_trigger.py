@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import structlog
 
-from standard_ext.fanout_state import FanOut, ItemState
+from standard_ext.fanout.state import FanOut, ItemState
 from standard_ext.triggers import on_kill
 from standard_ext.triggers.dag_runs import DagRunsTrigger
 from tests.fake_api import DAG_RUN_PATCH, TASK_INSTANCE, TOKEN

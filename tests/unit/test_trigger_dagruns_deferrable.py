@@ -11,7 +11,7 @@ import structlog
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 from airflow.sdk.execution_time.comms import GetDRCount, GetTaskStates, TriggerDagRun
 
-from standard_ext.fanout_state import FanOut, ItemState
+from standard_ext.fanout.state import FanOut, ItemState
 from standard_ext.triggers.dag_runs import CLASSPATH, DagRunsTrigger
 from tests.unit.fanout_parent import CHILD, FanOutParent, all_events, confs, rebuilt, run_deferred
 from tests.unit.virtual_time import T0

@@ -9,7 +9,7 @@ import structlog
 from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.execution_time.comms import GetDagRunState, GetDRCount, TriggerDagRun
 
-from standard_ext.fanout_record import RECORD_KEY
+from standard_ext.fanout.record import RECORD_KEY
 from standard_ext.links import TriggeredDagRunsLink
 from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
 from tests.unit.fanout_parent import CHILD, FanOutParent, confs

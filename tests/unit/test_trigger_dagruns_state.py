@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 
-from standard_ext.durable_decision import ENDED_SUCCESS, is_rerun
-from standard_ext.fanout_checks import MAX_ITEMS, check_confs, check_constructor_values
-from standard_ext.fanout_poll import split
-from standard_ext.fanout_record import (
+from standard_ext.durable.decision import ENDED_SUCCESS, is_rerun
+from standard_ext.fanout.checks import MAX_ITEMS, check_confs, check_constructor_values
+from standard_ext.fanout.poll import split
+from standard_ext.fanout.record import (
     FanOutRecord,
     check_distinct,
     confs_digest,
     new_run_ids,
     parse_record,
 )
-from standard_ext.fanout_state import (
+from standard_ext.fanout.state import (
     FanOut,
     ItemAction,
     ItemState,

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.execution_time.comms import GetDRCount
 
-from standard_ext.poll_schedule import Schedule
 from standard_ext.triggers.shared_poll import wait_in_triggerer
+from standard_ext.wait.schedule import Schedule
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Sequence

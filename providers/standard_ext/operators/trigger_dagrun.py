@@ -4,30 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import DagRunTriggerException
 from airflow.providers.standard.operators.trigger_dagrun import (
     TriggerDagRunOperator as StockTriggerDagRunOperator,
 )
 from airflow.sdk import ResumableJobMixin
 from airflow.sdk.exceptions import AirflowException
 
-from standard_ext import durable_decision, launch
-from standard_ext.durable_decision import Decision
-from standard_ext.launch import XCOM_DAG_ID, WhenExists
-from standard_ext.operators import cancel_mode, child_run_job, deferrable_mode
-from standard_ext.operators.context import ids_of, require_context, triggering_ti
-from standard_ext.operators.durable_mode import execute_durable, mark_succeeded
-from standard_ext.parameter_checks import (
-    check_cancel_on_kill,
-    check_rendered_run_id,
-    check_schedule,
-    refuse_contradictions,
-)
-from standard_ext.plan import Plan
-from standard_ext.progress import Watch
-from standard_ext.results import check_task_ids
-from standard_ext.runs import child_state
-from standard_ext.stop_guard import STOPPED_BY_ON_KILL
+from standard_ext.durable import decision as durable_decision
+from standard_ext.durable.decision import Decision
+from standard_ext.launch import run as launch
+from standard_ext.launch.run import XCOM_DAG_ID, WhenExists
+from standard_ext.operators.modes import cancel as cancel_mode
+from standard_ext.operators.modes import child_run_job, parameter_checks
+from standard_ext.operators.modes import deferrable as deferrable_mode
+from standard_ext.operators.modes.context import ids_of, require_context, triggering_ti
+from standard_ext.operators.modes.durable import execute_durable, mark_succeeded
+from standard_ext.wait.runs import child_state
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,7 +27,9 @@ if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
     from pydantic import JsonValue
 
-    from standard_ext.stopped import StopNote
+    from standard_ext.launch.plan import Plan
+    from standard_ext.wait.progress import Watch
+    from standard_ext.wait.stopped import StopNote
 
 __all__ = ["XCOM_DAG_ID", "TriggerDagRunOperator"]
 
@@ -53,7 +47,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     dates, paused check); this one then triggers it with ``ti.trigger_dag_run()`` and polls it with
     ``ti.get_dagrun_state()`` instead of handing both to the task runner. When durable, the planned run
     id is saved to ``task_state_store`` *before* the trigger is sent, so no crash leaves a child run the
-    retry cannot find. On a later try the saved run decides (see :mod:`standard_ext.durable_decision`): still
+    retry cannot find. On a later try the saved run decides (see :mod:`standard_ext.durable.decision`): still
     active, reconnect; ended in an allowed state, succeed without triggering; ended otherwise, trigger a
     fresh run; never created, trigger that same id. A conflict on a run id this task planned means the
     first answer was lost after the run was created: the run is ours and the task carries on with it.
@@ -105,7 +99,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     :param cancel_on_kill: when no try of the task will wait on the child run again (marked failed or
         success, cleared, its Dag run timed out, ``execution_timeout`` on the last try, deferred too),
         set the child run it triggered ``failed`` through the public REST API (Airflow's name, as
-        ``BigQueryInsertJobOperator``'s; the rules: :func:`standard_ext.cancel_decision.should_cancel`). A
+        ``BigQueryInsertJobOperator``'s; the rules: :func:`standard_ext.cancel.decision.should_cancel`). A
         run a durable retry reconnects to goes on (a scheduler's reset, a trigger handed over), and so
         does one the task attached to or reset. The connection is read, signed in with and checked for
         the reads a cancel makes before anything is triggered. Default ``False``.
@@ -153,21 +147,15 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         super().__init__(durable=durable, **kwargs)
         #: Whether a ``trigger_run_id`` was given (checked once rendered: ``None`` asks for a generated id).
         self.trigger_run_id_given = kwargs.get("trigger_run_id") is not None
-        refuse_contradictions(
-            task_id=self.task_id,
-            wait_for_completion=self.wait_for_completion,
+        parameter_checks.check_arguments(
+            self,
             result_task_ids=result_task_ids,
             fail_fast=fail_fast,
             critical_task_ids=critical_task_ids,
             attach_when_already_exists=attach_when_already_exists,
-            skip_when_already_exists=self.skip_when_already_exists,
-            reset_dag_run=self.reset_dag_run,
-        )
-        check_schedule(
-            task_id=self.task_id, poke_interval=self.poke_interval, fast_poll_window=fast_poll_window
-        )
-        check_cancel_on_kill(
-            task_id=self.task_id, cancel_on_kill=cancel_on_kill, airflow_api_conn_id=airflow_api_conn_id
+            fast_poll_window=fast_poll_window,
+            cancel_on_kill=cancel_on_kill,
+            airflow_api_conn_id=airflow_api_conn_id,
         )
         self.cancel_on_kill = cancel_on_kill
         self.airflow_api_conn_id = airflow_api_conn_id
@@ -202,28 +190,24 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
     def early_end_rules(self) -> Watch:
         """The early-end rules of this task, its templated task ids rendered and checked."""
-        results = check_task_ids(self.result_task_ids, task_id=self.task_id, parameter="result_task_ids")
-        critical = check_task_ids(self.critical_task_ids, task_id=self.task_id, parameter="critical_task_ids")
-        return Watch(
+        return parameter_checks.early_end_rules(
+            task_id=self.task_id,
             fail_fast=self.fail_fast,
-            critical_task_ids=tuple(critical) if critical else None,
-            result_task_ids=tuple(results) if results else None,
+            result_task_ids=self.result_task_ids,
+            critical_task_ids=self.critical_task_ids,
         )
 
     def execute(self, context: Context) -> Any:
         """Trigger the child run (or find the one an earlier try saved) and wait for it if asked."""
         require_context(context, task_id=self.task_id, durable=self.durable)
-        check_rendered_run_id(self.trigger_run_id, task_id=self.task_id, given=self.trigger_run_id_given)
+        parameter_checks.check_rendered_run_id(
+            self.trigger_run_id, task_id=self.task_id, given=self.trigger_run_id_given
+        )
         # First: a missing connection or refused credentials must fail the task before a child exists.
         self.canceller = cancel_mode.prepare(operator=self, context=context)
         # Read before the stock execute(), which overwrites trigger_run_id with the id it generates.
         user_run_id = bool(self.trigger_run_id)
-        try:
-            super().execute(context)
-        except DagRunTriggerException as prepared:
-            self._plan = Plan.from_prepared(prepared, user_run_id=user_run_id)
-        else:  # pragma: no cover - the stock operator always raises on Airflow 3
-            raise AirflowException("The stock TriggerDagRunOperator returned without preparing a run")
+        self._plan = child_run_job.prepare_plan(super().execute, context, user_run_id=user_run_id)
         self._plan.check(task_id=self.task_id)
         # Rendered by now (they are templated); checked before anything is sent.
         self.early_end_rules()
@@ -236,19 +220,13 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         """
         Note in the durable record that the server stopped this try, when it did.
 
-        The note is a :class:`~standard_ext.stopped.StopNote`.
+        The note is a :class:`~standard_ext.wait.stopped.StopNote`.
 
         A person clearing the task while it waits stops it this way, and the try after that must trigger a
         new child run. The child run itself goes on, unless ``cancel_on_kill`` decides otherwise (see
-        :class:`~standard_ext.operators.cancel_mode.Canceller`).
+        :class:`~standard_ext.operators.modes.cancel.Canceller`).
         """
-        # First, before anything that may take time: the task goes on after the handler returns (the
-        # SIGKILL is 5 s away), and it must not trigger or save a new run in those seconds.
-        self.stopped_by = STOPPED_BY_ON_KILL
-        if self.stop_note is not None:
-            # Only the flag: this runs in the SIGTERM handler, where no request may be sent.
-            self.stop_note.requested.set()
-        cancel_mode.on_kill(self.canceller, log=self.log)
+        child_run_job.stop(self)
 
     # -- ResumableJobMixin ----------------------------------------------------------------------------
 
@@ -288,7 +266,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
         Not ``execute_complete``: that stays the stock one, for tasks the stock operator deferred on its
         ``DagStateTrigger`` before an upgrade to this one. See
-        :func:`standard_ext.operators.deferrable_mode.resume` for the event.
+        :func:`standard_ext.operators.modes.deferrable.resume` for the event.
 
         :param context: the task context.
         :param event: the trigger's payload.
@@ -303,7 +281,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         Return the child's result (``result_task_ids``), or nothing, as the stock operator does.
 
         Called once the run has ended in an allowed state, whichever path got there (see
-        :func:`~standard_ext.operators.child_run_job.child_result`).
+        :func:`~standard_ext.operators.modes.child_run_job.child_result`).
         """
         dag_id, run_id = ids_of(external_id)
         return child_run_job.child_result(operator=self, context=context, dag_id=dag_id, run_id=run_id)

@@ -8,21 +8,22 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 from airflow.sdk.definitions._internal.types import NOTSET, ArgNotSet
 
-from standard_ext.fanout_checks import MAX_ITEMS, check_confs, check_constructor_values
-from standard_ext.fanout_dates import check_logical_date
-from standard_ext.fanout_record import RECORD_KEY
-from standard_ext.fanout_state import FanOut, Rules, progress_fields
-from standard_ext.launch import XCOM_DAG_ID
-from standard_ext.links import TriggeredDagRunsLink
-from standard_ext.operators import fanout_cancel, timeout_mode
-from standard_ext.operators.context import require_context
-from standard_ext.operators.fanout_mode import drive
-from standard_ext.operators.fanout_plan import plan_fan_out
-from standard_ext.parameter_checks import check_cancel_on_kill, check_schedule
-from standard_ext.results import check_task_ids
-from standard_ext.stop_guard import STOPPED_BY_ON_KILL
-from standard_ext.stopped import StopNote
+from standard_ext.fanout.checks import MAX_ITEMS, check_confs, check_constructor_values
+from standard_ext.fanout.dates import check_logical_date
+from standard_ext.fanout.record import RECORD_KEY
+from standard_ext.fanout.state import FanOut, Rules, progress_fields
+from standard_ext.launch.run import XCOM_DAG_ID
+from standard_ext.operators.modes import fanout_cancel
+from standard_ext.operators.modes import timeout as timeout_mode
+from standard_ext.operators.modes.context import require_context
+from standard_ext.operators.modes.fanout import drive
+from standard_ext.operators.modes.fanout_plan import plan_fan_out
+from standard_ext.operators.modes.link import TriggeredDagRunsLink
+from standard_ext.operators.modes.parameter_checks import check_cancel_on_kill, check_schedule
 from standard_ext.triggers.deadline import TIMED_OUT
+from standard_ext.wait.results import check_task_ids
+from standard_ext.wait.stop_guard import STOPPED_BY_ON_KILL
+from standard_ext.wait.stopped import StopNote
 from task_sdk_ext.validation import check_dag_id
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk.definitions.context import Context
 
-    from standard_ext.fanout_record import FanOutRecord
+    from standard_ext.fanout.record import FanOutRecord
 
 __all__ = ["MAX_ITEMS", "XCOM_RUN_IDS", "TriggerDagRunsOperator", "TriggeredDagRunsLink"]
 
@@ -56,7 +57,7 @@ class TriggerDagRunsOperator(BaseOperator):
     (batched counts): it reconnects to the active ones, keeps the succeeded ones (and their results),
     triggers a planned run that was never created under its saved id, and redrives only the failed
     items under new run ids, saved before they are triggered. A person clearing the task re-runs every
-    item (:func:`standard_ext.durable_decision.is_rerun`, as the single operator).
+    item (:func:`standard_ext.durable.decision.is_rerun`, as the single operator).
 
     The window slides: with ``max_active`` items active, the next starts as one ends. Synchronously, each
     check asks one ``GetDRCount`` per 100 active runs and reads a run's state only when the count says it
@@ -73,7 +74,7 @@ class TriggerDagRunsOperator(BaseOperator):
     progress done=... succeeded=... failed=... active=... not_started=...``).
 
     **What it does not do:** stop the child runs when it fails, or when it is stopped unless
-    ``cancel_on_kill`` asks it to (they go on; a durable retry reconnects to them); take more than :data:`~standard_ext.fanout_checks.MAX_ITEMS` items in one task: the one record and each
+    ``cancel_on_kill`` asks it to (they go on; a durable retry reconnects to them); take more than :data:`~standard_ext.fanout.checks.MAX_ITEMS` items in one task: the one record and each
     deferral's trigger hold every run id, so map the operator over chunks instead
     (``.partial(...).expand(confs=chunks)``, a record per map index). An empty ``confs`` triggers nothing and
     returns ``[]``.
@@ -81,7 +82,7 @@ class TriggerDagRunsOperator(BaseOperator):
     :param trigger_dag_id: the Dag to trigger a run of per item (templated).
     :param confs: one conf dict per item, each the conf of its run (templated; an ``XComArg`` works). Checked
         once rendered, before anything is sent: a list of at most
-        :data:`~standard_ext.fanout_checks.MAX_ITEMS` JSON-serializable dicts.
+        :data:`~standard_ext.fanout.checks.MAX_ITEMS` JSON-serializable dicts.
     :param max_active: at most this many of the task's child runs active at once; ``None`` (default)
         starts all of them at once. Needs ``wait_for_completion=True``.
     :param tolerated_failures: how many items may end failed while the task still succeeds (default 0).
@@ -108,7 +109,7 @@ class TriggerDagRunsOperator(BaseOperator):
     :param cancel_on_kill: when no try of the task will wait on its child runs again (marked failed or
         success, cleared, its Dag run timed out, ``execution_timeout`` on the last try, deferred too),
         set every active child run it triggered ``failed`` through the public REST API, by the single
-        operator's rules (see :class:`~standard_ext.operators.fanout_cancel.FanOutCanceller`). Runs
+        operator's rules (see :class:`~standard_ext.operators.modes.fanout_cancel.FanOutCanceller`). Runs
         that already ended are left as they ended, and runs a durable retry reconnects to go on (a
         scheduler's reset, a trigger handed over). Deferred, the trigger cancels them. The connection
         is read, signed in with and checked for the reads a cancel makes before anything is triggered
@@ -261,10 +262,10 @@ class TriggerDagRunsOperator(BaseOperator):
         """
         Note in the durable record that the server stopped this try, when it did.
 
-        The note is a :class:`~standard_ext.stopped.StopNote`.
+        The note is a :class:`~standard_ext.wait.stopped.StopNote`.
 
         With ``cancel_on_kill``, cancel the active child runs too, if the try was stopped for good (see
-        :class:`~standard_ext.operators.fanout_cancel.FanOutCanceller`).
+        :class:`~standard_ext.operators.modes.fanout_cancel.FanOutCanceller`).
         """
         # First: the task goes on after the handler returns (the SIGKILL is 5 s away), and it must not
         # start items in those seconds.

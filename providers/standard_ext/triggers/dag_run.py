@@ -8,19 +8,19 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from standard_ext.poll_schedule import Schedule
-from standard_ext.progress import Watch
 from standard_ext.triggers.deadline import TIMED_OUT, seconds_left
 from standard_ext.triggers.finish import succeeded, success_event
 from standard_ext.triggers.inflate import refused_as_type_error
 from standard_ext.triggers.on_kill import cancel_child, shielded
 from standard_ext.triggers.shared_poll import wait_in_triggerer
+from standard_ext.wait.progress import Watch
+from standard_ext.wait.schedule import Schedule
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
-    from standard_ext.progress import TaskProgress
     from standard_ext.triggers.shared_poll import RunOutcome
+    from standard_ext.wait.progress import TaskProgress
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,7 @@ class DagRunTrigger(BaseTrigger):
     ``critical_task_ids`` when given) yields ``"early": "failure"`` with the ``"task"`` and its
     ``"task_state"``; every instance of ``result_task_ids`` succeeded yields ``"early": "success"``.
     The checks follow
-    :func:`standard_ext.poll_schedule.poll_delays` counted from ``waiting_since``, which is serialized, so a
+    :func:`standard_ext.wait.schedule.poll_delays` counted from ``waiting_since``, which is serialized, so a
     trigger rebuilt by a restarted triggerer resumes the same schedule. Cancelling ``run()`` (triggerer
     shutdown, the task cleared) deregisters it from the poller.
 
@@ -67,7 +67,7 @@ class DagRunTrigger(BaseTrigger):
     :param critical_task_ids: with ``fail_fast``, only a failure of these tasks counts.
     :param result_task_ids: end the wait as soon as every instance of these tasks succeeded.
     :param expected_seconds: how long the child Dag's last successful run took; the checks are dense
-        around that length after ``waiting_since`` (see :mod:`standard_ext.poll_schedule`).
+        around that length after ``waiting_since`` (see :mod:`standard_ext.wait.schedule`).
     :param finish_on_success: when the run (or, early, its result tasks) succeeded, end the task here
         with ``TaskSuccessEvent`` and the result as its ``return_value``, instead of resuming it on a
         worker (see :mod:`standard_ext.triggers.finish`); the operator sets it when nothing on a worker
@@ -84,7 +84,7 @@ class DagRunTrigger(BaseTrigger):
         None, "timed_out": True}`` so that the task resumes, cancels the run and raises the timeout
         (:mod:`standard_ext.triggers.deadline`). ``None``: no deadline of its own.
     :param durable: with ``cancel_on_kill``, whether a retry of the task reconnects to what this trigger
-        waits on (:func:`standard_ext.cancel_decision.should_cancel`). Default ``True``.
+        waits on (:func:`standard_ext.cancel.decision.should_cancel`). Default ``True``.
 
     Example::
 

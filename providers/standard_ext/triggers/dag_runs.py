@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from standard_ext.fanout_packing import pack, unpack
-from standard_ext.fanout_state import FanOut, ItemState, progress_fields
-from standard_ext.poll_schedule import Schedule
-from standard_ext.progress import Watch
+from standard_ext.fanout.packing import pack, unpack
+from standard_ext.fanout.state import FanOut, ItemState, progress_fields
 from standard_ext.triggers.deadline import TIMED_OUT, seconds_left
 from standard_ext.triggers.inflate import refused_as_type_error
 from standard_ext.triggers.on_kill import cancel_children, shielded
 from standard_ext.triggers.shared_poll import wait_in_triggerer
+from standard_ext.wait.progress import Watch
+from standard_ext.wait.schedule import Schedule
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -54,8 +54,8 @@ class DagRunsTrigger(BaseTrigger):
     operator's rules do), or stop runs without ``cancel_on_kill``.
 
     :param dag_id: the child Dag.
-    :param fan_out: the fan-out at the deferral (:meth:`standard_ext.fanout_state.FanOut.to_json`), or
-        as the trigger serializes it, packed (:func:`standard_ext.fanout_packing.pack`).
+    :param fan_out: the fan-out at the deferral (:meth:`standard_ext.fanout.state.FanOut.to_json`), or
+        as the trigger serializes it, packed (:func:`standard_ext.fanout.packing.pack`).
     :param ends: fire once this many of its active runs ended (all of them at most).
     :param failures: fire as soon as this many of them failed (``fail_fast``); ``None``: not early.
     :param poke_interval: the longest wait between two checks of a run, in seconds.
@@ -63,7 +63,7 @@ class DagRunsTrigger(BaseTrigger):
         second; then the wait doubles up to ``poke_interval``.
     :param waiting_since: when the wait began, as a UNIX timestamp.
     :param expected_seconds: how long the child Dag's last success took, if known: each run's checks are
-        dense around that length after it is seen starting (see :mod:`standard_ext.poll_schedule`).
+        dense around that length after it is seen starting (see :mod:`standard_ext.wait.schedule`).
     :param cancel_on_kill: when the triggerer kills this trigger because the task left ``deferred`` (a
         person marked or cleared it, its Dag run was marked or timed out), set the fan-out's active
         runs ``failed`` through the public REST API. Off by default: triggers serialized before it
@@ -74,7 +74,7 @@ class DagRunsTrigger(BaseTrigger):
         "timed_out": True}`` so that the task resumes, cancels the active runs and raises the timeout
         (:mod:`standard_ext.triggers.deadline`). ``None``: no deadline of its own.
     :param durable: with ``cancel_on_kill``, whether a retry of the task reconnects to what this trigger
-        waits on (:func:`standard_ext.cancel_decision.should_cancel`). Default ``True``.
+        waits on (:func:`standard_ext.cancel.decision.should_cancel`). Default ``True``.
 
     Example::
 

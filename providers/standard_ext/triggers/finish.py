@@ -10,7 +10,7 @@ Airflow 3 lets a trigger end its task instead (``TaskSuccessEvent``): the trigge
 
 The trigger does this only for a success whose outcome it can reproduce exactly (the operator decides at
 deferral whether the task may end here at all, see
-:func:`~standard_ext.operators.deferrable_mode.why_resume_on_worker`): the run succeeded (or its result tasks
+:func:`~standard_ext.operators.modes.deferrable.why_resume_on_worker`): the run succeeded (or its result tasks
 did, the early success), and the result (``result_task_ids``) could be read here and pushed (through
 ``XCom.set``, as a worker pushes it). Anything else, a failure included, resumes the task on a worker, where
 the operator raises with its message and the task's retries apply.
@@ -24,7 +24,7 @@ import structlog
 from airflow.triggers.base import TaskSuccessEvent
 from asgiref.sync import sync_to_async
 
-from standard_ext.results import collect_results
+from standard_ext.wait.results import collect_results
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

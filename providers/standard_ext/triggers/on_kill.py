@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from airflow.sdk import BaseHook
 
-from standard_ext import cancel_api, cancel_runs
-from standard_ext.cancel_decision import Killed, Parent, Try, should_cancel
+from standard_ext.cancel import api as cancel_api
+from standard_ext.cancel import runs as cancel_runs
+from standard_ext.cancel.decision import Killed, Parent, Try, should_cancel
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from standard_ext.durable_decision import FINAL_STATES
+from standard_ext.durable.decision import FINAL_STATES
 from standard_ext.triggers.poll_requests import (
     UNANSWERED,
     count_active,
@@ -19,7 +19,7 @@ from standard_ext.triggers.poll_requests import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from standard_ext.progress import EarlyEnd, TaskProgress
+    from standard_ext.wait.progress import EarlyEnd, TaskProgress
 
 log = structlog.get_logger(__name__)
 
@@ -29,7 +29,7 @@ class RunOutcome:
     """
     What a wait ended with: the run's final state, or ``state=None`` and why there is none.
 
-    ``early`` is set when the waiter's :class:`~standard_ext.progress.Watch` ended the wait while the run
+    ``early`` is set when the waiter's :class:`~standard_ext.wait.progress.Watch` ended the wait while the run
     was still active (its ``state`` is then the active state last seen).
     """
 
@@ -114,7 +114,7 @@ async def _by_task_states(dag_id: str, run_ids: list[str], findings: Findings) -
                 continue
             if run_id not in unanswered:
                 # Its tasks are done and the scheduler is about to end it: look again at the next tick,
-                # not at the schedule's next check, maybe a minute away (a few times: poll_window).
+                # not at the schedule's next check, maybe a minute away (a few times: wait/window.py).
                 findings.finishing(run_id)
         findings.hand_over(run_id, progress)
 

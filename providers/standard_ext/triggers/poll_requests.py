@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, TypeVar
 from airflow.sdk.exceptions import AirflowRuntimeError
 from asgiref.sync import sync_to_async
 
-from standard_ext.durable_decision import ACTIVE_STATES
-from standard_ext.runs import progress_of, state_name
+from standard_ext.durable.decision import ACTIVE_STATES
+from standard_ext.wait.runs import progress_of, state_name
 from task_sdk_ext.api_errors import http_status, server_errors_as_runtime_errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from standard_ext.progress import TaskProgress
+    from standard_ext.wait.progress import TaskProgress
 
 T = TypeVar("T")
 

@@ -5,65 +5,37 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import heapq
-import math
 import time
 import weakref
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import structlog
 
-from standard_ext.poll_window import FINISHING_CHECKS
 from standard_ext.triggers.poll_check import check
+from standard_ext.triggers.waiters import Waiter, Waiters
+from standard_ext.wait.runs import CHUNK
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable
 
-    from standard_ext.poll_schedule import Schedule
-    from standard_ext.progress import TaskProgress
-    from standard_ext.triggers.poll_check import RunOutcome
+    from standard_ext.wait.schedule import Schedule
 
 log = structlog.get_logger(__name__)
 
-#: At most this many run ids per tick: the execution API takes them in the query string, and a few
-#: hundred 60-character ids would outgrow the URL length proxies and servers accept. One chunk per tick,
-#: not one per 100 due runs, is what keeps the requests per tick from growing with the number of waiters.
-CHUNK = 100
-#: The least time between two ticks, as the schedule's own finest step (``poll_window.FAST_STEP_SECONDS``): a
+#: The least time between two ticks, as the schedule's own finest step (``wait.window.FAST_STEP_SECONDS``): a
 #: backlog of due runs is worked through at one chunk per second rather than in a burst, and however often
 #: newcomers arrive, runs fall due or questions go unanswered, the poller never asks more than once a second.
 MIN_TICK_SECONDS = 1.0
 
 
-class PollError(RuntimeError):
-    """Polling failed in a way a retry at the next check cannot mend; the waiting trigger fails with it."""
-
-
-@dataclass(eq=False)
-class Waiter:
-    """
-    One trigger's registration: the run it waits on, its schedule, and the future the poller resolves.
-
-    A waiter that ``wants_tasks`` also receives the run's task states at each check while the run is
-    active, on its ``progress`` queue.
-    """
-
-    run_id: str
-    schedule: Schedule
-    due_at: float
-    outcome: asyncio.Future[RunOutcome]
-    wants_tasks: bool = False
-    progress: asyncio.Queue[TaskProgress] = field(default_factory=asyncio.Queue)
-
-
-class Poller:
+class Poller(Waiters):
     """
     Poll the runs of one child Dag for every trigger in this event loop that waits on one of them.
 
-    Triggers :meth:`register` a run id with their own :class:`~standard_ext.poll_schedule.Schedule`; waiters
+    Triggers :meth:`register` a run id with their own :class:`~standard_ext.wait.schedule.Schedule`; waiters
     on the same run share one entry, due when its first waiter is. One asyncio task sleeps until the earliest
     entry is due, but no sooner than :data:`MIN_TICK_SECONDS` after its last tick, then ticks: it takes at
-    most :data:`CHUNK` of the due runs, the most overdue first (ties in registration order), moves their
+    most :data:`~standard_ext.wait.runs.CHUNK` of the due runs, the most overdue first (ties in registration order), moves their
     schedules on and asks about them (:func:`~standard_ext.triggers.poll_check.check`). A due run left out
     keeps its ``due_at``, earlier than that of any run just asked about, so it is first in line at the next
     tick: with N runs due, each is asked about within ``ceil(N / 100)`` ticks, none is starved.
@@ -92,16 +64,11 @@ class Poller:
         :param sleep: how the poller sleeps between ticks (tests stand in a clock of their own).
         :param on_close: called once when the poller stops taking waiters.
         """
-        self.dag_id = dag_id
+        super().__init__(dag_id=dag_id)
         self._sleep = sleep
         self._on_close = on_close
-        self._entries: dict[str, list[Waiter]] = {}
-        # Per run: how many checks in a row found its task instances all finished and the run not ended.
-        self._finishing: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._sleeping_until: float | None = None
-        # The earliest the next tick may be: MIN_TICK_SECONDS after the last one that asked something.
-        self._next_tick_not_before = -math.inf
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         # Weakly: the registry's values must not keep its (weak) keys alive.
@@ -282,79 +249,3 @@ class Poller:
             left_due=len(due) - len(chunk),
             waiting=len(self._entries),
         )
-
-    # -- what a check reports (poll_check.Findings) ----------------------------------------------------
-
-    def watches(self, run_id: str) -> bool:
-        """
-        Whether a waiter on ``run_id`` wants its task states.
-
-        :param run_id: a child run.
-        """
-        return any(waiter.wants_tasks for waiter in self._entries.get(run_id, ()))
-
-    def resolve(self, run_id: str, outcome: RunOutcome) -> None:
-        """
-        End every wait on ``run_id`` with ``outcome``.
-
-        :param run_id: a child run.
-        :param outcome: what its waits end with.
-        """
-        self._finishing.pop(run_id, None)
-        for waiter in self._entries.pop(run_id, []):
-            if not waiter.outcome.done():
-                waiter.outcome.set_result(outcome)
-
-    def hand_over(self, run_id: str, progress: TaskProgress) -> None:
-        """
-        Put a reading of ``run_id``'s task states on the queues of its waiters that want them.
-
-        :param run_id: a child run.
-        :param progress: its task states.
-        """
-        if not progress.all_finished:
-            # Its tasks are not all finished (any more: a person cleared some): count afresh next time.
-            self._finishing.pop(run_id, None)
-        for waiter in self._entries.get(run_id, ()):
-            if waiter.wants_tasks:
-                waiter.progress.put_nowait(progress)
-
-    def ask_again_soon(self, run_ids: Sequence[str]) -> None:
-        """
-        Make ``run_ids`` due at the next tick: a question about them went unanswered.
-
-        :param run_ids: child runs.
-        """
-        # Not at their schedule's next check, maybe a minute away: an API blip would delay seeing a run
-        # end by as much. The spacing still holds: at most one tick a second, whatever goes unanswered.
-        for run_id in run_ids:
-            for waiter in self._entries.get(run_id, ()):
-                waiter.due_at = min(waiter.due_at, self._next_tick_not_before)
-
-    def finishing(self, run_id: str) -> None:
-        """
-        Make ``run_id`` due at the next tick, for up to ``FINISHING_CHECKS`` checks in a row.
-
-        :param run_id: a child run whose task instances are all finished but which is not ended yet.
-        """
-        seen = self._finishing.get(run_id, 0) + 1
-        self._finishing[run_id] = seen
-        if seen <= FINISHING_CHECKS:
-            self.ask_again_soon([run_id])
-        elif seen == FINISHING_CHECKS + 1:
-            # Not one a scheduler is about to end (its Dag paused, say): back to the schedule's checks.
-            log.info(
-                "The child Dag run's tasks are all finished but the run is not ended; checking it on its "
-                "schedule again",
-                dag_id=self.dag_id,
-                run_id=run_id,
-            )
-
-    def _fail(self, run_ids: list[str], message: str, *, cause: BaseException | None) -> None:
-        for run_id in run_ids:
-            for waiter in self._entries.pop(run_id, []):
-                if not waiter.outcome.done():
-                    # One exception per waiter: each is raised in its own trigger and grows its own traceback.
-                    error = PollError(message)
-                    error.__cause__ = cause
-                    waiter.outcome.set_exception(error)

@@ -4,9 +4,9 @@ One poller per child Dag per event loop: the triggers waiting on its runs share 
 A triggerer runs all its triggers on one event loop. When each trigger polls its own child run, N parents
 waiting on runs of one child Dag cost N requests per interval. Here they register with the Dag's
 :class:`~standard_ext.triggers.poller.Poller` instead.
-Each time it wakes (a *tick*) it asks about at most :data:`~standard_ext.triggers.poller.CHUNK` due runs, the
+Each time it wakes (a *tick*) it asks about at most :data:`~standard_ext.wait.runs.CHUNK` due runs, the
 most overdue first, in one question: the task states of the runs whose waiters watch them
-(:class:`~standard_ext.progress.Watch`, or a progress log), from which each waiter gets its run's progress
+(:class:`~standard_ext.wait.progress.Watch`, or a progress log), from which each waiter gets its run's progress
 and judges an early end, and a run's own state is read only when its task instances are all finished; or, for
 runs nobody watches, a count of those still active, halved when it falls short (one half counted and the other
 deduced) until single runs are singled out.
@@ -15,7 +15,7 @@ Ticks are at least :data:`~standard_ext.triggers.poller.MIN_TICK_SECONDS` apart.
 not depend on the number of waiters, and the load one child Dag's waiters put on the API server has a bound
 whatever their number: at most one question per second, and a request or a few more per run that ends. Below
 that bound it grows with the moments at which waiters are due; past their first minute or two every wait's
-checks fall on the shared wall-clock beat of :func:`standard_ext.poll_schedule.beat_at_or_after`, so waits that
+checks fall on the shared wall-clock beat of :func:`standard_ext.wait.beat.beat_at_or_after`, so waits that
 began at different seconds share their ticks. The price is latency under fan-out: with N runs due at once,
 each is checked at least every ``ceil(N / 100)`` seconds, so 1,000 parents all in their one-second fast window
 are each checked every 10 s, not every second.
@@ -42,13 +42,15 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from standard_ext.triggers.poll_check import RunOutcome
-from standard_ext.triggers.poller import CHUNK, MIN_TICK_SECONDS, Poller, PollError, Waiter
+from standard_ext.triggers.poller import MIN_TICK_SECONDS, Poller
+from standard_ext.triggers.waiters import PollError, Waiter
+from standard_ext.wait.runs import CHUNK
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from standard_ext.poll_schedule import Schedule
-    from standard_ext.progress import TaskProgress, Watch
+    from standard_ext.wait.progress import TaskProgress, Watch
+    from standard_ext.wait.schedule import Schedule
 
 __all__ = [
     "CHUNK",
@@ -133,7 +135,7 @@ async def wait_in_triggerer(
     Wait in the triggerer, with every other waiter on this Dag's runs, until the run ends or is not found.
 
     The triggers' wait, on the shared poller; a task that does not defer waits in
-    :func:`standard_ext.wait.wait_in_task` instead.
+    :func:`standard_ext.wait.in_task.wait_in_task` instead.
 
     With ``watch`` or ``on_progress``, each check that finds the run active also reads its task states (one
     request per tick, shared by up to 100 runs): ``on_progress`` sees every reading, and the wait ends early,
@@ -174,7 +176,7 @@ async def wait_in_triggerer(
                     )
                 return outcome
             if progress.started and waiter.schedule.started_after is None:
-                # From here the schedule counts from the run's start, not from the trigger (poll_schedule.py).
+                # From here the schedule counts from the run's start, not from the trigger (wait/schedule.py).
                 after = time.time() - waiter.schedule.waiting_since
                 poller.reschedule(
                     waiter, waiter.schedule.seen(started=True, after=after, waiting_seen=waiting_seen)
