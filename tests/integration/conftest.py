@@ -50,16 +50,19 @@ class DagTestResult:
 
 
 class RunDag(Protocol):
-    def __call__(self, dag: DAG, run_conf: dict[str, Any] | None = None) -> DagTestResult: ...
+    def __call__(
+        self, dag: DAG, run_conf: dict[str, Any] | None = None, **test_kwargs: Any
+    ) -> DagTestResult: ...
 
 
 @pytest.fixture
 def run_dag(capfd: pytest.CaptureFixture[str]) -> RunDag:
-    """Run a Dag with ``dag.test()`` (``run_conf`` as its run's conf); return the run id and the log."""
+    """Run a Dag with ``dag.test()`` (``run_conf`` as its run's conf, ``test_kwargs`` passed on, say
+    ``logical_date=None``); return the run id and the log."""
 
-    def run(dag: DAG, run_conf: dict[str, Any] | None = None) -> DagTestResult:
+    def run(dag: DAG, run_conf: dict[str, Any] | None = None, **test_kwargs: Any) -> DagTestResult:
         capfd.readouterr()
-        dag_run = dag.test(run_conf=run_conf)
+        dag_run = dag.test(run_conf=run_conf, **test_kwargs)
         out, err = capfd.readouterr()
         # Echoed, so that a failing test shows the log in pytest's captured output.
         print(out + err)
