@@ -139,6 +139,20 @@ class TestLogicalDateThatAnotherRunHolds:
         assert len(supervisor.sent_of(TriggerDagRun)) == 1
         assert [run.run_id for run in supervisor.runs_of("child")] == [self.SCHEDULED]
 
+    def test_with_skip_when_already_exists_it_skips_as_stock_does(
+        self, supervisor: FakeSupervisor, make_parent: MakeParent
+    ) -> None:
+        # Stock's task runner skips on any DAGRUN_ALREADY_EXISTS answer when asked to (_handle_trigger_dag_run).
+        supervisor.add_dag("child")
+        supervisor.add_run("child", self.SCHEDULED, logical_date=LOGICAL)
+        parent = make_parent(logical_date=LOGICAL, wait_for_completion=True, skip_when_already_exists=True)
+
+        with pytest.raises(AirflowSkipException, match="holds its logical_date .*skip_when_already_exists"):
+            parent.run()
+
+        assert len(supervisor.sent_of(TriggerDagRun)) == 1
+        assert [run.run_id for run in supervisor.runs_of("child")] == [self.SCHEDULED]
+
     def test_a_reset_cannot_free_it_and_says_why(
         self, supervisor: FakeSupervisor, make_parent: MakeParent
     ) -> None:

@@ -109,7 +109,14 @@ def send(
         if not plan.ours:
             when_exists.answer(plan)
         if child_state(ti, plan.dag_id, plan.run_id) is None:
-            raise AirflowFailException(held_elsewhere(plan)) from None
+            # Stock's task runner skips on any "already exists" with skip_when_already_exists: so do we.
+            if when_exists.skip:
+                raise AirflowSkipException(
+                    f"{held_elsewhere(plan)}; skipping (skip_when_already_exists)"
+                ) from None
+            raise AirflowFailException(
+                f"{held_elsewhere(plan)}. Give another logical_date, or None"
+            ) from None
         # No other run held the id (it was new in this try, or checked free): the run was created by
         # our own request, whose answer was lost and retried by the client; or, when attaching,
         # another task triggered it in between, and waiting on it is what attaching asks for.
@@ -129,14 +136,14 @@ def held_elsewhere(plan: Plan) -> str:
     looks for a duplicate run id only, so a logical date another run holds breaks that constraint on
     insert; the execution API answers any unique-constraint violation with a 409, which the Task SDK's
     client reports as "already exists", whatever the key. No retry frees the date, so the task fails
-    without retrying.
+    without retrying, or skips with ``skip_when_already_exists`` as the stock operator's task runner does.
 
     :param plan: the run that could not be created.
     """
     return (
         f"Dag {plan.dag_id!r} refused run {plan.run_id!r} as already existing, but no run has that id: "
         f"another run of the Dag holds its logical_date {plan.logical_date!r} "
-        "(Airflow keeps one run per Dag and logical date). Give another logical_date, or None"
+        "(Airflow keeps one run per Dag and logical date)"
     )
 
 
