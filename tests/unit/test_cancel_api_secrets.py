@@ -11,6 +11,7 @@ import structlog
 from airflow.sdk import Connection
 
 from standard_ext.api import access as api_access
+from standard_ext.api import calls as api_calls
 from standard_ext.cancel import api as cancel_api
 from standard_ext.cancel import runs as cancel_runs
 from tests.fake_api import DAG_RUN_GET, DAG_RUN_PATCH, ECHO, TOKEN, VALIDATION, FakeApi, closed_port
@@ -60,9 +61,9 @@ def server(password: str) -> Iterator[FakeApi]:
 
 @pytest.fixture
 def masked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What ``cancel_api`` handed ``mask_secret``, in order."""
+    """What the sign-in (``standard_ext.api.calls``) handed ``mask_secret``, in order."""
     secrets: list[str] = []
-    monkeypatch.setattr(cancel_api, "mask_secret", secrets.append)
+    monkeypatch.setattr(api_calls, "mask_secret", secrets.append)
     monkeypatch.setattr(api_access, "mask_secret", secrets.append)
     return secrets
 
@@ -236,7 +237,7 @@ class TestMasked:
         access = access_to(api, API_PASSWORD)
         masked: list[tuple[str, int]] = []
         monkeypatch.setattr(
-            cancel_api, "mask_secret", lambda secret: masked.append((secret, len(api.requests)))
+            api_calls, "mask_secret", lambda secret: masked.append((secret, len(api.requests)))
         )
         run(cancel_api.sign_in(access), runner)
         api.expire_tokens()

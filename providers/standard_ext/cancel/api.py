@@ -4,6 +4,7 @@ Cancelling a child Dag run through Airflow's public REST API: signing in, readin
 The conversations are here; what they stand on is below them, each module one job:
 :mod:`~standard_ext.api.access` (the connection and the parent task's ids), :mod:`~standard_ext.api.extras`
 (its TLS and proxy extras), :mod:`~standard_ext.api.exchange` (running a conversation on a client, in time),
+:mod:`~standard_ext.api.calls` (signing in, an authorized request and its answer),
 :mod:`~standard_ext.api.errors` (what a failed request raises) and :mod:`~standard_ext.api.redaction`
 (keeping secrets out of error texts). The names other modules use are all re-exported from here.
 """
@@ -13,13 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
-from airflow.sdk.log import mask_secret
-
 from standard_ext.api.access import ApiAccess, TaskRef, base_url
+from standard_ext.api.calls import authorized, expect, json_object, sign_in
 from standard_ext.api.errors import ApiError, UnsafePathError
 from standard_ext.api.exchange import Exchange, T, conversation, run_async, run_sync
-from standard_ext.api.redaction import server_reason
 from standard_ext.cancel.decision import Parent
 from standard_ext.durable.decision import FINAL_STATES
 
@@ -56,25 +54,6 @@ class Outcome:
 
 
 @conversation
-def sign_in(access: ApiAccess) -> Exchange[str]:
-    """Get a token (``POST /auth/token``), keep it on ``access``, return it; a refusal raises ``ApiError``."""
-    credentials = {"username": access.username, "password": access.password}
-    response = yield httpx.Request("POST", access.url("auth", "token"), json=credentials)
-    # 201 from the simple and FAB auth managers; 200 accepted from another one.
-    _expect(access, response, 201, 200, what="sign in")
-    token = _json(response).get("access_token")
-    if not isinstance(token, str) or not token:
-        raise ApiError(
-            f"signing in at {access.base_url} returned no access_token", status=response.status_code
-        )
-    # Before anything else can print it: the first sign-in, and each after a 401, task or triggerer.
-    if access.mask_tokens:
-        mask_secret(token)
-    access.token = token
-    return token
-
-
-@conversation
 def sign_in_and_check(access: ApiAccess, *, task: TaskRef, dag_id: str) -> Exchange[list[str]]:
     """
     Sign in, then ask for what a cancel reads; return the permissions the user lacks (none: ``[]``).
@@ -90,25 +69,25 @@ def sign_in_and_check(access: ApiAccess, *, task: TaskRef, dag_id: str) -> Excha
     """
     yield from sign_in(access)
     missing = []
-    response = yield from _authorized(
+    response = yield from authorized(
         access, "GET", access.url("api", "v2", "dags", dag_id, "dagRuns") + "?limit=1"
     )
     # 404: no such Dag (the trigger says so, naming it); any other answer is for the request's own sake.
     if response.status_code == 403:
         missing.append(f"read the Dag runs of Dag {dag_id!r} (FAB: can read on DAG Runs and on the Dag)")
     elif response.status_code not in (200, 404):
-        _expect(access, response, 200, what=f"list the Dag runs of Dag {dag_id!r}")
+        expect(access, response, 200, what=f"list the Dag runs of Dag {dag_id!r}")
     segments = ["api", "v2", "dags", task.dag_id, "dagRuns", task.run_id, "taskInstances", task.task_id]
     if task.map_index >= 0:
         segments.append(str(task.map_index))
-    response = yield from _authorized(access, "GET", access.url(*segments))
+    response = yield from authorized(access, "GET", access.url(*segments))
     if response.status_code == 403:
         missing.append(
             f"read the task instances of Dag {task.dag_id!r} (FAB: can read on DAG Runs, on Task Instances "
             "and on the Dag)"
         )
     elif response.status_code not in (200, 404):
-        _expect(access, response, 200, what="read the parent task instance")
+        expect(access, response, 200, what="read the parent task instance")
     return missing
 
 
@@ -118,9 +97,9 @@ def read_task_instance(access: ApiAccess, task: TaskRef) -> Exchange[Parent]:
     segments = ["api", "v2", "dags", task.dag_id, "dagRuns", task.run_id, "taskInstances", task.task_id]
     if task.map_index >= 0:
         segments.append(str(task.map_index))
-    response = yield from _authorized(access, "GET", access.url(*segments))
-    _expect(access, response, 200, what="read the parent task instance")
-    body = _json(response)
+    response = yield from authorized(access, "GET", access.url(*segments))
+    expect(access, response, 200, what="read the parent task instance")
+    body = json_object(response)
     state, try_number, max_tries = body.get("state"), body.get("try_number"), body.get("max_tries")
     return Parent(
         state=str(state) if state else None,
@@ -133,14 +112,14 @@ def read_task_instance(access: ApiAccess, task: TaskRef) -> Exchange[Parent]:
 def cancel_run(access: ApiAccess, *, dag_id: str, run_id: str, reason: str) -> Exchange[Outcome]:
     """Set the run ``failed``, unless it already ended: that PATCH would turn a success into a failure."""
     url = access.url("api", "v2", "dags", dag_id, "dagRuns", run_id)
-    response = yield from _authorized(access, "GET", url)
-    _expect(access, response, 200, what="read the child Dag run")
-    state = _json(response).get("state")
+    response = yield from authorized(access, "GET", url)
+    expect(access, response, 200, what="read the child Dag run")
+    state = json_object(response).get("state")
     if state in FINAL_STATES:
         return Outcome(cancelled=False, reason=reason, ended=str(state))
     # Its running tasks are failed (their heartbeat is refused, so they get on_kill), the rest skipped.
-    response = yield from _authorized(access, "PATCH", url, body={"state": "failed"})
-    _expect(access, response, 200, what="set the child Dag run failed")
+    response = yield from authorized(access, "PATCH", url, body={"state": "failed"})
+    expect(access, response, 200, what="set the child Dag run failed")
     return Outcome(cancelled=True, reason=reason)
 
 
@@ -178,39 +157,3 @@ def report(outcome: Outcome, *, log: Any, dag_id: str, run_id: str) -> None:
         )
     else:
         log.info("Not cancelling the Dag run", dag_id=dag_id, run_id=run_id, reason=outcome.reason)
-
-
-def _authorized(
-    access: ApiAccess, method: str, url: str, *, body: dict[str, Any] | None = None
-) -> Exchange[httpx.Response]:
-    if access.token is None:
-        yield from sign_in(access)
-    response = yield _bearer(access, method, url, body)
-    if response.status_code == 401:
-        # Tokens expire ([api_auth] jwt_expiration_time, a day by default): a long wait outlives one.
-        yield from sign_in(access)
-        response = yield _bearer(access, method, url, body)
-    return response
-
-
-def _bearer(access: ApiAccess, method: str, url: str, body: dict[str, Any] | None) -> httpx.Request:
-    return httpx.Request(method, url, json=body, headers={"Authorization": f"Bearer {access.token}"})
-
-
-def _expect(access: ApiAccess, response: httpx.Response, *statuses: int, what: str) -> None:
-    if response.status_code in statuses:
-        return
-    reason = server_reason(response, access.secrets())
-    raise ApiError(
-        f"could not {what}: HTTP {response.status_code} {reason}".rstrip(), status=response.status_code
-    )
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise ApiError(f"{response.request.url} answered something other than a JSON object")
-    return body

@@ -124,7 +124,9 @@ def prepare(*, operator: CancelOptions, context: Context, resuming: bool = False
             task_id=operator.task_id,
             conn_id=operator.airflow_api_conn_id,
             final=not resuming and is_first_try_since_clear(ti=ti, retries=operator.retries),
-            check=(task, operator.trigger_dag_id),
+            check=lambda access: cancel_api.sign_in_and_check(
+                access, task=task, dag_id=operator.trigger_dag_id
+            ),
         ),
         task=task,
         durable=operator.durable,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from airflow.sdk import BaseHook
@@ -12,7 +12,11 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 from standard_ext.cancel import api as cancel_api
 from standard_ext.wait import schedule as poll_schedule
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # Signing in from execute(): no SIGKILL waits there, only execution_timeout.
 SIGN_IN_SECONDS = 30.0
@@ -39,7 +43,13 @@ def is_first_try_since_clear(*, ti: Any, retries: int | None) -> bool:
 
 
 def sign_in(
-    *, task_id: str, conn_id: str, final: bool = True, check: tuple[cancel_api.TaskRef, str] | None = None
+    *,
+    task_id: str,
+    conn_id: str,
+    final: bool = True,
+    check: Callable[[cancel_api.ApiAccess], cancel_api.Exchange[list[str]]] | None = None,
+    purpose: str = "cancel_on_kill",
+    needs: str = "a cancel needs both (and edit on the child Dag's runs)",
 ) -> cancel_api.ApiAccess:
     """
     Read the connection and get a token, or raise naming the connection (see :func:`~standard_ext.operators.modes.cancel.prepare`).
@@ -50,11 +60,13 @@ def sign_in(
 
     :param final: missing or refused credentials fail for good (:class:`AirflowFailException`); else
         every error is an :class:`AirflowException`, which the task's retries apply to.
-    :param check: the parent task instance and the child Dag: once signed in, ask for what the cancel
-        reads (:func:`standard_ext.cancel.api.sign_in_and_check`) and fail as for refused credentials,
-        naming each missing permission.
+    :param check: signs in and asks for what the option will need
+        (:func:`standard_ext.cancel.api.sign_in_and_check`, say), returning the permissions the user
+        lacks; the task fails as for refused credentials, naming each. Without it, only the sign-in.
+    :param purpose: the option that needs the API, named in every error.
+    :param needs: what the option needs, said after the missing permissions.
     """
-    prefix = f"Task {task_id!r}: cancel_on_kill"
+    prefix = f"Task {task_id!r}: {purpose}"
     give_up = AirflowFailException if final else AirflowException
     try:
         access = cancel_api.ApiAccess.from_connection(BaseHook.get_connection(conn_id), conn_id=conn_id)
@@ -66,19 +78,48 @@ def sign_in(
         ) from None
     except ValueError as e:
         raise give_up(f"{prefix}: {e}") from None
-    where = f"the Airflow API at {access.base_url} (connection {conn_id!r})"
+    missing = call_riding_out_blips(
+        lambda: cancel_api.sign_in(access) if check is None else check(access),
+        access=access,
+        prefix=prefix,
+        final=final,
+    )
+    if isinstance(missing, list) and missing:
+        raise give_up(
+            f"{prefix}: the user {access.username!r} of connection {conn_id!r} may not "
+            + " nor ".join(missing)
+            + f"; {needs}"
+        )
+    return access
+
+
+def call_riding_out_blips(
+    make: Callable[[], cancel_api.Exchange[T]],
+    *,
+    access: cancel_api.ApiAccess,
+    prefix: str,
+    final: bool,
+    what: str = "",
+) -> T:
+    """
+    Run the exchange ``make()`` builds, building and running it again while the API server fails.
+
+    Nothing answered, a timeout, a 5xx or a 429 is tried again after a wait that doubles from
+    :data:`SIGN_IN_FIRST_WAIT` up to :data:`SIGN_IN_LONGEST_WAIT`, for :data:`SIGN_IN_RETRY_SECONDS`;
+    then an :class:`AirflowException` leaves it to the task's retries. Any other refusal raises at once.
+
+    :param make: builds the exchange afresh (an exchange runs once).
+    :param access: the access it talks for (named in errors).
+    :param prefix: the start of every error: the task and the option.
+    :param final: a refusal fails for good (:class:`AirflowFailException`), else retries apply.
+    :param what: a few words for the warnings, beside the sign-in's own.
+    """
+    give_up = AirflowFailException if final else AirflowException
+    where = f"the Airflow API at {access.base_url} (connection {access.conn_id!r})"
     started, wait = time.time(), SIGN_IN_FIRST_WAIT
     while True:
         try:
-            exchange = (
-                cancel_api.sign_in(access)
-                if check is None
-                else cancel_api.sign_in_and_check(access, task=check[0], dag_id=check[1])
-            )
-            missing = cancel_api.run_sync(
-                exchange, seconds=SIGN_IN_SECONDS, per_request=SIGN_IN_REQUEST_SECONDS
-            )
-            break
+            return cancel_api.run_sync(make(), seconds=SIGN_IN_SECONDS, per_request=SIGN_IN_REQUEST_SECONDS)
         except cancel_api.ApiError as e:
             if not is_transient(e):
                 refused = e.status in (401, 403)
@@ -91,21 +132,17 @@ def sign_in(
                     f"{prefix}: {where} kept failing for {failing_for:.0f} s: {e}; the task's retries apply"
                 ) from None
             log.warning(
-                "Could not sign in to the Airflow API; trying again",
-                conn_id=conn_id,
+                "Could not reach the Airflow API; trying again"
+                if what
+                else "Could not sign in to the Airflow API; trying again",
+                doing=what or "sign in",
+                conn_id=access.conn_id,
                 error=str(e),
                 failing_for=round(failing_for, 1),
                 next_in=wait,
             )
             poll_schedule.wait(wait)
             wait = min(wait * 2, SIGN_IN_LONGEST_WAIT)
-    if isinstance(missing, list) and missing:
-        raise give_up(
-            f"{prefix}: the user {access.username!r} of connection {conn_id!r} may not "
-            + " nor ".join(missing)
-            + "; a cancel needs both (and edit on the child Dag's runs)"
-        )
-    return access
 
 
 def is_transient(error: cancel_api.ApiError) -> bool:
