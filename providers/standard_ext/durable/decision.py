@@ -27,6 +27,9 @@ class Decision(enum.StrEnum):
     ALREADY_FINISHED = "already_finished"
     #: The saved run ended in a state that is not allowed: trigger a fresh run.
     RESUBMIT = "resubmit"
+    #: The saved run failed, and ``auto_clear_failed_tasks`` asks to resume it: clear its failed tasks
+    #: and wait on it again, under the same run id.
+    CLEAR_FAILED = "clear_failed"
 
 
 # How the try that last held a record ended, when it ended in a way no automatic retry follows: the
@@ -41,7 +44,9 @@ class SavedRun:
     The record written to ``task_state_store`` before the trigger is sent.
 
     ``max_tries``, ``clear_number`` (the parent run's, which every clear in the run raises) and
-    ``ended`` tell an automatic retry from a person's clear: see :func:`is_rerun`.
+    ``ended`` tell an automatic retry from a person's clear: see :func:`is_rerun`. ``clears`` counts the
+    clears of the run's failed tasks (``auto_clear_failed_tasks``) this task decided on, each written
+    before it is sent.
     """
 
     dag_id: str
@@ -49,6 +54,7 @@ class SavedRun:
     max_tries: int
     clear_number: int | None = None
     ended: str | None = None
+    clears: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as stored."""
@@ -57,6 +63,8 @@ class SavedRun:
             record["clear_number"] = self.clear_number
         if self.ended is not None:
             record["ended"] = self.ended
+        if self.clears:
+            record["clears"] = self.clears
         return record
 
 
@@ -86,8 +94,15 @@ def parse_saved_run(value: object, *, dag_id: str) -> tuple[SavedRun | None, str
         clear_number = None
     ended = value.get("ended")
     ended = ended if ended in (ENDED_SUCCESS, ENDED_STOPPED) else None
+    clears = value.get("clears", 0)
+    clears = clears if isinstance(clears, int) and not isinstance(clears, bool) and clears > 0 else 0
     return SavedRun(
-        dag_id=stored_dag_id, run_id=run_id, max_tries=max_tries, clear_number=clear_number, ended=ended
+        dag_id=stored_dag_id,
+        run_id=run_id,
+        max_tries=max_tries,
+        clear_number=clear_number,
+        ended=ended,
+        clears=clears,
     ), None
 
 
@@ -144,18 +159,27 @@ def decide(
     child_state: str | None,
     wait_for_completion: bool,
     allowed_states: Collection[str],
+    auto_clear: bool = False,
 ) -> Decision:
     """
     Decide what to do about the child run.
 
     :param saved: the record an earlier try saved, if usable.
     :param rerun: whether this try is a re-run after a clear (see :func:`is_rerun`).
-    :param child_state: the saved run's state; ``None`` if the server has no such run.
+    :param child_state: the saved run's state; ``None`` if the server has no such run. On a re-run it
+        counts only with ``auto_clear``.
     :param wait_for_completion: whether the task waits for the child.
     :param allowed_states: the states in which the child counts as done.
+    :param auto_clear: ``auto_clear_failed_tasks``: a failed run resumes where it failed, on a retry and
+        on a person's clear alike (a run that ended otherwise is still replaced on a person's clear).
     """
-    if saved is None or rerun:
+    if saved is None:
         return Decision.TRIGGER
+    resumable = (
+        auto_clear and wait_for_completion and child_state == "failed" and "failed" not in allowed_states
+    )
+    if rerun:
+        return Decision.CLEAR_FAILED if resumable else Decision.TRIGGER
     if child_state is None:
         return Decision.TRIGGER_SAVED
     if not wait_for_completion:
@@ -165,4 +189,6 @@ def decide(
         return Decision.ALREADY_FINISHED
     if child_state in ACTIVE_STATES:
         return Decision.RECONNECT
+    if resumable:
+        return Decision.CLEAR_FAILED
     return Decision.RESUBMIT

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from standard_ext.durable.decision import ENDED_STOPPED, ENDED_SUCCESS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Sequence
+    from collections.abc import Callable, Collection, Mapping, Sequence
 
 #: Renaming this on a deployed operator breaks in-flight retries: the old key is already stored.
 RECORD_KEY = "triggered_dag_runs"
@@ -37,6 +37,9 @@ class FanOutRecord:
     max_tries: int
     clear_number: int | None = None
     ended: str | None = None
+    #: ``auto_clear_failed_tasks``: how many clears of a run's failed tasks were decided on, by run id,
+    #: each written before it is sent.
+    clears: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
@@ -56,6 +59,8 @@ class FanOutRecord:
             record["clear_number"] = self.clear_number
         if self.ended is not None:
             record["ended"] = self.ended
+        if self.clears:
+            record["clears"] = dict(self.clears)
         return record
 
 
@@ -93,6 +98,12 @@ def parse_record(value: object, *, dag_id: str, digest: str) -> tuple[FanOutReco
     if not isinstance(clear_number, int) or isinstance(clear_number, bool):
         clear_number = None
     ended = value.get("ended")
+    clears = value.get("clears")
+    clears = (
+        {run_id: n for run_id, n in clears.items() if run_id in run_ids and type(n) is int and n > 0}
+        if isinstance(clears, dict)
+        else {}
+    )
     return FanOutRecord(
         dag_id=dag_id,
         run_ids=tuple(run_ids),
@@ -100,6 +111,7 @@ def parse_record(value: object, *, dag_id: str, digest: str) -> tuple[FanOutReco
         max_tries=max_tries,
         clear_number=clear_number,
         ended=ended if ended in (ENDED_SUCCESS, ENDED_STOPPED) else None,
+        clears=clears,
     ), None
 
 

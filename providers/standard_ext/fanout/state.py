@@ -38,14 +38,20 @@ class ItemAction(enum.StrEnum):
     KEEP = "keep"
     #: The run failed: plan a new run id for the item ("redrive"), saved before its trigger.
     REDRIVE = "redrive"
+    #: The run failed, and ``auto_clear_failed_tasks`` redrives it in place: clear its failed tasks and
+    #: wait on it again under its run id.
+    CLEAR = "clear"
 
 
-def item_action(state: str | None) -> ItemAction:
+def item_action(state: str | None, *, auto_clear: bool = False) -> ItemAction:
     """
     Decide what a retry does with one saved item.
 
     :param state: its run's state on the server; ``None`` when there is no such run.
+    :param auto_clear: ``auto_clear_failed_tasks``: a failed run is cleared, not replaced.
     """
+    if state == "failed" and auto_clear:
+        return ItemAction.CLEAR
     if state is None:
         return ItemAction.TRIGGER_SAVED
     if state in ACTIVE_STATES:
@@ -57,7 +63,7 @@ def item_action(state: str | None) -> ItemAction:
 
 def state_after(action: ItemAction) -> ItemState:
     """The state a retry starts an item in, once ``action`` is taken (a redriven item is pending again)."""
-    if action is ItemAction.RECONNECT:
+    if action in (ItemAction.RECONNECT, ItemAction.CLEAR):
         return ItemState.ACTIVE
     if action is ItemAction.KEEP:
         return ItemState.SUCCEEDED

@@ -17,6 +17,7 @@ from standard_ext.launch.run import XCOM_DAG_ID, WhenExists
 from standard_ext.operators.modes import cancel as cancel_mode
 from standard_ext.operators.modes import child_run_job, parameter_checks
 from standard_ext.operators.modes import deferrable as deferrable_mode
+from standard_ext.operators.modes import resume as resume_mode
 from standard_ext.operators.modes.context import ids_of, require_context, triggering_ti
 from standard_ext.operators.modes.durable import execute_durable, mark_succeeded
 from standard_ext.wait.runs import child_state
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
     from pydantic import JsonValue
 
+    from standard_ext.api.access import ApiAccess
     from standard_ext.launch.plan import Plan
     from standard_ext.wait.progress import Watch
     from standard_ext.wait.stopped import StopNote
@@ -49,10 +51,9 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
     id is saved to ``task_state_store`` *before* the trigger is sent, so no crash leaves a child run the
     retry cannot find. On a later try the saved run decides (see :mod:`standard_ext.durable.decision`): still
     active, reconnect; ended in an allowed state, succeed without triggering; ended otherwise, trigger a
-    fresh run; never created, trigger that same id. A conflict on a run id this task planned means the
-    first answer was lost after the run was created: the run is ours and the task carries on with it.
-    A try that comes from a person clearing the task (Airflow raises ``max_tries`` then) is a re-run and
-    triggers a new child run.
+    fresh run (or, with ``auto_clear_failed_tasks``, resume a failed one); never created, trigger that
+    same id. A conflict on a run id this task planned is its own lost answer. A person's clear of the
+    task triggers a new child run.
 
     With ``deferrable=True`` the wait happens in the triggerer instead
     (:class:`~standard_ext.triggers.dag_run.DagRunTrigger`, one shared poll per child Dag), so waiting parents
@@ -88,22 +89,23 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         beside the default failure, ``skip_when_already_exists`` and ``reset_dag_run``; it cannot be
         combined with those two. Default ``False``.
     :param end_from_trigger: with ``deferrable=True``, when the child run succeeds the triggerer ends
-        the task (and pushes its result) instead of a worker resuming it, which saves the resume's trip
-        through the scheduler and a worker slot. Airflow's name and default for this choice (its
-        ``DateTimeSensor`` has it). A task the triggerer ends skips what a worker does on success (its
-        success metrics, ``task.duration``, span and audit log row, ``clear_on_success``, success
-        callbacks), so even when asked the task resumes on a worker where something there would notice:
-        an ``on_success_callback``, ``clear_on_success``, listeners (OpenLineage), outlets, a
-        ``post_execute`` hook, ``multiple_outputs``, a downstream task mapping over the result, or a
-        subclass overriding the resume. Any other outcome always resumes on a worker. Default ``False``.
+        the task (and pushes its result) instead of a worker resuming it (Airflow's name and default, as
+        its ``DateTimeSensor``'s). It skips what a worker does on success, so a worker still resumes the
+        task where that would be noticed (callbacks, ``clear_on_success``, listeners, outlets, a mapped
+        downstream...; the list: :func:`standard_ext.operators.modes.deferrable.why_resume_on_worker`).
+        Default ``False``.
     :param cancel_on_kill: when no try of the task will wait on the child run again (marked failed or
-        success, cleared, its Dag run timed out, ``execution_timeout`` on the last try, deferred too),
-        set the child run it triggered ``failed`` through the public REST API (Airflow's name, as
-        ``BigQueryInsertJobOperator``'s; the rules: :func:`standard_ext.cancel.decision.should_cancel`). A
-        run a durable retry reconnects to goes on (a scheduler's reset, a trigger handed over), and so
-        does one the task attached to or reset. The connection is read, signed in with and checked for
-        the reads a cancel makes before anything is triggered. Default ``False``.
-    :param airflow_api_conn_id: with ``cancel_on_kill``, the Airflow connection (conn_type ``http``) to the
+        success, cleared, its Dag run timed out, ``execution_timeout`` on the last try), set the child
+        run it triggered ``failed`` through the public REST API (Airflow's name; the rules:
+        :func:`standard_ext.cancel.decision.should_cancel`). A run a durable retry reconnects to, attached
+        to or reset goes on. The connection is read and signed in with before anything is triggered.
+        Default ``False``.
+    :param auto_clear_failed_tasks: when a try (a retry, or a person's clear of this task) finds the child
+        run it saved ``failed``, clear that run's failed and ``upstream_failed`` tasks through the public
+        REST API and wait on the same run again, instead of triggering a new one (the name of the
+        upstream proposal, apache/airflow#53402). The clear is recorded before it is sent. Needs
+        ``durable`` and ``wait_for_completion``, and signs in as ``cancel_on_kill`` does. Default ``False``.
+    :param airflow_api_conn_id: with ``cancel_on_kill`` or ``auto_clear_failed_tasks``, the Airflow connection (conn_type ``http``) to the
         API server: its host is the base URL (``https://airflow-api:8080``), its login and password a user
         who may read the parent's task instances and the child's Dag runs and edit the latter; its
         extras ``verify``, ``cert`` and ``proxies`` as ``HttpHook`` reads them. With ``deferrable=True``
@@ -141,6 +143,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         attach_when_already_exists: bool = False,
         end_from_trigger: bool = False,
         cancel_on_kill: bool = False,
+        auto_clear_failed_tasks: bool = False,
         airflow_api_conn_id: str = "airflow_api_default",
         **kwargs: Any,
     ) -> None:
@@ -156,8 +159,13 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
             fast_poll_window=fast_poll_window,
             cancel_on_kill=cancel_on_kill,
             airflow_api_conn_id=airflow_api_conn_id,
+            auto_clear_failed_tasks=auto_clear_failed_tasks,
+            durable=durable,
         )
         self.cancel_on_kill = cancel_on_kill
+        self.auto_clear_failed_tasks = auto_clear_failed_tasks
+        #: With ``auto_clear_failed_tasks``, the signed-in access a clear is sent with.
+        self.rest_access: ApiAccess | None = None
         self.airflow_api_conn_id = airflow_api_conn_id
         #: With ``cancel_on_kill``, what ``on_kill`` cancels with (the token included): gathered by
         #: ``execute()``.
@@ -205,6 +213,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         )
         # First: a missing connection or refused credentials must fail the task before a child exists.
         self.canceller = cancel_mode.prepare(operator=self, context=context)
+        self.rest_access = resume_mode.prepare_single(operator=self, context=context)
         # Read before the stock execute(), which overwrites trigger_run_id with the id it generates.
         user_run_id = bool(self.trigger_run_id)
         self._plan = child_run_job.prepare_plan(super().execute, context, user_run_id=user_run_id)
@@ -218,13 +227,10 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
 
     def on_kill(self) -> None:
         """
-        Note in the durable record that the server stopped this try, when it did.
+        Note in the durable record that the server stopped this try (a :class:`~standard_ext.wait.stopped.StopNote`).
 
-        The note is a :class:`~standard_ext.wait.stopped.StopNote`.
-
-        A person clearing the task while it waits stops it this way, and the try after that must trigger a
-        new child run. The child run itself goes on, unless ``cancel_on_kill`` decides otherwise (see
-        :class:`~standard_ext.operators.modes.cancel.Canceller`).
+        After a person's clear the next try triggers a new child run. The child run goes on, unless
+        ``cancel_on_kill`` decides otherwise (:class:`~standard_ext.operators.modes.cancel.Canceller`).
         """
         child_run_job.stop(self)
 
@@ -277,12 +283,7 @@ class TriggerDagRunOperator(ResumableJobMixin, StockTriggerDagRunOperator):
         return result
 
     def get_job_result(self, external_id: JsonValue, context: Context) -> Any:
-        """
-        Return the child's result (``result_task_ids``), or nothing, as the stock operator does.
-
-        Called once the run has ended in an allowed state, whichever path got there (see
-        :func:`~standard_ext.operators.modes.child_run_job.child_result`).
-        """
+        """Return the child's result (``result_task_ids``), or nothing, as the stock operator does, once it ended well."""
         dag_id, run_id = ids_of(external_id)
         return child_run_job.child_result(operator=self, context=context, dag_id=dag_id, run_id=run_id)
 

@@ -14,12 +14,17 @@ from standard_ext.fanout.record import RECORD_KEY
 from standard_ext.fanout.state import FanOut, Rules, progress_fields
 from standard_ext.launch.run import XCOM_DAG_ID
 from standard_ext.operators.modes import fanout_cancel
+from standard_ext.operators.modes import resume as resume_mode
 from standard_ext.operators.modes import timeout as timeout_mode
 from standard_ext.operators.modes.context import require_context
 from standard_ext.operators.modes.fanout import drive
 from standard_ext.operators.modes.fanout_plan import plan_fan_out
 from standard_ext.operators.modes.link import TriggeredDagRunsLink
-from standard_ext.operators.modes.parameter_checks import check_cancel_on_kill, check_schedule
+from standard_ext.operators.modes.parameter_checks import (
+    check_auto_clear,
+    check_cancel_on_kill,
+    check_schedule,
+)
 from standard_ext.triggers.deadline import TIMED_OUT
 from standard_ext.wait.results import check_task_ids
 from standard_ext.wait.stop_guard import STOPPED_BY_ON_KILL
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk.definitions.context import Context
 
+    from standard_ext.api.access import ApiAccess
     from standard_ext.fanout.record import FanOutRecord
 
 __all__ = ["MAX_ITEMS", "XCOM_RUN_IDS", "TriggerDagRunsOperator", "TriggeredDagRunsLink"]
@@ -52,51 +58,22 @@ class TriggerDagRunsOperator(BaseOperator):
     child Dag's runs.
 
     **How it works:** every item's run id is generated as Airflow names a manual run without a logical
-    date, and with ``durable=True`` all of them are saved in ``task_state_store`` (one record, key
+    date; with ``durable=True`` all of them are saved in ``task_state_store`` (one record, key
     ``triggered_dag_runs``) *before* the first trigger. A retry asks the server about each saved run
-    (batched counts): it reconnects to the active ones, keeps the succeeded ones (and their results),
-    triggers a planned run that was never created under its saved id, and redrives only the failed
-    items under new run ids, saved before they are triggered. A person clearing the task re-runs every
-    item (:func:`standard_ext.durable.decision.is_rerun`, as the single operator).
+    (batched counts): it reconnects to the active ones, keeps the succeeded ones, triggers a planned run
+    never created under its saved id, and redrives only the failed items (under new run ids saved before
+    their trigger, or in place with ``auto_clear_failed_tasks``). A person clearing the task re-runs every
+    item (:func:`standard_ext.durable.decision.is_rerun`).
 
     The window slides: with ``max_active`` items active, the next starts as one ends. Synchronously, each
-    check asks one ``GetDRCount`` per 100 active runs and reads a run's state only when the count says it
-    ended. Deferred (``deferrable=True``), the task gives its slot up while the window is full and the
-    triggerer watches the runs through the shared poller (:class:`~standard_ext.triggers.dag_runs.DagRunsTrigger`);
-    since only a task can trigger a run, the task resumes once half the window ended (or every run still
-    to start can start), so a fan-out of N items over a window of W costs about ``2 * N / W`` resumes
-    (one when ``max_active`` is ``None``: all items start at once and the task resumes at the end).
+    check asks one ``GetDRCount`` per 100 active runs. Deferred, the triggerer watches the runs
+    (:class:`~standard_ext.triggers.dag_runs.DagRunsTrigger`) and the task resumes to start more once half
+    the window ended: about ``2 * N / W`` resumes for N items over a window of W.
 
-    Once more items failed than ``tolerated_failures``, no new item starts: with ``fail_fast`` the task
-    fails at once, naming the items left running; otherwise it fails after the started items end, naming
-    the failed items and their run ids. The error is an ``AirflowException``, so retries apply, and a
-    durable retry redrives only the failed items. Progress is logged when it changes (``Fan-out
-    progress done=... succeeded=... failed=... active=... not_started=...``).
+    Once more items failed than ``tolerated_failures``, no new item starts, and the task fails (at once
+    with ``fail_fast``, else after the started items end) with an ``AirflowException`` naming the failed
+    items, so retries apply. Progress is logged when it changes (``Fan-out progress done=...``).
 
-    **What it does not do:** stop the child runs when it fails, or when it is stopped unless
-    ``cancel_on_kill`` asks it to (they go on; a durable retry reconnects to them); take more than :data:`~standard_ext.fanout.checks.MAX_ITEMS` items in one task: the one record and each
-    deferral's trigger hold every run id, so map the operator over chunks instead
-    (``.partial(...).expand(confs=chunks)``, a record per map index). An empty ``confs`` triggers nothing and
-    returns ``[]``.
-
-    :param trigger_dag_id: the Dag to trigger a run of per item (templated).
-    :param confs: one conf dict per item, each the conf of its run (templated; an ``XComArg`` works). Checked
-        once rendered, before anything is sent: a list of at most
-        :data:`~standard_ext.fanout.checks.MAX_ITEMS` JSON-serializable dicts.
-    :param max_active: at most this many of the task's child runs active at once; ``None`` (default)
-        starts all of them at once. Needs ``wait_for_completion=True``.
-    :param tolerated_failures: how many items may end failed while the task still succeeds (default 0).
-    :param result_task_ids: tasks of the child Dag whose ``return_value`` XComs are each item's result
-        (templated), as the single operator returns it. Needs ``wait_for_completion=True``.
-    :param wait_for_completion: wait for every run to end (default ``False``, as the stock operator's).
-        Without it the task triggers every item (after the write-ahead) and returns their run ids.
-    :param fail_fast: fail as soon as more items failed than tolerated, leaving the others running,
-        instead of waiting for the started ones to end. Needs ``wait_for_completion=True``.
-    :param durable: save every run id before triggering, and carry on with them on retry (default
-        ``True``); ``False`` triggers every item anew on each try.
-    :param deferrable: wait in the triggerer instead of a worker slot (default: ``[operators]
-        default_deferrable``).
-    :param poke_interval: the longest wait between two checks of the runs, in seconds (default 60).
     :param fast_poll_window: for this many seconds after items start, check every second; then the
         wait doubles up to ``poke_interval`` (default 5).
     :param logical_date: the children's logical date (templated): by default now, as the stock
@@ -107,19 +84,19 @@ class TriggerDagRunsOperator(BaseOperator):
     :param openlineage_inject_parent_info: add the parent task's OpenLineage run to each child's conf,
         with the stock operator's helper (default ``True``, as on the stock operator).
     :param cancel_on_kill: when no try of the task will wait on its child runs again (marked failed or
-        success, cleared, its Dag run timed out, ``execution_timeout`` on the last try, deferred too),
-        set every active child run it triggered ``failed`` through the public REST API, by the single
-        operator's rules (see :class:`~standard_ext.operators.modes.fanout_cancel.FanOutCanceller`). Runs
-        that already ended are left as they ended, and runs a durable retry reconnects to go on (a
-        scheduler's reset, a trigger handed over). Deferred, the trigger cancels them. The connection
-        is read, signed in with and checked for the reads a cancel makes before anything is triggered
-        (and signed in with again on each resume). Whatever this says, no item starts once the task was
-        stopped. Default ``False``.
-    :param airflow_api_conn_id: with ``cancel_on_kill``, the Airflow connection (conn_type ``http``) to the
-        API server: its host is the base URL (``https://airflow-api:8080``), its login and password a user
-        who may read the parent's task instances and the child's Dag runs and edit the latter; its
-        extras ``verify``, ``cert`` and ``proxies`` as ``HttpHook`` reads them. With ``deferrable=True``
-        the triggerer reads it too. Default ``"airflow_api_default"``.
+        success, cleared, its Dag run timed out, ``execution_timeout`` on the last try), set every active
+        child run it triggered ``failed`` through the public REST API, by the single operator's rules
+        (:class:`~standard_ext.operators.modes.fanout_cancel.FanOutCanceller`; deferred, the trigger
+        cancels). Runs a durable retry reconnects to go on. Default ``False``.
+    :param auto_clear_failed_tasks: a retry (or a person's clear of this task) redrives each failed
+        item in place: its run's failed and ``upstream_failed`` tasks are cleared through the public
+        REST API and the run is waited on again under its run id, instead of a new run. Successes are
+        kept, ``max_active`` and ``tolerated_failures`` apply as before. Needs ``durable`` and
+        ``wait_for_completion``. Default ``False``.
+    :param airflow_api_conn_id: with ``cancel_on_kill`` or ``auto_clear_failed_tasks``, the Airflow
+        connection (conn_type ``http``) to the API server, as the single operator reads it: read and
+        signed in with (the permissions checked) before anything is triggered. Default
+        ``"airflow_api_default"``.
 
     Example::
 
@@ -160,6 +137,7 @@ class TriggerDagRunsOperator(BaseOperator):
         openlineage_inject_parent_info: bool = True,
         logical_date: str | datetime | None | ArgNotSet = NOTSET,
         cancel_on_kill: bool = False,
+        auto_clear_failed_tasks: bool = False,
         airflow_api_conn_id: str = "airflow_api_default",
         **kwargs: Any,
     ) -> None:
@@ -176,6 +154,13 @@ class TriggerDagRunsOperator(BaseOperator):
         check_cancel_on_kill(
             task_id=self.task_id, cancel_on_kill=cancel_on_kill, airflow_api_conn_id=airflow_api_conn_id
         )
+        check_auto_clear(
+            task_id=self.task_id,
+            auto_clear_failed_tasks=auto_clear_failed_tasks,
+            durable=durable,
+            wait_for_completion=wait_for_completion,
+            airflow_api_conn_id=airflow_api_conn_id,
+        )
         self.trigger_dag_id = trigger_dag_id
         self.confs = confs
         self.max_active = max_active
@@ -191,6 +176,9 @@ class TriggerDagRunsOperator(BaseOperator):
         self.logical_date = logical_date
         self.cancel_on_kill = cancel_on_kill
         self.airflow_api_conn_id = airflow_api_conn_id
+        self.auto_clear_failed_tasks = auto_clear_failed_tasks
+        #: With ``auto_clear_failed_tasks``, the access a try clears failed items' runs with.
+        self.rest_access: ApiAccess | None = None
         #: With ``cancel_on_kill``, what ``on_kill`` cancels, and with what: gathered by each process.
         self.canceller: fanout_cancel.FanOutCanceller | None = None
         #: The durable record in force this try (``None`` until planned, and after a resume).
@@ -218,6 +206,12 @@ class TriggerDagRunsOperator(BaseOperator):
         # Before anything is saved or sent: a missing connection or refused credentials fail the task
         # before a child exists.
         self.canceller = fanout_cancel.prepare(operator=self, context=context, dag_id=self.trigger_dag_id)
+        self.rest_access = resume_mode.prepare(
+            operator=self,
+            context=context,
+            dag_id=self.trigger_dag_id,
+            signed_in=None if self.canceller is None else self.canceller.canceller.access,
+        )
         if not confs:
             self.log.info("Nothing to trigger: confs is an empty list", dag_id=self.trigger_dag_id)
             return []
@@ -260,12 +254,9 @@ class TriggerDagRunsOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """
-        Note in the durable record that the server stopped this try, when it did.
+        Note in the durable record that the server stopped this try (a :class:`~standard_ext.wait.stopped.StopNote`).
 
-        The note is a :class:`~standard_ext.wait.stopped.StopNote`.
-
-        With ``cancel_on_kill``, cancel the active child runs too, if the try was stopped for good (see
-        :class:`~standard_ext.operators.modes.fanout_cancel.FanOutCanceller`).
+        With ``cancel_on_kill``, cancel the active child runs too, if the try was stopped for good.
         """
         # First: the task goes on after the handler returns (the SIGKILL is 5 s away), and it must not
         # start items in those seconds.

@@ -122,10 +122,11 @@ def call_riding_out_blips(
             return cancel_api.run_sync(make(), seconds=SIGN_IN_SECONDS, per_request=SIGN_IN_REQUEST_SECONDS)
         except cancel_api.ApiError as e:
             if not is_transient(e):
-                refused = e.status in (401, 403)
-                raise give_up(
-                    f"{prefix}: {where} {'refused the credentials' if refused else 'failed'}: {e}"
-                ) from None
+                if e.status in (401, 403) and not what:
+                    verdict = "refused the credentials"
+                else:
+                    verdict = "refused" if e.status in (401, 403) else "failed"
+                raise give_up(f"{prefix}: {where} {verdict}: {e}") from None
             failing_for = time.time() - started
             if failing_for + wait > SIGN_IN_RETRY_SECONDS:
                 raise AirflowException(

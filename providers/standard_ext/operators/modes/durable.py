@@ -12,6 +12,7 @@ from standard_ext.durable import decision as durable_decision
 from standard_ext.durable import telemetry
 from standard_ext.durable.decision import ENDED_SUCCESS, Decision, SavedRun
 from standard_ext.launch import run as launch
+from standard_ext.operators.modes import resume as resume_mode
 from standard_ext.operators.modes.context import triggering_ti
 from standard_ext.wait.runs import child_state, task_progress
 from standard_ext.wait.stop_guard import refuse_if_stopped
@@ -53,19 +54,28 @@ def execute_durable(*, operator: SingleRunOperator, context: Context, plan: Plan
         operator=operator, context=context, plan=plan, clear_number=clear_number
     )
     log_fields = {"decision": decision.value, "try_number": ti.try_number, "state": saved_state}
-    if saved is not None and rerun:
+    if saved is not None and rerun and decision is not Decision.CLEAR_FAILED:
         operator.log.info(
             "The task was cleared; triggering a new Dag run",
             dag_id=saved.dag_id,
             previous_run_id=saved.run_id,
             **log_fields,
         )
-    if saved is not None and decision in (Decision.RECONNECT, Decision.ALREADY_FINISHED):
+    record: SavedRun | None = saved
+    if saved is not None and decision is Decision.CLEAR_FAILED:
+        record, decision = resume_mode.clear_saved_run(
+            operator=operator, context=context, saved=saved, clear_number=clear_number, log_fields=log_fields
+        )
+        saved_state = operator.child_end or saved_state
+    if (
+        saved is not None
+        and record is not None
+        and decision in (Decision.RECONNECT, Decision.ALREADY_FINISHED)
+    ):
         operator.child_end = saved_state if decision is Decision.ALREADY_FINISHED else None
-        record = saved
         operator.stop_note = StopNote(ti=ti, store=store, key=operator.external_id_key, record=record)
         result = _resume(
-            operator=operator, context=context, saved=saved, decision=decision, log_fields=log_fields
+            operator=operator, context=context, saved=record, decision=decision, log_fields=log_fields
         )
     else:
         plan, reset = _plan_for(
@@ -109,9 +119,10 @@ def _decide(
         rerun = saved is not None and durable_decision.is_rerun(
             saved, max_tries=ti.max_tries, clear_number=clear_number
         )
+        # On a person's clear the saved run matters only to auto_clear_failed_tasks (a failed run resumes).
         saved_state = (
             child_state(triggering_ti(context), saved.dag_id, saved.run_id)
-            if saved is not None and not rerun
+            if saved is not None and (not rerun or operator.auto_clear_failed_tasks)
             else None
         )
         if (
@@ -128,6 +139,7 @@ def _decide(
             child_state=saved_state,
             wait_for_completion=operator.wait_for_completion,
             allowed_states=operator.allowed_states,
+            auto_clear=operator.auto_clear_failed_tasks,
         )
         telemetry.record_decision(
             span,

@@ -23,6 +23,7 @@ from standard_ext.launch import run as launch
 from standard_ext.launch.plan import Plan
 from standard_ext.launch.run import WhenExists
 from standard_ext.operators.modes import fanout_cancel
+from standard_ext.operators.modes import resume as resume_mode
 from standard_ext.operators.modes.context import triggering_ti
 from standard_ext.operators.modes.durable import clear_number_of
 from standard_ext.wait.stop_guard import refuse_if_stopped
@@ -69,6 +70,11 @@ def plan_fan_out(
     rerun = saved is not None and durable_decision.is_rerun(
         saved, max_tries=ti.max_tries, clear_number=clear_number
     )
+    if saved is not None and rerun and operator.auto_clear_failed_tasks:
+        # A person's clear with auto_clear_failed_tasks: the failed items resume in place, the rest re-run.
+        return _carry_on(
+            operator=operator, context=context, saved=saved, clear_number=clear_number, rerun=True
+        )
     if saved is None or rerun:
         if saved is not None:
             operator.log.info(
@@ -95,32 +101,58 @@ def plan_fan_out(
 
 
 def _carry_on(
-    *, operator: FanOutOperator, context: Context, saved: FanOutRecord, clear_number: int | None
+    *,
+    operator: FanOutOperator,
+    context: Context,
+    saved: FanOutRecord,
+    clear_number: int | None,
+    rerun: bool = False,
 ) -> FanOut:
-    """Carry on with the fan-out an earlier try saved: reconnect, keep, trigger saved ids, redrive failures."""
+    """
+    Carry on with the fan-out an earlier try saved: reconnect, keep, trigger saved ids, redrive failures.
+
+    With ``rerun`` (a person's clear, with ``auto_clear_failed_tasks``), every item whose run did not
+    fail is re-run under a new id, and the failed ones are cleared in place.
+    """
     ti, store = context["ti"], context["task_state_store"]
     states = server_states(ti=triggering_ti(context), dag_id=saved.dag_id, run_ids=saved.run_ids)
+    auto_clear = operator.auto_clear_failed_tasks
     actions = [
         # Without the wait the task's job was to trigger: an existing run is done, whatever it did since.
         ItemAction.KEEP
         if not operator.wait_for_completion and states[run_id] is not None
-        else item_action(states[run_id])
+        else item_action(states[run_id], auto_clear=auto_clear)
         for run_id in saved.run_ids
     ]
-    redriven = [index for index, action in enumerate(actions) if action is ItemAction.REDRIVE]
+    if rerun:
+        actions = [ItemAction.CLEAR if a is ItemAction.CLEAR else ItemAction.REDRIVE for a in actions]
     record = saved
+    if ItemAction.CLEAR in actions:
+        record, actions = resume_mode.clear_items(
+            operator=operator, context=context, saved=saved, actions=actions, clear_number=clear_number
+        )
+    redriven = [index for index, action in enumerate(actions) if action is ItemAction.REDRIVE]
     if redriven:
         run_ids = list(saved.run_ids)
         fresh = new_run_ids(count=len(redriven), taken=saved.run_ids, generate=generate_manual_run_id)
         for index, run_id in zip(redriven, fresh, strict=True):
             run_ids[index] = run_id
         check_distinct(run_ids, task_id=operator.task_id)
-        record = replace(saved, run_ids=tuple(run_ids), max_tries=ti.max_tries, clear_number=clear_number)
+        record = replace(
+            record,
+            run_ids=tuple(run_ids),
+            max_tries=ti.max_tries,
+            clear_number=clear_number,
+            ended=None,
+            clears={run_id: n for run_id, n in record.clears.items() if run_id in run_ids},
+        )
         # Write-ahead again: the redriven items' new ids are saved before any of them is triggered.
         refuse_if_stopped(operator, action="save the redriven items' run ids", dag_id=saved.dag_id)
         store.set(RECORD_KEY, record.to_json())
         operator.log.warning(
-            "Redriving the items whose Dag runs failed, under new run ids",
+            "The task was cleared; re-running the items whose runs did not fail, under new run ids"
+            if rerun
+            else "Redriving the items whose Dag runs failed, under new run ids",
             dag_id=saved.dag_id,
             items=redriven,
             failed_run_ids=[saved.run_ids[index] for index in redriven],

@@ -94,6 +94,45 @@ def check_cancel_on_kill(*, task_id: str, cancel_on_kill: object, airflow_api_co
         )
 
 
+def check_auto_clear(
+    *,
+    task_id: str,
+    auto_clear_failed_tasks: object,
+    durable: bool,
+    wait_for_completion: bool,
+    airflow_api_conn_id: object,
+) -> None:
+    """
+    Refuse an ``auto_clear_failed_tasks`` that is not a bool, or that could never act.
+
+    :param task_id: the task, named in the error.
+    :raises ValueError: naming the parameter.
+    """
+    if not isinstance(auto_clear_failed_tasks, bool):
+        raise ValueError(
+            f"Task {task_id!r}: auto_clear_failed_tasks must be True or False, not "
+            f"{type(auto_clear_failed_tasks).__name__} {auto_clear_failed_tasks!r}"
+        )
+    if not auto_clear_failed_tasks:
+        return
+    if not durable:
+        # Without the record a retry does not know which run it triggered, so there is none to resume.
+        raise ValueError(
+            f"Task {task_id!r}: auto_clear_failed_tasks needs durable=True: a retry resumes the failed "
+            "child run that the durable record names"
+        )
+    if not wait_for_completion:
+        raise ValueError(
+            f"Task {task_id!r}: auto_clear_failed_tasks needs wait_for_completion=True; without waiting "
+            "for the child run the task never learns that it failed"
+        )
+    if not isinstance(airflow_api_conn_id, str) or not airflow_api_conn_id.strip():
+        raise ValueError(
+            f"Task {task_id!r}: airflow_api_conn_id must name the Airflow connection to the API server "
+            f"that auto_clear_failed_tasks clears through, not {airflow_api_conn_id!r}"
+        )
+
+
 #: What a templated ``trigger_run_id`` renders to when its value was missing: ``{{ x or None }}`` gives
 #: ``None`` with native rendering and the text ``"None"`` without; an empty param gives ``""``.
 UNMEANT_RUN_IDS = (None, "None", "")
@@ -131,6 +170,8 @@ def check_arguments(
     fast_poll_window: float,
     cancel_on_kill: bool,
     airflow_api_conn_id: str,
+    auto_clear_failed_tasks: bool = False,
+    durable: bool = True,
 ) -> None:
     """
     Refuse the constructor arguments of ``TriggerDagRunOperator`` that contradict each other or make no sense.
@@ -152,6 +193,13 @@ def check_arguments(
     )
     check_cancel_on_kill(
         task_id=operator.task_id, cancel_on_kill=cancel_on_kill, airflow_api_conn_id=airflow_api_conn_id
+    )
+    check_auto_clear(
+        task_id=operator.task_id,
+        auto_clear_failed_tasks=auto_clear_failed_tasks,
+        durable=durable,
+        wait_for_completion=operator.wait_for_completion,
+        airflow_api_conn_id=airflow_api_conn_id,
     )
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
     from pydantic import JsonValue
 
+    from standard_ext.api.access import ApiAccess
     from standard_ext.durable.decision import Decision
     from standard_ext.fanout.record import FanOutRecord
     from standard_ext.fanout.state import FanOut, Rules
@@ -66,6 +67,10 @@ class ChildRunOperator(Protocol):
     @property
     def stopped_by(self) -> str | None:
         """Set by ``on_kill``: why this try was stopped; from then on nothing starts."""
+
+    #: ``auto_clear_failed_tasks``, and the signed-in access a clear is sent with (set by ``execute()``).
+    auto_clear_failed_tasks: bool
+    rest_access: ApiAccess | None
 
     def defer(
         self,
