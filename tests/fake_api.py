@@ -14,11 +14,35 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 if TYPE_CHECKING:
     import ssl
+    from collections.abc import Callable
 
 # The routes cancel_on_kill uses, by what a test may script a failure for.
 TOKEN, TASK_INSTANCE, DAG_RUN_GET, DAG_RUN_PATCH = "token", "task_instance", "dag_run_get", "dag_run_patch"
 # GET /api/v2/dags/{dag_id}/dagRuns: what the start-up check reads to learn it may read the child's runs.
 DAG_RUN_LIST = "dag_run_list"
+# POST /api/v2/dags/{dag_id}/clearTaskInstances: auto_clear_failed_tasks's clear, and the dry run its
+# sign-in sends to learn it may clear (the route's default when dry_run is not given).
+CLEAR, CLEAR_CHECK = "clear_task_instances", "clear_task_instances_dry_run"
+# ClearTaskInstancesBody's fields: the model forbids any other (a 422).
+CLEAR_FIELDS = frozenset(
+    {
+        "dry_run",
+        "start_date",
+        "end_date",
+        "only_failed",
+        "only_running",
+        "reset_dag_runs",
+        "task_ids",
+        "dag_run_id",
+        "include_upstream",
+        "include_downstream",
+        "include_future",
+        "include_past",
+        "run_on_latest_version",
+        "prevent_running_task",
+        "note",
+    }
+)
 # What cancel_on_kill sends as a try (or a resume) starts: the sign-in, then the reads a cancel needs.
 SIGN_IN = [TOKEN, DAG_RUN_LIST, TASK_INSTANCE]
 # Scripted failure details that echo the request back, as some servers do in their errors: VALIDATION as
@@ -44,6 +68,9 @@ class Request:
     def route(self) -> str:
         if self.path == ["auth", "token"]:
             return TOKEN
+        if self.method == "POST" and self.path[-1:] == ["clearTaskInstances"]:
+            dry_run = not isinstance(self.body, dict) or self.body.get("dry_run", True)
+            return CLEAR_CHECK if dry_run else CLEAR
         if "taskInstances" in self.path:
             return TASK_INSTANCE
         if self.method == "GET" and len(self.path) == 5 and self.path[-1] == "dagRuns":
@@ -72,8 +99,14 @@ class FakeApi:
     task_instances: dict[tuple[str, str, str, int], dict[str, Any]] = field(default_factory=dict)
     # Dag run states by (dag_id, run_id).
     runs: dict[tuple[str, str], str] = field(default_factory=dict)
-    # Scripted failures: route -> (status, detail), answered every time until removed.
+    # What a clear does to the child runs: FakeSupervisor.clear_failed, wired by the tests' connect().
+    on_clear: Callable[..., list[str] | None] | None = None
+    # Scripted failures: route -> (status, detail), answered every time until removed, or only as many
+    # times as failures_left says for the route.
     failures: dict[str, tuple[int, str]] = field(default_factory=dict)
+    failures_left: dict[str, int] = field(default_factory=dict)
+    # The next N clears are made, but their answer is lost on the way back (a proxy's 502).
+    lose_clear_answers: int = 0
     # When given, every answer waits until the event is set (or the test ends): a hung server. With
     # hang_routes, only the answers on those routes wait.
     hang: threading.Event | None = None
@@ -182,13 +215,15 @@ class FakeApi:
         self.requests.append(request)
         if self.redirect_to is not None:
             return 307, Raw(headers={"Location": self.redirect_to + urlsplit(request.target).path})
-        if (failure := self.failures.get(request.route)) is not None:
+        if (failure := self._scripted_failure(request.route)) is not None:
             return failure[0], _detail(failure[1], request)
         if request.route == TOKEN:
             return self._sign_in(request.body or {})
         if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
             return 401, {"detail": "Token Expired"}
         path = request.path
+        if request.route in (CLEAR, CLEAR_CHECK):
+            return self._clear(path[3], request.body or {})
         if request.route == DAG_RUN_LIST:
             # As the route answers (get_dag_runs): the Dag's runs, paged ("limit"), and their total.
             runs = [run_id for dag_id, run_id in self.runs if dag_id == path[3]]
@@ -207,6 +242,38 @@ class FakeApi:
         if request.route == DAG_RUN_PATCH:
             self.runs[key] = request.body["state"]
         return 200, {"dag_id": key[0], "dag_run_id": key[1], "state": self.runs[key]}
+
+    def _scripted_failure(self, route: str) -> tuple[int, str] | None:
+        failure = self.failures.get(route)
+        if failure is not None and (left := self.failures_left.get(route)) is not None:
+            self.failures_left[route] = left - 1
+            if left <= 1:
+                del self.failures[route], self.failures_left[route]
+        return failure
+
+    def _clear(self, dag_id: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """As ``post_clear_task_instances`` answers for one run: its failed task instances, cleared unless a dry run."""
+        if unknown := sorted(set(body) - CLEAR_FIELDS):
+            return 422, {"detail": [{"type": "extra_forbidden", "loc": ["body", unknown[0]]}]}
+        run_id = body.get("dag_run_id")
+        # The route's defaults: a dry run, only_failed.
+        assert body.get("only_failed", True), "the fake answers only_failed clears"
+        assert run_id is not None, "the fake answers clears of one run"
+        cleared = (
+            None
+            if self.on_clear is None
+            else self.on_clear(dag_id, run_id, dry_run=body.get("dry_run", True))
+        )
+        if cleared is None:
+            return 404, {"detail": f"Dag Run id {run_id} not found in dag {dag_id}"}
+        if self.lose_clear_answers and not body.get("dry_run", True):
+            self.lose_clear_answers -= 1
+            return 502, Raw("Bad Gateway")
+        # As the route: the cleared task instances, read again after the clear (state none).
+        tis = [
+            {"task_id": task_id, "map_index": -1, "state": None, "dag_run_id": run_id} for task_id in cleared
+        ]
+        return 200, {"task_instances": tis, "total_entries": len(tis)}
 
     def _sign_in(self, body: dict[str, Any]) -> tuple[int, Any]:
         if self.users.get(body.get("username", "")) != body.get("password"):

@@ -54,6 +54,13 @@ class FakeRun:
     resets: int = 0
     # As triggered (None: without one); Airflow keeps one run per Dag and logical date.
     logical_date: datetime | None = None
+    # The tasks left failed or upstream_failed when the run ends failed (an empty tuple: none, as in a
+    # run marked failed by hand or timed out, whose unfinished tasks were skipped).
+    failed_tasks: tuple[str, ...] = ("work",)
+    # The outcome of each next attempt after a clear of its failed tasks, in order (then success).
+    then: list[str] = field(default_factory=list)
+    # How many clears of its failed tasks took.
+    clears: int = 0
 
     def state(self) -> str:
         return self.outcome if now() >= self.created_at + timedelta(seconds=self.seconds) else "running"

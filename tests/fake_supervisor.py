@@ -117,6 +117,25 @@ class FakeSupervisor:
         self.down_kinds = frozenset(kind.__name__ for kind in kinds)
         self.down_error = error
 
+    def clear_failed(self, dag_id: str, run_id: str, *, dry_run: bool) -> list[str] | None:
+        """
+        Clear a run's failed tasks as ``post_clear_task_instances`` does with ``only_failed``.
+
+        It finds the run's ``failed`` and ``upstream_failed`` task instances (none while the run has not
+        failed); unless ``dry_run``, the run starts again from now with them cleared, ending as its
+        ``then`` says, and queued again only when there was something to clear (``clear_task_instances``
+        touches no run without task instances). ``None``: no such run (the route's 404).
+        """
+        run = self.runs.get((dag_id, run_id))
+        if run is None:
+            return None
+        failed = list(run.failed_tasks) if run.state() == "failed" else []
+        if failed and not dry_run:
+            run.clears += 1
+            run.created_at = now()
+            run.outcome = run.then.pop(0) if run.then else "success"
+        return failed
+
     def runs_of(self, dag_id: str) -> list[FakeRun]:
         return [run for (d, _), run in self.runs.items() if d == dag_id]
 

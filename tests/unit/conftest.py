@@ -194,6 +194,8 @@ def connect(supervisor: FakeSupervisor, api: FakeApi, *, conn_id: str = API_CONN
         "password": API_PASSWORD,
         **fields,
     }
+    # A clear through the REST API acts on the runs the supervisor answers for, as on one server.
+    api.on_clear = supervisor.clear_failed
 
 
 @pytest.fixture

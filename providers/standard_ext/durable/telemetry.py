@@ -20,13 +20,15 @@ if TYPE_CHECKING:
 tracer = trace.get_tracer(__name__)
 
 # The mixin's names where the decision is the mixin's, so dashboards built for it keep working;
-# TRIGGER_SAVED has no counterpart there (the mixin cannot save before submitting).
+# TRIGGER_SAVED has no counterpart there (the mixin cannot save before submitting), nor CLEAR_FAILED
+# (the mixin resubmits a failed job).
 DECISION_METRICS = {
     Decision.TRIGGER: "resumable_job.fresh_submit",
     Decision.TRIGGER_SAVED: "resumable_job.saved_id_submit",
     Decision.RECONNECT: "resumable_job.reconnect_success",
     Decision.ALREADY_FINISHED: "resumable_job.already_succeeded",
     Decision.RESUBMIT: "resumable_job.terminal_resubmit",
+    Decision.CLEAR_FAILED: "resumable_job.clear_failed",
 }
 
 
@@ -38,6 +40,7 @@ SPAN_DECISIONS = {
     Decision.RECONNECT: "reconnect",
     Decision.ALREADY_FINISHED: "already_succeeded",
     Decision.RESUBMIT: "terminal_resubmit",
+    Decision.CLEAR_FAILED: "clear_failed",
 }
 
 

@@ -100,6 +100,7 @@ def call_riding_out_blips(
     prefix: str,
     final: bool,
     what: str = "",
+    before_each: Callable[[], None] | None = None,
 ) -> T:
     """
     Run the exchange ``make()`` builds, building and running it again while the API server fails.
@@ -113,11 +114,15 @@ def call_riding_out_blips(
     :param prefix: the start of every error: the task and the option.
     :param final: a refusal fails for good (:class:`AirflowFailException`), else retries apply.
     :param what: a few words for the warnings, beside the sign-in's own.
+    :param before_each: called before each attempt, the first included; it may raise to stop them (a
+        stop of the task: nothing is sent after one).
     """
     give_up = AirflowFailException if final else AirflowException
     where = f"the Airflow API at {access.base_url} (connection {access.conn_id!r})"
     started, wait = time.time(), SIGN_IN_FIRST_WAIT
     while True:
+        if before_each is not None:
+            before_each()
         try:
             return cancel_api.run_sync(make(), seconds=SIGN_IN_SECONDS, per_request=SIGN_IN_REQUEST_SECONDS)
         except cancel_api.ApiError as e:

@@ -96,19 +96,26 @@ def prepare_single(*, operator: SingleRunOperator, context: Context) -> ApiAcces
     )
 
 
-def clear_failed(*, task_id: str, access: ApiAccess, dag_id: str, run_id: str) -> list[str]:
+def clear_failed(*, operator: Any, access: ApiAccess, dag_id: str, run_id: str) -> list[str]:
     """
     Clear the run's failed tasks, riding out the API server's passing failures; return the tasks cleared.
 
     A refusal (or a failure that outlasts the blip rules) raises :class:`AirflowException`: the task's
-    retries apply, and the retry finds the run as the clear left it.
+    retries apply, and the retry finds the run as the clear left it. Once ``on_kill`` ran in this process
+    no attempt is sent (:func:`~standard_ext.wait.stop_guard.refuse_if_stopped`), a blip's second one
+    included.
+
+    :param operator: the task's operator (its ``task_id``, and ``stopped_by``).
     """
     return call_riding_out_blips(
         lambda: clear_failed_tasks(access, dag_id=dag_id, run_id=run_id),
         access=access,
-        prefix=f"Task {task_id!r}: {OPTION}",
+        prefix=f"Task {operator.task_id!r}: {OPTION}",
         final=False,
         what="clear the failed tasks of the child Dag run",
+        before_each=lambda: refuse_if_stopped(
+            operator, action="clear the failed tasks of the Dag run", dag_id=dag_id, run_id=run_id
+        ),
     )
 
 
@@ -149,7 +156,7 @@ def clear_saved_run(
     )
     if operator.rest_access is None:
         raise AirflowException(f"Task {operator.task_id!r}: {OPTION} was not signed in before the clear")
-    cleared = clear_failed(task_id=operator.task_id, access=operator.rest_access, **ids)
+    cleared = clear_failed(operator=operator, access=operator.rest_access, **ids)
     if cleared:
         operator.log.info(
             "Cleared the failed tasks of the Dag run; waiting on it again", tasks=cleared, **ids
@@ -215,12 +222,8 @@ def clear_items(
     resolved = list(actions)
     nothing_cleared = []
     for index, run_id in zip(indexes, run_ids, strict=True):
-        # Nothing starts after a stop, a clear included.
-        refuse_if_stopped(
-            operator, action="clear the failed items' tasks", dag_id=saved.dag_id, run_id=run_id
-        )
         cleared = clear_failed(
-            task_id=operator.task_id, access=operator.rest_access, dag_id=saved.dag_id, run_id=run_id
+            operator=operator, access=operator.rest_access, dag_id=saved.dag_id, run_id=run_id
         )
         if cleared:
             operator.log.info(
