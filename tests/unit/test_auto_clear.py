@@ -9,11 +9,11 @@ import structlog
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 from airflow.sdk.execution_time.comms import TriggerDagRun
 
-from standard_ext.operators.modes import cancel_sign_in
 from standard_ext.operators.modes import resume as resume_mode
 from standard_ext.operators.trigger_dagrun import TriggerDagRunOperator
 from standard_ext.resume.clear import PROBE_RUN_ID
 from standard_ext.triggers.dag_run import DagRunTrigger
+from standard_ext.wait import schedule as poll_schedule
 from standard_ext.wait.stop_guard import TaskStopped
 from tests.fake_api import CLEAR, CLEAR_CHECK, SIGN_IN, TOKEN
 from tests.unit.conftest import KEY, WorkerKilled, connect
@@ -329,7 +329,7 @@ class TestTheApi:
             assert parent.operator is not None
             parent.operator.on_kill()
 
-        monkeypatch.setattr(cancel_sign_in.poll_schedule, "wait", stopped_while_waiting)
+        monkeypatch.setattr(poll_schedule, "wait", stopped_while_waiting)
         with pytest.raises(TaskStopped):
             parent.run()
 

@@ -88,6 +88,44 @@ class TestDecisionTable:
         )
 
 
+class TestAutoClear:
+    @pytest.mark.parametrize(
+        ("rerun", "child_state", "allowed", "expected"),
+        [
+            pytest.param(False, "failed", ALLOWED, Decision.CLEAR_FAILED, id="retry-failed"),
+            pytest.param(True, "failed", ALLOWED, Decision.CLEAR_FAILED, id="clear-failed"),
+            pytest.param(True, "success", ALLOWED, Decision.TRIGGER, id="clear-succeeded"),
+            pytest.param(True, "running", ALLOWED, Decision.TRIGGER, id="clear-running"),
+            pytest.param(False, "running", ALLOWED, Decision.RECONNECT, id="retry-running"),
+            pytest.param(False, None, ALLOWED, Decision.TRIGGER_SAVED, id="retry-never-created"),
+            pytest.param(
+                False, "failed", ["success", "failed"], Decision.ALREADY_FINISHED, id="failed-allowed"
+            ),
+        ],
+    )
+    def test_decision(
+        self, rerun: bool, child_state: str | None, allowed: list[str], expected: Decision
+    ) -> None:
+        decision = decide(
+            saved=SAVED,
+            rerun=rerun,
+            child_state=child_state,
+            wait_for_completion=True,
+            allowed_states=allowed,
+            auto_clear=True,
+        )
+        assert decision is expected
+
+    def test_clears_survive_the_round_trip(self) -> None:
+        record = replace(SAVED, clears=2)
+        assert parse_saved_run(record.to_json(), dag_id="child") == (record, None)
+
+    @pytest.mark.parametrize("clears", [True, -1, "2", None])
+    def test_a_bad_clears_count_reads_as_none(self, clears: object) -> None:
+        stored = {**SAVED.to_json(), "clears": clears}
+        assert parse_saved_run(stored, dag_id="child")[0] == SAVED
+
+
 class TestRetryVersusRerun:
     """The clear is told from the retry by what Airflow changes on each (see ``is_rerun``)."""
 

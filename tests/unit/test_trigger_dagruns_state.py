@@ -53,6 +53,14 @@ class TestItemAction:
         assert item_action(state) is action
         assert state_after(action) is after
 
+    @pytest.mark.parametrize(
+        ("state", "action"),
+        [("failed", ItemAction.CLEAR), ("success", ItemAction.KEEP), ("running", ItemAction.RECONNECT)],
+    )
+    def test_with_auto_clear_a_failed_run_is_cleared(self, state: str, action: ItemAction) -> None:
+        assert item_action(state, auto_clear=True) is action
+        assert state_after(ItemAction.CLEAR) is ItemState.ACTIVE
+
 
 class TestToStart:
     def test_fills_the_window_with_the_first_pending_items(self) -> None:
