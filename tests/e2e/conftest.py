@@ -17,6 +17,7 @@ from tests.e2e.harness import (
     EmbeddedAirflow,
     exit_on_sigterm,
 )
+from tests.e2e.leaks import known_secrets
 from tests.e2e.reporting import scenario_report
 from tests.e2e.scenario import Scenario
 from tests.e2e.settings import DEFAULT, Setup
@@ -131,3 +132,20 @@ def scenario(request: pytest.FixtureRequest, airflow: EmbeddedAirflow, logs_dir:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"{report}\n\n===== standalone log tail\n{airflow.log_tail(300)}\n")
         print(f"\n{report[-20000:]}\n\n===== standalone log tail\n{airflow.log_tail()}\n\nsaved in {path}")
+
+
+@pytest.fixture
+def api_connection(airflow: EmbeddedAirflow) -> dict[str, str]:
+    """
+    The connection ``cancel_on_kill`` and ``auto_clear_failed_tasks`` go through: this Airflow's API server, as its admin.
+
+    Returns what no log may show of it (``tests.e2e.leaks.known_secrets``): its password and tokens.
+    """
+    airflow.client.create_connection(
+        "airflow_api_default",
+        conn_type="http",
+        host=airflow.base_url,
+        login="admin",
+        password=airflow.admin_password,
+    )
+    return known_secrets(airflow.base_url, "admin", airflow.admin_password)

@@ -18,37 +18,19 @@ import pytest
 
 from tests.e2e.flows import TRIGGERED_EVENT, lines_with, logged_at
 from tests.e2e.kill import kill_task_process
-from tests.e2e.leaks import known_secrets, leaked
+from tests.e2e.leaks import leaked
 from tests.e2e.polling import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tests.e2e.client import Json
-    from tests.e2e.harness import EmbeddedAirflow
     from tests.e2e.scenario import Scenario
 
 CHILD, CHILD_TASK, PARENT_TASK = "cancel_child", "work", "trigger_child"
 CANCELLED_EVENT = "Cancelled the child Dag run"
 # What the supervisor logs as it sends SIGTERM to a try the server no longer runs.
 SIGTERM_EVENT = "Server indicated the task shouldn't be running anymore"
-
-
-@pytest.fixture
-def api_connection(airflow: EmbeddedAirflow) -> dict[str, str]:
-    """
-    The connection the parents cancel through: this Airflow's API server, as its admin.
-
-    Returns what no log may show of it (``tests.e2e.leaks.known_secrets``): its password and tokens.
-    """
-    airflow.client.create_connection(
-        "airflow_api_default",
-        conn_type="http",
-        host=airflow.base_url,
-        login="admin",
-        password=airflow.admin_password,
-    )
-    return known_secrets(airflow.base_url, "admin", airflow.admin_password)
 
 
 def start_waiting(scenario: Scenario, dag_id: str, *, deferred: bool) -> tuple[str, Json]:
