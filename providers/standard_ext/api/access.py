@@ -46,7 +46,7 @@ class ApiAccess:
     ``http`` connection.
 
     **How it works:** the password goes to :func:`~airflow.sdk.log.mask_secret` when the access is built,
-    and each token when :func:`~standard_ext.cancel.api.sign_in` obtains it, so that no log shows them. A
+    and each token when :func:`~standard_ext.api.calls.sign_in` obtains it, so that no log shows them. A
     ``user:password@`` in ``base_url`` is removed then (and its password masked): httpx would send it as
     Basic credentials in place of the bearer token, and every error message would print it. ``verify``,
     ``cert`` and ``proxies`` are the connection's extras as ``HttpHook`` reads them; :meth:`client_options`

@@ -12,11 +12,11 @@ from standard_ext.api.exchange import Exchange, conversation
 from standard_ext.api.redaction import server_reason
 
 if TYPE_CHECKING:
-    from standard_ext.api.access import ApiAccess
+    import standard_ext.api.access
 
 
 @conversation
-def sign_in(access: ApiAccess) -> Exchange[str]:
+def sign_in(access: standard_ext.api.access.ApiAccess) -> Exchange[str]:
     """Get a token (``POST /auth/token``), keep it on ``access``, return it; a refusal raises ``ApiError``."""
     credentials = {"username": access.username, "password": access.password}
     response = yield httpx.Request("POST", access.url("auth", "token"), json=credentials)
@@ -35,7 +35,7 @@ def sign_in(access: ApiAccess) -> Exchange[str]:
 
 
 def authorized(
-    access: ApiAccess, method: str, url: str, *, body: dict[str, Any] | None = None
+    access: standard_ext.api.access.ApiAccess, method: str, url: str, *, body: dict[str, Any] | None = None
 ) -> Exchange[httpx.Response]:
     """Send one request with the bearer token, signing in first if needed and again after a 401."""
     if access.token is None:
@@ -48,12 +48,16 @@ def authorized(
     return response
 
 
-def _bearer(access: ApiAccess, method: str, url: str, body: dict[str, Any] | None) -> httpx.Request:
+def _bearer(
+    access: standard_ext.api.access.ApiAccess, method: str, url: str, body: dict[str, Any] | None
+) -> httpx.Request:
     return httpx.Request(method, url, json=body, headers={"Authorization": f"Bearer {access.token}"})
 
 
-def expect(access: ApiAccess, response: httpx.Response, *statuses: int, what: str) -> None:
-    """Raise :class:`ApiError` (``could not {what}``, with the server's reason, no secret) unless the status is one of ``statuses``."""
+def expect(
+    access: standard_ext.api.access.ApiAccess, response: httpx.Response, *statuses: int, what: str
+) -> None:
+    """Raise :class:`~standard_ext.api.errors.ApiError` (``could not {what}``, with the server's reason, no secret) unless the status is one of ``statuses``."""
     if response.status_code in statuses:
         return
     reason = server_reason(response, access.secrets())
@@ -63,7 +67,7 @@ def expect(access: ApiAccess, response: httpx.Response, *statuses: int, what: st
 
 
 def json_object(response: httpx.Response) -> dict[str, Any]:
-    """The answer's JSON object; anything else raises :class:`ApiError`."""
+    """The answer's JSON object; anything else raises :class:`~standard_ext.api.errors.ApiError`."""
     try:
         body = response.json()
     except ValueError:

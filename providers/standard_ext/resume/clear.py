@@ -20,7 +20,7 @@ from standard_ext.api.errors import ApiError
 from standard_ext.api.exchange import Exchange, conversation
 
 if TYPE_CHECKING:
-    from standard_ext.api.access import ApiAccess
+    import standard_ext.api.access
 
 #: The run id the permission check's dry run names. The route asks the auth manager before it looks the
 #: run up, so a 403 is a refusal, and a 404 (no such run) or a 200 means the user may clear.
@@ -34,12 +34,14 @@ CLEAR_PERMISSION = (
 )
 
 
-def _clear_url(access: ApiAccess, dag_id: str) -> str:
+def _clear_url(access: standard_ext.api.access.ApiAccess, dag_id: str) -> str:
     return access.url("api", "v2", "dags", dag_id, "clearTaskInstances")
 
 
 @conversation
-def clear_failed_tasks(access: ApiAccess, *, dag_id: str, run_id: str) -> Exchange[list[str]]:
+def clear_failed_tasks(
+    access: standard_ext.api.access.ApiAccess, *, dag_id: str, run_id: str
+) -> Exchange[list[str]]:
     """
     Clear the run's ``failed`` and ``upstream_failed`` task instances; return them (``task`` or ``task[3]``).
 
@@ -64,7 +66,9 @@ def clear_failed_tasks(access: ApiAccess, *, dag_id: str, run_id: str) -> Exchan
 
 
 @conversation
-def missing_clear_permission(access: ApiAccess, *, dag_id: str) -> Exchange[list[str]]:
+def missing_clear_permission(
+    access: standard_ext.api.access.ApiAccess, *, dag_id: str
+) -> Exchange[list[str]]:
     """
     Ask, with a dry run that changes nothing (and that Airflow leaves out of its audit log), whether the user may clear.
 
@@ -82,7 +86,7 @@ def missing_clear_permission(access: ApiAccess, *, dag_id: str) -> Exchange[list
 
 
 @conversation
-def sign_in_and_check_clear(access: ApiAccess, *, dag_id: str) -> Exchange[list[str]]:
+def sign_in_and_check_clear(access: standard_ext.api.access.ApiAccess, *, dag_id: str) -> Exchange[list[str]]:
     """Sign in, then :func:`missing_clear_permission`."""
     yield from sign_in(access)
     return (yield from missing_clear_permission(access, dag_id=dag_id))

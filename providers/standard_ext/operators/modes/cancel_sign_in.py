@@ -15,6 +15,9 @@ from standard_ext.wait import schedule as poll_schedule
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import standard_ext.api.access
+    import standard_ext.api.exchange
+
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
@@ -47,10 +50,11 @@ def sign_in(
     task_id: str,
     conn_id: str,
     final: bool = True,
-    check: Callable[[cancel_api.ApiAccess], cancel_api.Exchange[list[str]]] | None = None,
+    check: Callable[[standard_ext.api.access.ApiAccess], standard_ext.api.exchange.Exchange[list[str]]]
+    | None = None,
     purpose: str = "cancel_on_kill",
     needs: str = "a cancel needs both (and edit on the child Dag's runs)",
-) -> cancel_api.ApiAccess:
+) -> standard_ext.api.access.ApiAccess:
     """
     Read the connection and get a token, or raise naming the connection (see :func:`~standard_ext.operators.modes.cancel.prepare`).
 
@@ -94,9 +98,9 @@ def sign_in(
 
 
 def call_riding_out_blips(
-    make: Callable[[], cancel_api.Exchange[T]],
+    make: Callable[[], standard_ext.api.exchange.Exchange[T]],
     *,
-    access: cancel_api.ApiAccess,
+    access: standard_ext.api.access.ApiAccess,
     prefix: str,
     final: bool,
     what: str = "",

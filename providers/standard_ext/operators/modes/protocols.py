@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from airflow.triggers.base import BaseTrigger
     from pydantic import JsonValue
 
-    from standard_ext.api.access import ApiAccess
+    import standard_ext.api.access
     from standard_ext.durable.decision import Decision
     from standard_ext.fanout.record import FanOutRecord
     from standard_ext.fanout.state import FanOut, Rules
@@ -70,7 +70,7 @@ class ChildRunOperator(Protocol):
 
     #: ``auto_clear_failed_tasks``, and the signed-in access a clear is sent with (set by ``execute()``).
     auto_clear_failed_tasks: bool
-    rest_access: ApiAccess | None
+    rest_access: standard_ext.api.access.ApiAccess | None
 
     def defer(
         self,

@@ -31,7 +31,7 @@ from standard_ext.wait.stopped import StopNote
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
-    from standard_ext.api.access import ApiAccess
+    import standard_ext.api.access
     from standard_ext.fanout.record import FanOutRecord
     from standard_ext.operators.modes.protocols import FanOutOperator, SingleRunOperator
 
@@ -41,8 +41,12 @@ NEEDS = "a failed child run is resumed by clearing its failed tasks"
 
 
 def prepare(
-    *, operator: Any, context: Context, dag_id: str, signed_in: ApiAccess | None = None
-) -> ApiAccess | None:
+    *,
+    operator: Any,
+    context: Context,
+    dag_id: str,
+    signed_in: standard_ext.api.access.ApiAccess | None = None,
+) -> standard_ext.api.access.ApiAccess | None:
     """
     Sign in and check that the user may clear the child Dag's task instances; ``None`` without the option.
 
@@ -85,7 +89,9 @@ def prepare(
     return signed_in
 
 
-def prepare_single(*, operator: SingleRunOperator, context: Context) -> ApiAccess | None:
+def prepare_single(
+    *, operator: SingleRunOperator, context: Context
+) -> standard_ext.api.access.ApiAccess | None:
     """:func:`prepare` for ``TriggerDagRunOperator``, on the access ``cancel_on_kill`` signed in with, if any."""
     canceller = operator.canceller
     return prepare(
@@ -96,7 +102,9 @@ def prepare_single(*, operator: SingleRunOperator, context: Context) -> ApiAcces
     )
 
 
-def clear_failed(*, operator: Any, access: ApiAccess, dag_id: str, run_id: str) -> list[str]:
+def clear_failed(
+    *, operator: Any, access: standard_ext.api.access.ApiAccess, dag_id: str, run_id: str
+) -> list[str]:
     """
     Clear the run's failed tasks, riding out the API server's passing failures; return the tasks cleared.
 
