@@ -269,9 +269,10 @@ class FakeApi:
         if self.lose_clear_answers and not body.get("dry_run", True):
             self.lose_clear_answers -= 1
             return 502, Raw("Bad Gateway")
-        # As the route: the cleared task instances, read again after the clear (state none).
+        # As the route: a dry run's task instances as they are; a clear's read again after it (state none).
+        state = "failed" if body.get("dry_run", True) else None
         tis = [
-            {"task_id": task_id, "map_index": -1, "state": None, "dag_run_id": run_id} for task_id in cleared
+            {"task_id": task_id, "map_index": -1, "state": state, "dag_run_id": run_id} for task_id in cleared
         ]
         return 200, {"task_instances": tis, "total_entries": len(tis)}
 

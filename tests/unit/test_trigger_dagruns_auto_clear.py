@@ -12,30 +12,33 @@ from airflow.sdk.execution_time.comms import TriggerDagRun
 from standard_ext.fanout.record import RECORD_KEY
 from standard_ext.operators.modes import resume as resume_mode
 from standard_ext.operators.trigger_dagruns import TriggerDagRunsOperator
+from standard_ext.resume.clear import PROBE_RUN_ID
 from tests.fake_api import CLEAR, CLEAR_CHECK, TOKEN
 from tests.unit.conftest import connect
-from tests.unit.fanout_parent import CHILD, FanOutParent, WorkerKilled, confs
+from tests.unit.fanout_parent import CHILD, FanOutParent, WorkerKilled, confs, run_deferred
 from tests.unit.test_trigger_dagruns_durable import fail_first_run_of
 
 if TYPE_CHECKING:
     from tests.fake_api import FakeApi
     from tests.fake_supervisor import FakeSupervisor
     from tests.unit.conftest import Clock
+    from tests.unit.virtual_time import VirtualTime
 
 pytestmark = pytest.mark.timeout(30)
 
 
+BASE: dict[str, Any] = {
+    "trigger_dag_id": CHILD,
+    "confs": confs(8),
+    "wait_for_completion": True,
+    "auto_clear_failed_tasks": True,
+    "poke_interval": 10,
+}
+
+
 def make(supervisor: FakeSupervisor, api: FakeApi, clock: Clock, **kwargs: Any) -> FanOutParent:
     connect(supervisor, api)
-    values: dict[str, Any] = {
-        "trigger_dag_id": CHILD,
-        "confs": confs(8),
-        "wait_for_completion": True,
-        "auto_clear_failed_tasks": True,
-        "poke_interval": 10,
-        **kwargs,
-    }
-    return FanOutParent(supervisor, values, clock.traveller.shift)
+    return FanOutParent(supervisor, {**BASE, **kwargs}, clock.traveller.shift)
 
 
 def cleared_run_ids(api: FakeApi) -> list[str]:
@@ -71,6 +74,11 @@ class TestRedriveInPlace:
         assert record["clears"] == {run_ids[2]: 1, run_ids[5]: 1}
         carried = next(line for line in logs if line["event"].startswith("Carrying on"))
         assert (carried["keep"], carried["clear"], carried["redrive"]) == (6, 2, 0)
+        # Each failed run was asked first, with a dry run, what a clear would clear.
+        asked = [r.body["dag_run_id"] for r in api.requests if r.route == CLEAR_CHECK]
+        assert sorted(run_id for run_id in asked if run_id != PROBE_RUN_ID) == sorted(
+            [run_ids[2], run_ids[5]]
+        )
 
     def test_the_clears_are_recorded_before_any_is_sent(
         self, supervisor: FakeSupervisor, api: FakeApi, clock: Clock, monkeypatch: pytest.MonkeyPatch
@@ -146,6 +154,53 @@ class TestRedriveInPlace:
         assert result[2] is None
         assert result[5] == run_ids[5]
         assert max(supervisor.active_at_trigger) <= 1
+
+    def test_clears_wait_for_the_window_as_new_runs_do(
+        self, supervisor: FakeSupervisor, api: FakeApi, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        supervisor.add_dag(CHILD, run_for=fail_first_run_of({1, 2, 3}))
+        parent = make(supervisor, api, clock, confs=confs(4))
+        failed_once(parent, match="items #1")
+        active_at_clear: list[int] = []
+        clear = resume_mode.clear_failed
+
+        def counting(**kwargs: Any) -> list[str]:
+            active_at_clear.append(sum(run.state() == "running" for run in supervisor.runs_of(CHILD)))
+            return clear(**kwargs)
+
+        monkeypatch.setattr(resume_mode, "clear_failed", counting)
+        parent.kwargs["max_active"] = 1
+        parent.retry()
+
+        parent.run()
+
+        # One at a time: each clear comes once the window is empty again.
+        assert active_at_clear == [0, 0, 0]
+        assert [run.clears for run in supervisor.runs_of(CHILD)] == [0, 1, 1, 1]
+
+
+class TestDeferred:
+    def test_a_resume_signs_in_again_and_clears_the_next_item_as_the_window_frees(
+        self, supervisor: FakeSupervisor, api: FakeApi, virtual: VirtualTime
+    ) -> None:
+        supervisor.add_dag(CHILD, run_for=fail_first_run_of({0, 1}))
+        connect(supervisor, api)
+        values = {**BASE, "confs": confs(3), "deferrable": True}
+        parent = FanOutParent(supervisor, values, virtual.traveller.shift)
+        with pytest.raises(AirflowException, match="items #0"):
+            run_deferred(parent)
+        run_ids = list(parent.store.values[RECORD_KEY]["run_ids"])
+        parent.kwargs["max_active"] = 1
+        parent.retry()
+        api.requests.clear()
+
+        deferred = run_deferred(parent)
+
+        assert deferred.result == run_ids
+        assert cleared_run_ids(api) == [run_ids[0], run_ids[1]]
+        # The first clear from the retry's execute(), the second from a resume, which signed in again.
+        assert api.routes().count(TOKEN) == 2
+        assert [run.clears for run in supervisor.runs_of(CHILD)] == [1, 1, 0]
 
 
 class TestCrashPoints:

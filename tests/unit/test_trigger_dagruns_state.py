@@ -59,7 +59,19 @@ class TestItemAction:
     )
     def test_with_auto_clear_a_failed_run_is_cleared(self, state: str, action: ItemAction) -> None:
         assert item_action(state, auto_clear=True) is action
-        assert state_after(ItemAction.CLEAR) is ItemState.ACTIVE
+        # A cleared item waits for the window, as a redriven one does.
+        assert state_after(ItemAction.CLEAR) is ItemState.PENDING
+
+    def test_an_item_waiting_for_its_clear_travels_with_the_fan_out_until_it_starts(self) -> None:
+        waiting = FanOut(run_ids=("a", "b"), states=(P, S), clearing=frozenset({0}))
+        assert FanOut.from_json(waiting.to_json()) == waiting
+        assert waiting.with_states({0: A}).clearing == frozenset()
+        assert "clearing" not in FanOut.planned(["a"]).to_json()
+
+    @pytest.mark.parametrize("clearing", [[2], [-1], ["0"], "0"])
+    def test_a_bad_clearing_list_is_refused(self, clearing: object) -> None:
+        with pytest.raises(ValueError, match="Not a fan-out state"):
+            FanOut.from_json({"run_ids": ["a", "b"], "states": ["pending", "success"], "clearing": clearing})
 
 
 class TestToStart:

@@ -62,8 +62,8 @@ def item_action(state: str | None, *, auto_clear: bool = False) -> ItemAction:
 
 
 def state_after(action: ItemAction) -> ItemState:
-    """The state a retry starts an item in, once ``action`` is taken (a redriven item is pending again)."""
-    if action in (ItemAction.RECONNECT, ItemAction.CLEAR):
+    """The state a retry starts an item in, once ``action`` is taken (a redriven or cleared item is pending again)."""
+    if action is ItemAction.RECONNECT:
         return ItemState.ACTIVE
     if action is ItemAction.KEEP:
         return ItemState.SUCCEEDED
@@ -81,6 +81,9 @@ class FanOut:
 
     run_ids: tuple[str, ...]
     states: tuple[ItemState, ...]
+    #: Pending items whose failed run is resumed in place (``auto_clear_failed_tasks``): started by
+    #: clearing that run's failed tasks, not by a trigger, when the window has room.
+    clearing: frozenset[int] = frozenset()
 
     @classmethod
     def planned(cls, run_ids: Sequence[str]) -> FanOut:
@@ -104,7 +107,9 @@ class FanOut:
         states = list(self.states)
         for index, state in changes.items():
             states[index] = state
-        return FanOut(run_ids=self.run_ids, states=tuple(states))
+        # An item started (or ended) is no longer waiting for its clear.
+        clearing = self.clearing - {i for i, state in changes.items() if state is not ItemState.PENDING}
+        return FanOut(run_ids=self.run_ids, states=tuple(states), clearing=clearing)
 
     def with_ended(self, ended: Mapping[str, str | None]) -> FanOut:
         """
@@ -121,7 +126,13 @@ class FanOut:
 
     def to_json(self) -> dict[str, Any]:
         """The fan-out as JSON-plain values."""
-        return {"run_ids": list(self.run_ids), "states": [state.value for state in self.states]}
+        value: dict[str, Any] = {
+            "run_ids": list(self.run_ids),
+            "states": [state.value for state in self.states],
+        }
+        if self.clearing:
+            value["clearing"] = sorted(self.clearing)
+        return value
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> FanOut:
@@ -129,7 +140,16 @@ class FanOut:
         run_ids, states = value.get("run_ids"), value.get("states")
         if not isinstance(run_ids, list) or not isinstance(states, list) or len(run_ids) != len(states):
             raise ValueError(f"Not a fan-out state: {value!r}")
-        return cls(run_ids=tuple(str(run_id) for run_id in run_ids), states=tuple(map(ItemState, states)))
+        clearing = value.get("clearing", [])
+        if not isinstance(clearing, list) or not all(
+            type(i) is int and 0 <= i < len(run_ids) for i in clearing
+        ):
+            raise ValueError(f"Not a fan-out state: {value!r}")
+        return cls(
+            run_ids=tuple(str(run_id) for run_id in run_ids),
+            states=tuple(map(ItemState, states)),
+            clearing=frozenset(clearing),
+        )
 
 
 @dataclass(frozen=True)

@@ -207,10 +207,7 @@ class TriggerDagRunsOperator(BaseOperator):
         # before a child exists.
         self.canceller = fanout_cancel.prepare(operator=self, context=context, dag_id=self.trigger_dag_id)
         self.rest_access = resume_mode.prepare(
-            operator=self,
-            context=context,
-            dag_id=self.trigger_dag_id,
-            signed_in=None if self.canceller is None else self.canceller.canceller.access,
+            operator=self, context=context, dag_id=self.trigger_dag_id, signed_in=self._signed_in()
         )
         if not confs:
             self.log.info("Nothing to trigger: confs is an empty list", dag_id=self.trigger_dag_id)
@@ -249,6 +246,15 @@ class TriggerDagRunsOperator(BaseOperator):
         self.canceller = fanout_cancel.prepare(
             operator=self, context=context, dag_id=self.trigger_dag_id, resuming=True
         )
+        if fan_out.clearing:
+            # Failed items wait for the window to resume them in place: their clears go from here.
+            self.rest_access = resume_mode.prepare(
+                operator=self,
+                context=context,
+                dag_id=self.trigger_dag_id,
+                signed_in=self._signed_in(),
+                resuming=True,
+            )
         with fanout_cancel.watching_the_try(self.canceller):
             return drive(operator=self, context=context, fan_out=fan_out, confs=confs)
 
@@ -265,6 +271,10 @@ class TriggerDagRunsOperator(BaseOperator):
             # Only the flag: this runs in the SIGTERM handler, where no message to the supervisor may go.
             self.stop_note.requested.set()
         fanout_cancel.on_kill(self.canceller, log=self.log)
+
+    def _signed_in(self) -> ApiAccess | None:
+        """The access ``cancel_on_kill`` signed in with in this process, if any."""
+        return None if self.canceller is None else self.canceller.canceller.access
 
     def log_progress(self, fan_out: FanOut) -> None:
         """Log the ``Fan-out progress`` line when it changed since the last one this process logged."""

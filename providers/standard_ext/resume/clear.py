@@ -66,6 +66,21 @@ def clear_failed_tasks(
 
 
 @conversation
+def failed_tasks(
+    access: standard_ext.api.access.ApiAccess, *, dag_id: str, run_id: str
+) -> Exchange[list[str]]:
+    """
+    What :func:`clear_failed_tasks` would clear now, asked with a dry run: it changes nothing and Airflow leaves it out of its audit log.
+
+    :raises ApiError: the server refused or failed.
+    """
+    body = {"dag_run_id": run_id, "dry_run": True, "only_failed": True}
+    response = yield from authorized(access, "POST", _clear_url(access, dag_id), body=body)
+    expect(access, response, 200, what=f"list the failed tasks of Dag run {run_id!r} of Dag {dag_id!r}")
+    return task_labels(json_object(response).get("task_instances"))
+
+
+@conversation
 def missing_clear_permission(
     access: standard_ext.api.access.ApiAccess, *, dag_id: str
 ) -> Exchange[list[str]]:

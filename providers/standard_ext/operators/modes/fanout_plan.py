@@ -128,7 +128,7 @@ def _carry_on(
         actions = [ItemAction.CLEAR if a is ItemAction.CLEAR else ItemAction.REDRIVE for a in actions]
     record = saved
     if ItemAction.CLEAR in actions:
-        record, actions = resume_mode.clear_items(
+        record, actions = resume_mode.plan_clears(
             operator=operator, context=context, saved=saved, actions=actions, clear_number=clear_number
         )
     redriven = [index for index, action in enumerate(actions) if action is ItemAction.REDRIVE]
@@ -164,7 +164,11 @@ def _carry_on(
         try_number=ti.try_number,
         **{action.value: actions.count(action) for action in ItemAction},
     )
-    return FanOut(run_ids=record.run_ids, states=tuple(state_after(action) for action in actions))
+    return FanOut(
+        run_ids=record.run_ids,
+        states=tuple(state_after(action) for action in actions),
+        clearing=frozenset(index for index, action in enumerate(actions) if action is ItemAction.CLEAR),
+    )
 
 
 def start_items(
@@ -183,14 +187,25 @@ def start_items(
     Once ``on_kill`` ran in this process, no further item starts (:func:`~standard_ext.wait.stop_guard.refuse_if_stopped`).
     """
     started: list[int] = []
+    cleared: dict[int, ItemState] = {}
     dates = item_dates(operator.checked_logical_date(), indexes=list(indexes))
     for index in indexes:
         refuse_if_stopped(
             operator,
             action="start the fan-out's items left",
             dag_id=operator.trigger_dag_id,
-            not_started=fan_out.count(ItemState.PENDING) - len(started),
+            not_started=fan_out.count(ItemState.PENDING) - len(started) - len(cleared),
         )
+        if index in fan_out.clearing:
+            # A failed run resumed in place: its clear, not a trigger, starts the item.
+            cleared[index] = resume_mode.start_cleared_item(
+                operator=operator,
+                context=context,
+                dag_id=operator.trigger_dag_id,
+                run_id=fan_out.run_ids[index],
+                index=index,
+            )
+            continue
         conf = confs[index]
         if operator.openlineage_inject_parent_info:
             # The helper the stock operator calls: the parent's OpenLineage run in each conf.
@@ -223,4 +238,4 @@ def start_items(
         fanout_cancel.note_triggered(
             operator.canceller, run_id=plan.run_id, triggered=triggered, log=operator.log
         )
-    return fan_out.with_states(dict.fromkeys(started, ItemState.ACTIVE))
+    return fan_out.with_states({**dict.fromkeys(started, ItemState.ACTIVE), **cleared})

@@ -7,6 +7,7 @@ its retry decides.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -16,14 +17,19 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from standard_ext.durable.decision import ACTIVE_STATES, Decision, SavedRun
 from standard_ext.fanout.poll import server_states
 from standard_ext.fanout.record import RECORD_KEY
-from standard_ext.fanout.state import ItemAction, item_action
+from standard_ext.fanout.state import ItemAction, ItemState
 from standard_ext.operators.modes.cancel_sign_in import (
     call_riding_out_blips,
     is_first_try_since_clear,
     sign_in,
 )
 from standard_ext.operators.modes.context import triggering_ti
-from standard_ext.resume.clear import clear_failed_tasks, missing_clear_permission, sign_in_and_check_clear
+from standard_ext.resume.clear import (
+    clear_failed_tasks,
+    failed_tasks,
+    missing_clear_permission,
+    sign_in_and_check_clear,
+)
 from standard_ext.wait.runs import child_state
 from standard_ext.wait.stop_guard import refuse_if_stopped
 from standard_ext.wait.stopped import StopNote
@@ -46,6 +52,7 @@ def prepare(
     context: Context,
     dag_id: str,
     signed_in: standard_ext.api.access.ApiAccess | None = None,
+    resuming: bool = False,
 ) -> standard_ext.api.access.ApiAccess | None:
     """
     Sign in and check that the user may clear the child Dag's task instances; ``None`` without the option.
@@ -58,10 +65,12 @@ def prepare(
     :param context: the task context (``ti``).
     :param dag_id: the child Dag, rendered.
     :param signed_in: the access ``cancel_on_kill`` already signed in with: only the check is sent.
+    :param resuming: a deferred fan-out resuming with items still to clear: its runs exist, so no error
+        may end the task for good.
     """
     if not operator.auto_clear_failed_tasks:
         return None
-    final = is_first_try_since_clear(ti=context["ti"], retries=operator.retries)
+    final = not resuming and is_first_try_since_clear(ti=context["ti"], retries=operator.retries)
     if signed_in is None:
         return sign_in(
             task_id=operator.task_id,
@@ -162,9 +171,7 @@ def clear_saved_run(
         **ids,
         **log_fields,
     )
-    if operator.rest_access is None:
-        raise AirflowException(f"Task {operator.task_id!r}: {OPTION} was not signed in before the clear")
-    cleared = clear_failed(operator=operator, access=operator.rest_access, **ids)
+    cleared = clear_failed(operator=operator, access=_access_of(operator), **ids)
     if cleared:
         operator.log.info(
             "Cleared the failed tasks of the Dag run; waiting on it again", tasks=cleared, **ids
@@ -189,7 +196,7 @@ def clear_saved_run(
     return record, Decision.RESUBMIT
 
 
-def clear_items(
+def plan_clears(
     *,
     operator: FanOutOperator,
     context: Context,
@@ -198,61 +205,94 @@ def clear_items(
     clear_number: int | None,
 ) -> tuple[FanOutRecord, list[ItemAction]]:
     """
-    Redrive the fan-out's failed items in place: record their clears, send them, and say what follows.
+    Decide which failed items resume in place, and record their clears before any is sent.
 
-    Write-ahead, as :func:`clear_saved_run`: the record counts each clear before any is sent, so a crash
-    anywhere leaves each run cleared once (the retry clears those still failed and waits on the rest).
-    An item whose run had nothing left to clear is looked at again: active, an earlier clear took and it
-    is waited on; succeeded, kept; still failed (marked failed by hand, or timed out), redriven under a
-    new run id as without the option.
+    Each ``CLEAR`` item's run is asked with a dry run what a clear would clear. One with nothing (a run
+    marked failed by hand, or timed out, whose unfinished tasks were skipped) is redriven under a new run
+    id instead, as without the option. The rest stay ``CLEAR``: the record counts their clears (and takes
+    this try's ``max_tries``) now, and each is sent when the window has room for its item
+    (:func:`start_cleared_item`), so ``max_active`` holds for them as for new runs. Whatever point a crash
+    comes at, the retry finds each run failed (not cleared yet: cleared then) or active (cleared: waited
+    on), so each run is cleared once.
 
-    :param actions: each item's action; those ``CLEAR`` are cleared.
-    :return: the record now in force, and the actions with every ``CLEAR`` resolved (``CLEAR`` for a
-        clear that took).
+    :param actions: each item's action; those ``CLEAR`` are looked at.
+    :return: the record now in force, and the actions with nothing-to-clear items made ``REDRIVE``.
     """
     ti, store = context["ti"], context["task_state_store"]
-    indexes = [index for index, action in enumerate(actions) if action is ItemAction.CLEAR]
-    run_ids = [saved.run_ids[index] for index in indexes]
+    access = _access_of(operator)
+    resolved = list(actions)
+    for index, action in enumerate(actions):
+        if action is not ItemAction.CLEAR:
+            continue
+        run_id = saved.run_ids[index]
+        found = call_riding_out_blips(
+            functools.partial(failed_tasks, access, dag_id=saved.dag_id, run_id=run_id),
+            access=access,
+            prefix=f"Task {operator.task_id!r}: {OPTION}",
+            final=False,
+            what="list the failed tasks of the child Dag run",
+        )
+        if not found:
+            resolved[index] = ItemAction.REDRIVE
+            operator.log.warning(
+                "The item's run has no failed task to clear (marked failed, or timed out); redriving it",
+                item=index,
+                run_id=run_id,
+            )
+    indexes = [index for index, action in enumerate(resolved) if action is ItemAction.CLEAR]
+    if not indexes:
+        return saved, resolved
     clears = dict(saved.clears)
-    for run_id in run_ids:
-        clears[run_id] = clears.get(run_id, 0) + 1
+    for index in indexes:
+        clears[saved.run_ids[index]] = clears.get(saved.run_ids[index], 0) + 1
     record = replace(saved, max_tries=ti.max_tries, clear_number=clear_number, ended=None, clears=clears)
-    refuse_if_stopped(operator, action="clear the failed items' tasks", dag_id=saved.dag_id)
+    refuse_if_stopped(operator, action="record the clears of the failed items", dag_id=saved.dag_id)
     store.set(RECORD_KEY, record.to_json())
     operator.log.warning(
-        "Redriving the failed items in place: clearing their runs' failed tasks",
+        "Redriving the failed items in place: their runs' failed tasks are cleared as the window has room",
         dag_id=saved.dag_id,
         items=indexes,
-        run_ids=run_ids,
+        run_ids=[saved.run_ids[index] for index in indexes],
     )
+    return record, resolved
+
+
+def start_cleared_item(
+    *, operator: FanOutOperator, context: Context, dag_id: str, run_id: str, index: int
+) -> ItemState:
+    """
+    Start an item whose failed run resumes in place: clear the run's failed tasks; return the item's state.
+
+    The clear was recorded by :func:`plan_clears`. Nothing left to clear means an earlier clear took (a
+    lost answer, or a person's): the run's state says what the item is. A run that has failed again with
+    nothing to clear fails its item, and a retry redrives it.
+    """
+    cleared = clear_failed(operator=operator, access=_access_of(operator), dag_id=dag_id, run_id=run_id)
+    if cleared:
+        operator.log.info(
+            "Cleared the failed tasks of the item's run", item=index, run_id=run_id, tasks=cleared
+        )
+        return ItemState.ACTIVE
+    state = server_states(ti=triggering_ti(context), dag_id=dag_id, run_ids=[run_id])[run_id]
+    item_state = (
+        ItemState.ACTIVE
+        if state in ACTIVE_STATES
+        else ItemState.SUCCEEDED
+        if state == "success"
+        else ItemState.FAILED
+    )
+    operator.log.warning(
+        "Nothing left to clear in the item's run",
+        item=index,
+        run_id=run_id,
+        state=state,
+        item_state=item_state.value,
+    )
+    return item_state
+
+
+def _access_of(operator: Any) -> standard_ext.api.access.ApiAccess:
     if operator.rest_access is None:
         raise AirflowException(f"Task {operator.task_id!r}: {OPTION} was not signed in before the clear")
-    resolved = list(actions)
-    nothing_cleared = []
-    for index, run_id in zip(indexes, run_ids, strict=True):
-        cleared = clear_failed(
-            operator=operator, access=operator.rest_access, dag_id=saved.dag_id, run_id=run_id
-        )
-        if cleared:
-            operator.log.info(
-                "Cleared the failed tasks of the item's run", item=index, run_id=run_id, tasks=cleared
-            )
-        else:
-            nothing_cleared.append(index)
-    if nothing_cleared:
-        states = server_states(
-            ti=triggering_ti(context),
-            dag_id=saved.dag_id,
-            run_ids=[saved.run_ids[i] for i in nothing_cleared],
-        )
-        for index in nothing_cleared:
-            state = states[saved.run_ids[index]]
-            resolved[index] = ItemAction.RECONNECT if state in ACTIVE_STATES else item_action(state)
-            operator.log.warning(
-                "Nothing to clear in the item's run",
-                item=index,
-                run_id=saved.run_ids[index],
-                state=state,
-                then=resolved[index].value,
-            )
-    return record, resolved
+    access: standard_ext.api.access.ApiAccess = operator.rest_access
+    return access
