@@ -5,15 +5,19 @@ execution API, on the session's temporary SQLite database (see ``tests/conftest.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
+from tests.fake_api import FakeApi
 from tests.integration import db
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from airflow.sdk import DAG
 
 INTEGRATION_DIR = Path(__file__).resolve().parent
@@ -69,3 +73,18 @@ def run_dag(capfd: pytest.CaptureFixture[str]) -> RunDag:
         return DagTestResult(run_id=dag_run.run_id, log=out + err)
 
     return run
+
+
+#: The user the scripted REST API (``api``) knows, and the default connection signs in as.
+API_LOGIN, API_PASSWORD = "trigger-bot", "s3cret-pw"
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
+    """A scripted public REST API, and the default connection to it, as an environment variable."""
+    server = FakeApi(users={API_LOGIN: API_PASSWORD})
+    server.start()
+    connection = {"conn_type": "http", "host": server.base_url, "login": API_LOGIN, "password": API_PASSWORD}
+    monkeypatch.setenv("AIRFLOW_CONN_AIRFLOW_API_DEFAULT", json.dumps(connection))
+    yield server
+    server.stop()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.fake_api import DAG_RUN_PATCH, TOKEN, FakeApi
+from tests.fake_api import DAG_RUN_PATCH, TOKEN
 from tests.integration import db
+from tests.integration.conftest import API_PASSWORD
 from tests.integration.dags.cancelling import (
     MISSING_CONNECTION,
     TASK_ID,
@@ -23,24 +23,10 @@ from tests.integration.names import CHILD
 from tests.integration.scheduler import ChildFinisher
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from airflow.sdk import DAG
 
+    from tests.fake_api import FakeApi
     from tests.integration.conftest import RunDag
-
-LOGIN, PASSWORD = "trigger-bot", "s3cret-pw"
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
-    """A scripted public REST API, and the default connection to it, as an environment variable."""
-    server = FakeApi(users={LOGIN: PASSWORD})
-    server.start()
-    connection = {"conn_type": "http", "host": server.base_url, "login": LOGIN, "password": PASSWORD}
-    monkeypatch.setenv("AIRFLOW_CONN_AIRFLOW_API_DEFAULT", json.dumps(connection))
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize("dag", [synchronous, deferrable, fan_out], ids=["sync", "deferrable", "fan-out"])
@@ -53,7 +39,7 @@ def test_a_parent_signs_in_first_and_runs_as_usual(run_dag: RunDag, api: FakeApi
     assert TOKEN in api.routes()
     # Nothing stopped the parent: nothing was cancelled, and the password never reached the log.
     assert DAG_RUN_PATCH not in api.routes()
-    assert PASSWORD not in result.log
+    assert API_PASSWORD not in result.log
 
 
 def test_a_missing_connection_fails_the_task_before_the_trigger(run_dag: RunDag, api: FakeApi) -> None:

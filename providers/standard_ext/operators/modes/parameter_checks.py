@@ -81,16 +81,26 @@ def check_cancel_on_kill(*, task_id: str, cancel_on_kill: object, airflow_api_co
     :param task_id: the task, named in the error.
     :raises ValueError: naming the parameter.
     """
-    if not isinstance(cancel_on_kill, bool):
-        # A string such as "false" would be truthy: cancelling runs nobody asked to cancel.
+    # A string such as "false" would be truthy: cancelling runs nobody asked to cancel.
+    _check_api_option(
+        task_id=task_id,
+        name="cancel_on_kill",
+        value=cancel_on_kill,
+        conn_id=airflow_api_conn_id,
+        verb="cancels",
+    )
+
+
+def _check_api_option(*, task_id: str, name: str, value: object, conn_id: object, verb: str) -> None:
+    """Refuse an option that goes through the REST API when it is not a bool, or names no connection."""
+    if not isinstance(value, bool):
         raise ValueError(
-            f"Task {task_id!r}: cancel_on_kill must be True or False, not {type(cancel_on_kill).__name__} "
-            f"{cancel_on_kill!r}"
+            f"Task {task_id!r}: {name} must be True or False, not {type(value).__name__} {value!r}"
         )
-    if cancel_on_kill and (not isinstance(airflow_api_conn_id, str) or not airflow_api_conn_id.strip()):
+    if value and (not isinstance(conn_id, str) or not conn_id.strip()):
         raise ValueError(
             f"Task {task_id!r}: airflow_api_conn_id must name the Airflow connection to the API server "
-            f"that cancel_on_kill cancels through, not {airflow_api_conn_id!r}"
+            f"that {name} {verb} through, not {conn_id!r}"
         )
 
 
@@ -108,11 +118,13 @@ def check_auto_clear(
     :param task_id: the task, named in the error.
     :raises ValueError: naming the parameter.
     """
-    if not isinstance(auto_clear_failed_tasks, bool):
-        raise ValueError(
-            f"Task {task_id!r}: auto_clear_failed_tasks must be True or False, not "
-            f"{type(auto_clear_failed_tasks).__name__} {auto_clear_failed_tasks!r}"
-        )
+    _check_api_option(
+        task_id=task_id,
+        name="auto_clear_failed_tasks",
+        value=auto_clear_failed_tasks,
+        conn_id=airflow_api_conn_id,
+        verb="clears",
+    )
     if not auto_clear_failed_tasks:
         return
     if not durable:
@@ -125,11 +137,6 @@ def check_auto_clear(
         raise ValueError(
             f"Task {task_id!r}: auto_clear_failed_tasks needs wait_for_completion=True; without waiting "
             "for the child run the task never learns that it failed"
-        )
-    if not isinstance(airflow_api_conn_id, str) or not airflow_api_conn_id.strip():
-        raise ValueError(
-            f"Task {task_id!r}: airflow_api_conn_id must name the Airflow connection to the API server "
-            f"that auto_clear_failed_tasks clears through, not {airflow_api_conn_id!r}"
         )
 
 
