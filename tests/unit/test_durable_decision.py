@@ -117,7 +117,7 @@ class TestAutoClear:
         assert decision is expected
 
     def test_clears_survive_the_round_trip(self) -> None:
-        record = replace(SAVED, clears=2)
+        record = replace(SAVED, clears=2, try_number=3)
         assert parse_saved_run(record.to_json(), dag_id="child") == (record, None)
 
     @pytest.mark.parametrize("clears", [True, -1, "2", None])

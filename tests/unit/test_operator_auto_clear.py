@@ -86,6 +86,8 @@ class TestARetryResumesTheFailedRun:
             "max_tries": 2,
             "clear_number": 0,
             "clears": 1,
+            # The try that triggered it: the run is the first try's, resumed.
+            "try_number": 1,
             "ended": "success",
         }
         assert parent.ti.xcoms["trigger_run_id"] == run_id

@@ -134,7 +134,9 @@ class TestCrashWindows:
         parent.run()
 
         (msg,) = supervisor.sent_of(TriggerDagRun)
-        assert seen == [{"dag_id": "child", "run_id": msg.run_id, "max_tries": 2, "clear_number": 0}]
+        assert seen == [
+            {"dag_id": "child", "run_id": msg.run_id, "max_tries": 2, "clear_number": 0, "try_number": 1}
+        ]
 
     def test_killed_after_the_trigger_before_the_first_poll_retry_reconnects(
         self, supervisor: FakeSupervisor, make_parent: MakeParent

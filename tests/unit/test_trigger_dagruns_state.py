@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import itertools
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -249,6 +250,25 @@ class TestRecord:
 
     def test_nothing_stored_is_no_record_and_no_reason(self) -> None:
         assert parse_record(None, dag_id="child", digest="x") == (None, None)
+
+    def test_clears_and_try_numbers_round_trip(self) -> None:
+        record = replace(self.record(), clears={"a": 2}, try_numbers=(1, 3))
+        parsed, why = parse_record(record.to_json(), dag_id="child", digest=record.confs_digest)
+        assert (parsed, why) == (record, None)
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"clears": {"elsewhere": 1}},
+            {"clears": {"a": True}},
+            {"try_numbers": [1]},
+            {"try_numbers": [1, 0]},
+        ],
+    )
+    def test_bad_clears_or_try_numbers_are_dropped_not_fatal(self, change: dict[str, Any]) -> None:
+        record = self.record()
+        parsed, _ = parse_record({**record.to_json(), **change}, dag_id="child", digest=record.confs_digest)
+        assert parsed == record
 
     def test_the_digest_ignores_key_order_but_not_item_order(self) -> None:
         assert confs_digest([{"a": 1, "b": 2}]) == confs_digest([{"b": 2, "a": 1}])

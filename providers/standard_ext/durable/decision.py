@@ -55,6 +55,9 @@ class SavedRun:
     clear_number: int | None = None
     ended: str | None = None
     clears: int = 0
+    #: The try that saved the run id (and so triggered it, unless it died first): the "Child runs" tab
+    #: shows it. ``None`` in a record saved before it was kept.
+    try_number: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as stored."""
@@ -65,6 +68,8 @@ class SavedRun:
             record["ended"] = self.ended
         if self.clears:
             record["clears"] = self.clears
+        if self.try_number is not None:
+            record["try_number"] = self.try_number
         return record
 
 
@@ -96,6 +101,7 @@ def parse_saved_run(value: object, *, dag_id: str) -> tuple[SavedRun | None, str
     ended = ended if ended in (ENDED_SUCCESS, ENDED_STOPPED) else None
     clears = value.get("clears", 0)
     clears = clears if isinstance(clears, int) and not isinstance(clears, bool) and clears > 0 else 0
+    try_number = value.get("try_number")
     return SavedRun(
         dag_id=stored_dag_id,
         run_id=run_id,
@@ -103,6 +109,7 @@ def parse_saved_run(value: object, *, dag_id: str) -> tuple[SavedRun | None, str
         clear_number=clear_number,
         ended=ended,
         clears=clears,
+        try_number=try_number if type(try_number) is int and try_number > 0 else None,
     ), None
 
 

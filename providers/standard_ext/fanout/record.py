@@ -40,6 +40,9 @@ class FanOutRecord:
     #: ``auto_clear_failed_tasks``: how many clears of a run's failed tasks were decided on, by run id,
     #: each written before it is sent.
     clears: Mapping[str, int] = field(default_factory=dict)
+    #: The try that planned each item's current run id, in item order (the "Child runs" tab shows it);
+    #: empty in a record saved before it was kept.
+    try_numbers: tuple[int, ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -61,6 +64,8 @@ class FanOutRecord:
             record["ended"] = self.ended
         if self.clears:
             record["clears"] = dict(self.clears)
+        if self.try_numbers:
+            record["try_numbers"] = list(self.try_numbers)
         return record
 
 
@@ -104,6 +109,13 @@ def parse_record(value: object, *, dag_id: str, digest: str) -> tuple[FanOutReco
         if isinstance(clears, dict)
         else {}
     )
+    try_numbers = value.get("try_numbers")
+    if not (
+        isinstance(try_numbers, list)
+        and len(try_numbers) == len(run_ids)
+        and all(type(n) is int and n > 0 for n in try_numbers)
+    ):
+        try_numbers = []
     return FanOutRecord(
         dag_id=dag_id,
         run_ids=tuple(run_ids),
@@ -112,6 +124,7 @@ def parse_record(value: object, *, dag_id: str, digest: str) -> tuple[FanOutReco
         clear_number=clear_number,
         ended=ended if ended in (ENDED_SUCCESS, ENDED_STOPPED) else None,
         clears=clears,
+        try_numbers=tuple(try_numbers),
     ), None
 
 

@@ -87,7 +87,11 @@ def execute_durable(*, operator: SingleRunOperator, context: Context, plan: Plan
             log_fields=log_fields,
         )
         record = SavedRun(
-            dag_id=plan.dag_id, run_id=plan.run_id, max_tries=ti.max_tries, clear_number=clear_number
+            dag_id=plan.dag_id,
+            run_id=plan.run_id,
+            max_tries=ti.max_tries,
+            clear_number=clear_number,
+            try_number=ti.try_number,
         )
         # Write-ahead: once the trigger is sent the run may exist, so its id must already be saved.
         refuse_if_stopped(operator, action="save the run id", dag_id=plan.dag_id, run_id=plan.run_id)

@@ -88,6 +88,7 @@ def plan_fan_out(
             confs_digest=digest,
             max_tries=ti.max_tries,
             clear_number=clear_number,
+            try_numbers=(ti.try_number,) * len(run_ids),
         )
         # Write-ahead: once the first trigger is sent a run may exist, so every id must already be saved.
         refuse_if_stopped(operator, action="save the fan-out's run ids", dag_id=dag_id)
@@ -145,6 +146,7 @@ def _carry_on(
             clear_number=clear_number,
             ended=None,
             clears={run_id: n for run_id, n in record.clears.items() if run_id in run_ids},
+            try_numbers=_redriven_tries(record, redriven, try_number=ti.try_number),
         )
         # Write-ahead again: the redriven items' new ids are saved before any of them is triggered.
         refuse_if_stopped(operator, action="save the redriven items' run ids", dag_id=saved.dag_id)
@@ -169,6 +171,16 @@ def _carry_on(
         states=tuple(state_after(action) for action in actions),
         clearing=frozenset(index for index, action in enumerate(actions) if action is ItemAction.CLEAR),
     )
+
+
+def _redriven_tries(record: FanOutRecord, redriven: Sequence[int], *, try_number: int) -> tuple[int, ...]:
+    """The record's try numbers with the redriven items' set to this try's (none kept: none known)."""
+    if not record.try_numbers:
+        return ()
+    tries = list(record.try_numbers)
+    for index in redriven:
+        tries[index] = try_number
+    return tuple(tries)
 
 
 def start_items(
