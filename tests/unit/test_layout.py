@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2] / "providers" / PACKAGE
 
 # The floors, bottom first: a folder may import only itself and the folders before it. The flat top
 # level (``__init__``, ``get_provider_info``, ``links``) sits above them all.
-FLOORS = ("api", "durable", "wait", "launch", "cancel", "resume", "fanout", "triggers", "operators")
+FLOORS = ("api", "durable", "wait", "launch", "cancel", "resume", "fanout", "triggers", "ui", "operators")
 TOP = "<top>"
 TOP_MODULES = {"__init__", "get_provider_info", "links"}
 MAX_LINES = 300
