@@ -21,7 +21,7 @@ COMPAT_STANDARD ?= 1.15.0
 COMPAT_COMMON_COMPAT ?= 1.14.1
 COMPAT_STAMP := $(COMPAT_VENV)/.installed-$(COMPAT_AIRFLOW)-$(COMPAT_TASK_SDK)-$(COMPAT_STANDARD)-$(COMPAT_COMMON_COMPAT)
 
-.PHONY: install install-distributed install-bench install-docs lint unit integration e2e test \
+.PHONY: install install-distributed install-bench install-docs install-browser lint unit integration e2e test \
 	test-distributed docs compat package-test demo bench bench-width bench-hour clean
 
 install: $(STAMP)
@@ -66,11 +66,18 @@ unit: install
 integration: install
 	$(BIN)/pytest tests/integration
 
-e2e: install
+e2e: install install-browser
 	$(BIN)/pytest tests/e2e -m "not distributed"
 
-test: lint
+test: lint install-browser
 	$(BIN)/pytest tests -m "not distributed and not package"
+
+# Debian's Chromium and ChromeDriver, for the browser test of the "Child runs" tab
+# (tests/e2e/test_child_runs_tab.py); installed with apt-get, as root (CI runs as root), or with sudo.
+install-browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver
 
 # The end-to-end scenarios on PostgreSQL (127.0.0.1:5432) and the CeleryExecutor with Redis (127.0.0.1:6379).
 test-distributed: install-distributed

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, update
 
 from tests.integration.dags.child_runs_view import ITEMS, TASK_ID, fan_out, other, single
+from tests.integration.dags.resuming import missing_connection
 from tests.integration.names import CHILD
 from tests.integration.scoped_auth_manager import BLIND
 
@@ -141,6 +142,18 @@ class TestRows:
         assert answer["kind"] == "single"
         (row,) = answer["rows"]
         assert (row["state"], row["conf"]["rows"], row["try_number"]) == ("queued", 3, 1)
+
+    def test_a_task_that_never_triggered_gets_a_line(self, client: TestClient, run_dag: RunDag) -> None:
+        # It fails before its trigger: its connection is missing.
+        parent_run_id = run_dag(missing_connection, logical_date=None).run_id
+        sign_in(client, "viewer", "viewer")
+
+        answer = client.get(
+            ROUTE, params={"dag_id": missing_connection.dag_id, "run_id": parent_run_id, "task_id": "trigger"}
+        ).json()
+
+        assert (answer["kind"], answer["rows"]) == ("never_triggered", [])
+        assert "has not triggered" in answer["message"]
 
     def test_a_task_of_another_operator_gets_a_line(self, client: TestClient, run_dag: RunDag) -> None:
         parent_run_id = run_dag(other, logical_date=None).run_id
