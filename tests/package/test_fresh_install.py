@@ -202,6 +202,15 @@ def test_airflow_loads_the_plugin(fresh: FreshInstall) -> None:
 
     assert "task_sdk_ext" in plugins
     assert f"airflow-durable-trigger=={__version__}" in plugins["task_sdk_ext"]["source"]
+    # The Child runs tab: its React app, and the API server app that serves its module and data.
+    tab = plugins["standard_ext_child_runs"]
+    assert [app["destination"] for app in tab["react_apps"]] == ["task_instance"]
+    assert [app["url_prefix"] for app in tab["fastapi_apps"]] == ["/standard-ext"]
+
+
+def test_the_wheel_carries_the_tab_s_module(fresh: FreshInstall) -> None:
+    names = zipfile.ZipFile(fresh.wheel).namelist()
+    assert "standard_ext/ui/static/child_runs.js" in names
 
 
 def test_a_dag_using_the_operators_parses(fresh: FreshInstall) -> None:
