@@ -176,6 +176,52 @@ class TestARetryResumesTheFailedRun:
         assert (run.run_id, run.clears, run.resets, run.state()) == ("nightly", 1, 0, "success")
 
 
+class TestAFixedRunIdHeldByAFailedRun:
+    def test_the_first_try_resumes_it_instead_of_the_stock_answer(
+        self, supervisor: FakeSupervisor, api: FakeApi, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        connect(supervisor, api)
+        held = supervisor.add_run("child", "nightly", outcome="failed")
+        parent = make_parent(trigger_run_id="nightly", **RESUMING)
+
+        parent.run()
+
+        assert (held.clears, held.resets, held.state()) == (1, 0, "success")
+        assert supervisor.sent_of(TriggerDagRun) == []
+        assert parent.store.values[KEY]["run_id"] == "nightly"
+        assert parent.store.values[KEY]["clears"] == 1
+
+    def test_with_nothing_to_clear_the_stock_answer_holds(
+        self, supervisor: FakeSupervisor, api: FakeApi, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        connect(supervisor, api)
+        held = supervisor.add_run("child", "nightly", outcome="failed")
+        held.failed_tasks = ()
+        parent = make_parent(trigger_run_id="nightly", **RESUMING)
+
+        with pytest.raises(AirflowException, match="already"):
+            parent.run()
+
+        # Not this task's run: neither reset nor replaced.
+        assert (held.clears, held.resets) == (0, 0)
+        assert supervisor.sent_of(TriggerDagRun) == []
+
+    def test_a_run_that_succeeded_gets_the_stock_answer(
+        self, supervisor: FakeSupervisor, api: FakeApi, make_parent: MakeParent
+    ) -> None:
+        supervisor.add_dag("child")
+        connect(supervisor, api)
+        supervisor.add_run("child", "nightly", outcome="success")
+        parent = make_parent(trigger_run_id="nightly", **RESUMING)
+
+        with pytest.raises(AirflowException, match="already"):
+            parent.run()
+
+        assert clears_sent(api) == []
+
+
 @pytest.mark.usefixtures("failing_child")
 class TestAPersonsClear:
     def test_of_a_parent_whose_child_failed_resumes_the_child(

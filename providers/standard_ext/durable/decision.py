@@ -58,6 +58,8 @@ class SavedRun:
     #: The try that saved the run id (and so triggered it, unless it died first): the "Child runs" tab
     #: shows it. ``None`` in a record saved before it was kept.
     try_number: int | None = None
+    #: Not read from the store: a failed run found holding a fixed run id, to resume (not written).
+    held: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as stored."""

@@ -66,6 +66,8 @@ def execute_durable(*, operator: SingleRunOperator, context: Context, plan: Plan
         record, decision = resume_mode.clear_saved_run(
             operator=operator, context=context, saved=saved, clear_number=clear_number, log_fields=log_fields
         )
+        # A run found under a fixed id with nothing to clear is not known to be ours: the stock rules.
+        decision = Decision.TRIGGER if decision is Decision.RESUBMIT and saved.held else decision
         saved_state = operator.child_end or saved_state
     if (
         saved is not None
@@ -145,6 +147,8 @@ def _decide(
             allowed_states=operator.allowed_states,
             auto_clear=operator.auto_clear_failed_tasks,
         )
+        if decision is Decision.TRIGGER and (held := resume_mode.held_failed_run(operator, context, plan)):
+            saved, saved_state, decision = held, "failed", Decision.CLEAR_FAILED
         telemetry.record_decision(
             span,
             decision=decision,

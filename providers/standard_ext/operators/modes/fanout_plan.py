@@ -22,8 +22,7 @@ from standard_ext.fanout.state import FanOut, ItemAction, ItemState, item_action
 from standard_ext.launch import run as launch
 from standard_ext.launch.plan import Plan
 from standard_ext.launch.run import WhenExists
-from standard_ext.operators.modes import fanout_cancel
-from standard_ext.operators.modes import resume as resume_mode
+from standard_ext.operators.modes import fanout_cancel, fanout_resume
 from standard_ext.operators.modes.context import triggering_ti
 from standard_ext.operators.modes.durable import clear_number_of
 from standard_ext.wait.stop_guard import refuse_if_stopped
@@ -129,7 +128,7 @@ def _carry_on(
         actions = [ItemAction.CLEAR if a is ItemAction.CLEAR else ItemAction.REDRIVE for a in actions]
     record = saved
     if ItemAction.CLEAR in actions:
-        record, actions = resume_mode.plan_clears(
+        record, actions = fanout_resume.plan_clears(
             operator=operator, context=context, saved=saved, actions=actions, clear_number=clear_number
         )
     redriven = [index for index, action in enumerate(actions) if action is ItemAction.REDRIVE]
@@ -210,7 +209,7 @@ def start_items(
         )
         if index in fan_out.clearing:
             # A failed run resumed in place: its clear, not a trigger, starts the item.
-            cleared[index] = resume_mode.start_cleared_item(
+            cleared[index] = fanout_resume.start_cleared_item(
                 operator=operator,
                 context=context,
                 dag_id=operator.trigger_dag_id,

@@ -7,7 +7,6 @@ its retry decides.
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -15,9 +14,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from standard_ext.durable.decision import ACTIVE_STATES, Decision, SavedRun
-from standard_ext.fanout.poll import server_states
-from standard_ext.fanout.record import RECORD_KEY
-from standard_ext.fanout.state import ItemAction, ItemState
 from standard_ext.operators.modes.cancel_sign_in import (
     call_riding_out_blips,
     is_first_try_since_clear,
@@ -26,7 +22,6 @@ from standard_ext.operators.modes.cancel_sign_in import (
 from standard_ext.operators.modes.context import triggering_ti
 from standard_ext.resume.clear import (
     clear_failed_tasks,
-    failed_tasks,
     missing_clear_permission,
     sign_in_and_check_clear,
 )
@@ -38,8 +33,8 @@ if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
     import standard_ext.api.access
-    from standard_ext.fanout.record import FanOutRecord
-    from standard_ext.operators.modes.protocols import FanOutOperator, SingleRunOperator
+    from standard_ext.launch.plan import Plan
+    from standard_ext.operators.modes.protocols import SingleRunOperator
 
 OPTION = "auto_clear_failed_tasks"
 #: Said after the missing permission when the sign-in check finds it missing.
@@ -136,6 +131,23 @@ def clear_failed(
     )
 
 
+def held_failed_run(operator: SingleRunOperator, context: Context, plan: Plan) -> SavedRun | None:
+    """
+    With the option, the failed run that already holds a fixed run id: the one to resume instead of the stock answer.
+
+    A ``trigger_run_id`` (or the id of a fixed ``logical_date``) names the same work on every try and every
+    clear of the parent, so a failed run under it is that work, part done: it is cleared and waited on,
+    as a retry of the stock operator would under the upstream proposal. ``None`` for an id with a random
+    suffix (no run can hold it) and for a run in any other state.
+    """
+    if not operator.auto_clear_failed_tasks or plan.ours:
+        return None
+    if child_state(triggering_ti(context), plan.dag_id, plan.run_id) != "failed":
+        return None
+    ti = context["ti"]
+    return SavedRun(dag_id=plan.dag_id, run_id=plan.run_id, max_tries=ti.max_tries, held=True)
+
+
 def clear_saved_run(
     *,
     operator: SingleRunOperator,
@@ -160,7 +172,12 @@ def clear_saved_run(
     ti, store = context["ti"], context["task_state_store"]
     ids = {"dag_id": saved.dag_id, "run_id": saved.run_id}
     record = replace(
-        saved, max_tries=ti.max_tries, clear_number=clear_number, ended=None, clears=saved.clears + 1
+        saved,
+        max_tries=ti.max_tries,
+        clear_number=clear_number,
+        ended=None,
+        clears=saved.clears + 1,
+        held=False,
     )
     refuse_if_stopped(operator, action="clear the failed tasks of the Dag run", **ids)
     store.set(operator.external_id_key, record.to_json())
@@ -171,7 +188,7 @@ def clear_saved_run(
         **ids,
         **log_fields,
     )
-    cleared = clear_failed(operator=operator, access=_access_of(operator), **ids)
+    cleared = clear_failed(operator=operator, access=access_of(operator), **ids)
     if cleared:
         operator.log.info(
             "Cleared the failed tasks of the Dag run; waiting on it again", tasks=cleared, **ids
@@ -196,102 +213,8 @@ def clear_saved_run(
     return record, Decision.RESUBMIT
 
 
-def plan_clears(
-    *,
-    operator: FanOutOperator,
-    context: Context,
-    saved: FanOutRecord,
-    actions: list[ItemAction],
-    clear_number: int | None,
-) -> tuple[FanOutRecord, list[ItemAction]]:
-    """
-    Decide which failed items resume in place, and record their clears before any is sent.
-
-    Each ``CLEAR`` item's run is asked with a dry run what a clear would clear. One with nothing (a run
-    marked failed by hand, or timed out, whose unfinished tasks were skipped) is redriven under a new run
-    id instead, as without the option. The rest stay ``CLEAR``: the record counts their clears (and takes
-    this try's ``max_tries``) now, and each is sent when the window has room for its item
-    (:func:`start_cleared_item`), so ``max_active`` holds for them as for new runs. Whatever point a crash
-    comes at, the retry finds each run failed (not cleared yet: cleared then) or active (cleared: waited
-    on), so each run is cleared once.
-
-    :param actions: each item's action; those ``CLEAR`` are looked at.
-    :return: the record now in force, and the actions with nothing-to-clear items made ``REDRIVE``.
-    """
-    ti, store = context["ti"], context["task_state_store"]
-    access = _access_of(operator)
-    resolved = list(actions)
-    for index, action in enumerate(actions):
-        if action is not ItemAction.CLEAR:
-            continue
-        run_id = saved.run_ids[index]
-        found = call_riding_out_blips(
-            functools.partial(failed_tasks, access, dag_id=saved.dag_id, run_id=run_id),
-            access=access,
-            prefix=f"Task {operator.task_id!r}: {OPTION}",
-            final=False,
-            what="list the failed tasks of the child Dag run",
-        )
-        if not found:
-            resolved[index] = ItemAction.REDRIVE
-            operator.log.warning(
-                "The item's run has no failed task to clear (marked failed, or timed out); redriving it",
-                item=index,
-                run_id=run_id,
-            )
-    indexes = [index for index, action in enumerate(resolved) if action is ItemAction.CLEAR]
-    if not indexes:
-        return saved, resolved
-    clears = dict(saved.clears)
-    for index in indexes:
-        clears[saved.run_ids[index]] = clears.get(saved.run_ids[index], 0) + 1
-    record = replace(saved, max_tries=ti.max_tries, clear_number=clear_number, ended=None, clears=clears)
-    refuse_if_stopped(operator, action="record the clears of the failed items", dag_id=saved.dag_id)
-    store.set(RECORD_KEY, record.to_json())
-    operator.log.warning(
-        "Redriving the failed items in place: their runs' failed tasks are cleared as the window has room",
-        dag_id=saved.dag_id,
-        items=indexes,
-        run_ids=[saved.run_ids[index] for index in indexes],
-    )
-    return record, resolved
-
-
-def start_cleared_item(
-    *, operator: FanOutOperator, context: Context, dag_id: str, run_id: str, index: int
-) -> ItemState:
-    """
-    Start an item whose failed run resumes in place: clear the run's failed tasks; return the item's state.
-
-    The clear was recorded by :func:`plan_clears`. Nothing left to clear means an earlier clear took (a
-    lost answer, or a person's): the run's state says what the item is. A run that has failed again with
-    nothing to clear fails its item, and a retry redrives it.
-    """
-    cleared = clear_failed(operator=operator, access=_access_of(operator), dag_id=dag_id, run_id=run_id)
-    if cleared:
-        operator.log.info(
-            "Cleared the failed tasks of the item's run", item=index, run_id=run_id, tasks=cleared
-        )
-        return ItemState.ACTIVE
-    state = server_states(ti=triggering_ti(context), dag_id=dag_id, run_ids=[run_id])[run_id]
-    item_state = (
-        ItemState.ACTIVE
-        if state in ACTIVE_STATES
-        else ItemState.SUCCEEDED
-        if state == "success"
-        else ItemState.FAILED
-    )
-    operator.log.warning(
-        "Nothing left to clear in the item's run",
-        item=index,
-        run_id=run_id,
-        state=state,
-        item_state=item_state.value,
-    )
-    return item_state
-
-
-def _access_of(operator: Any) -> standard_ext.api.access.ApiAccess:
+def access_of(operator: Any) -> standard_ext.api.access.ApiAccess:
+    """The access ``prepare`` signed in with; an error if it did not (a clear before the sign-in)."""
     if operator.rest_access is None:
         raise AirflowException(f"Task {operator.task_id!r}: {OPTION} was not signed in before the clear")
     access: standard_ext.api.access.ApiAccess = operator.rest_access
