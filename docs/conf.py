@@ -48,9 +48,9 @@ nitpick_ignore_regex = [
     (
         r"py:.*",
         r"(airflow|pendulum|datetime|collections|typing|structlog|httpx|sqlalchemy|asyncio|_asyncio|threading"
-        r"|enum|contextlib|contextvars|opentelemetry|pydantic)(\..*)?",
+        r"|enum|contextlib|contextvars|opentelemetry|pydantic|fastapi|starlette)(\..*)?",
     ),
-    (r"py:.*", r"(Any|Context|Sequence|Mapping|Iterable|Callable|datetime|timedelta|Exception)"),
+    (r"py:.*", r"(Any|Context|Sequence|Mapping|Iterable|Callable|datetime|timedelta|Exception|Session)"),
     # Airflow's and structlog's names, as the docstrings and annotations write them unqualified.
     (
         r"py:.*",

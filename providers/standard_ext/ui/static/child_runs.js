@@ -87,7 +87,9 @@ function Row(props) {
   const cells = [
     r.index,
     h(Shortened, { value: r.conf, short: r.conf_short }),
-    r.state === "not_started" ? r.run_id : h("a", { href, "data-testid": "child-run-link" }, r.run_id),
+    r.state === "not_started"
+      ? r.run_id
+      : h("a", { href, "data-testid": "child-run-link", style: { textDecoration: "underline" } }, r.run_id),
     h(Badge, { colorPalette: STATE_COLOURS[r.state] || "gray" }, r.state.replace("_", " ")),
     when(r.start_date),
     when(r.end_date),
