@@ -43,6 +43,14 @@ class TestChildrenOf:
         assert found.kind == "never_triggered"
         assert "not triggered" in (found.message or "")
 
+    def test_the_stock_operator_s_run_id_alone_points_at_its_link(self) -> None:
+        found = children_of(
+            operator="TriggerDagRunOperator", records={}, xcoms={"trigger_run_id": "r1"}, try_number=1
+        )
+        assert found.kind == "other"
+        assert "'r1'" in (found.message or "")
+        assert "Triggered DAG link" in (found.message or "")
+
     def test_another_operator(self) -> None:
         found = children_of(operator="BashOperator", records={}, xcoms={}, try_number=1)
         assert found.kind == "other"

@@ -97,6 +97,13 @@ def children_of(
         run_id, dag_id = xcoms.get(XCOM_RUN_ID), xcoms.get(XCOM_DAG_ID)
         if run_id and dag_id:
             return Children(kind="single", dag_id=str(dag_id), items=(Item(0, str(run_id), try_number),))
+        if run_id:
+            # The stock operator's task runner pushes the run id alone; its Dag is in the operator.
+            return Children(
+                kind="other",
+                message=f"This task triggered run {run_id!r} as the stock operator does, without saying of "
+                "which Dag: its Triggered DAG link leads there.",
+            )
         return Children(kind="never_triggered", message="This task has not triggered any Dag run yet.")
     return Children(
         kind="other",
