@@ -72,6 +72,14 @@ class ChildRunOperator(Protocol):
     auto_clear_failed_tasks: bool
     rest_access: standard_ext.api.access.ApiAccess | None
 
+    @property
+    def airflow_api_conn_id(self) -> str:
+        """The connection to the API server (``cancel_on_kill``, ``auto_clear_failed_tasks``)."""
+
+    @property
+    def retries(self) -> int | None:
+        """The task's ``retries``."""
+
     def defer(
         self,
         *,

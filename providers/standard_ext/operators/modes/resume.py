@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -26,7 +26,7 @@ from standard_ext.resume.clear import (
     sign_in_and_check_clear,
 )
 from standard_ext.wait.runs import child_state
-from standard_ext.wait.stop_guard import refuse_if_stopped
+from standard_ext.wait.stop_guard import Stoppable, refuse_if_stopped
 from standard_ext.wait.stopped import StopNote
 
 if TYPE_CHECKING:
@@ -37,13 +37,43 @@ if TYPE_CHECKING:
     from standard_ext.operators.modes.protocols import SingleRunOperator
 
 OPTION = "auto_clear_failed_tasks"
+
+
+class SignedIn(Protocol):
+    """What :func:`access_of` reads of an operator: both trigger operators have it."""
+
+    @property
+    def task_id(self) -> str:
+        """The task, named in errors."""
+
+    @property
+    def rest_access(self) -> standard_ext.api.access.ApiAccess | None:
+        """The access :func:`prepare` signed in with, in this process."""
+
+
+class ResumeOptions(SignedIn, Protocol):
+    """What :func:`prepare` reads of an operator: both trigger operators have it."""
+
+    @property
+    def auto_clear_failed_tasks(self) -> bool:
+        """Whether to resume failed child runs at all."""
+
+    @property
+    def airflow_api_conn_id(self) -> str:
+        """The connection to the API server."""
+
+    @property
+    def retries(self) -> int | None:
+        """The task's ``retries``: with ``max_tries`` it tells the first try since a clear."""
+
+
 #: Said after the missing permission when the sign-in check finds it missing.
 NEEDS = "a failed child run is resumed by clearing its failed tasks"
 
 
 def prepare(
     *,
-    operator: Any,
+    operator: ResumeOptions,
     context: Context,
     dag_id: str,
     signed_in: standard_ext.api.access.ApiAccess | None = None,
@@ -107,7 +137,7 @@ def prepare_single(
 
 
 def clear_failed(
-    *, operator: Any, access: standard_ext.api.access.ApiAccess, dag_id: str, run_id: str
+    *, operator: Stoppable, access: standard_ext.api.access.ApiAccess, dag_id: str, run_id: str
 ) -> list[str]:
     """
     Clear the run's failed tasks, riding out the API server's passing failures; return the tasks cleared.
@@ -213,7 +243,7 @@ def clear_saved_run(
     return record, Decision.RESUBMIT
 
 
-def access_of(operator: Any) -> standard_ext.api.access.ApiAccess:
+def access_of(operator: SignedIn) -> standard_ext.api.access.ApiAccess:
     """The access ``prepare`` signed in with; an error if it did not (a clear before the sign-in)."""
     if operator.rest_access is None:
         raise AirflowException(f"Task {operator.task_id!r}: {OPTION} was not signed in before the clear")
